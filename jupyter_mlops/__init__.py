@@ -1,0 +1,11 @@
+"""jupyter_mlops: tag notebook cells, get versioned functions, pipelines and endpoints.
+
+Importing the package is cheap on purpose (the CLI and the kernel-side magics import it):
+heavy dependencies such as kfp load only when the feature that needs them is used.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+
+__all__ = ["__version__"]

@@ -1,0 +1,135 @@
+"""``jupyter mlops …``: the command line surface (console script ``jupyter-mlops``).
+
+A thin layer: parse arguments, call the MLOps service, print a readable summary or ``--json``,
+and turn MLOpsError into ``error: …`` on stderr with exit code 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._version import __version__
+from .errors import MLOpsError
+from .notebook.plan import PARAMETERS, Plan
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jupyter mlops",
+        description="Tagged notebook cells to versioned functions, pipelines and endpoints.",
+    )
+    parser.add_argument("--version", action="version", version=f"jupyter-mlops {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    inspect = commands.add_parser("inspect", help="show what the tags mean: parameters, "
+                                  "functions, inputs/outputs, DAG, warnings")
+    inspect.add_argument("notebook", help="path to a .ipynb file")
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+
+    convert = commands.add_parser("convert", help="write the notebook as a Python module, "
+                                  "per-function notebooks or a Kubeflow pipeline")
+    convert.add_argument("notebook", help="path to a .ipynb file")
+    convert.add_argument("--to", required=True, metavar="TARGET",
+                         help="python, notebooks, kfp, or an installed third-party target")
+    convert.add_argument("-o", "--output", default="build", metavar="DIR",
+                         help="output directory (default: build)")
+    convert.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    from .service import MLOps  # after argument parsing: --help stays instant
+
+    service = MLOps()
+    try:
+        if arguments.command == "inspect":
+            plan = service.inspect(arguments.notebook)
+            _print(plan.to_dict() if arguments.json else describe(plan), arguments.json)
+        else:
+            result = service.convert(arguments.notebook, arguments.to, arguments.output)
+            if arguments.json:
+                _print(result.to_dict(), True)
+            else:
+                for path in result.files:
+                    print(f"wrote {path}")
+                for warning in result.warnings:
+                    print(f"warning: {warning}", file=sys.stderr)
+    except MLOpsError as err:
+        if getattr(arguments, "json", False):
+            print(json.dumps(err.to_dict(), ensure_ascii=False), file=sys.stderr)
+        else:
+            print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+def _print(value: Any, as_json: bool) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, default=repr) if as_json else value)
+
+
+def describe(plan: Plan) -> str:
+    """A plan as a short report a person reads top to bottom."""
+    lines = [plan.notebook, ""]
+    if plan.parameters:
+        lines.append("Parameters")
+        width = max(len(f"{p.name}: {p.type} = {p.default!r}") for p in plan.parameters)
+        for p in plan.parameters:
+            declaration = f"{p.name}: {p.type} = {p.default!r}"
+            lines.append(f"  {declaration:<{width}}  {p.help}".rstrip())
+        lines.append("")
+    if plan.setup:
+        lines.append("Setup cells: " + ", ".join(str(c.index) for c in plan.setup))
+        lines.append("")
+    lines.append("Functions (in run order)")
+    for f in plan.functions:
+        lines.append(f"  {f.name}  cells {_ranges(f.cell_indices)}  version {f.version[:12]}")
+        if f.parameters:
+            lines.append(f"    parameters: {', '.join(f.parameters)}")
+        for producer in dict.fromkeys(f.sources[n] for n in f.data_inputs):
+            names = [n for n in f.data_inputs if f.sources[n] == producer]
+            lines.append(f"    from {producer}: {', '.join(names)}")
+        lines.append(f"    outputs: {', '.join(f.outputs) or '-'}")
+        if f.after:
+            lines.append(f"    after: {', '.join(f.after)}")
+        if f.options:
+            lines.append("    options: " + ", ".join(f"{k}={v}" for k, v in f.options.items()))
+    if not plan.functions:
+        lines.append("  (none)")
+    if plan.metrics:
+        lines += ["", "Metrics: " + ", ".join(
+            f"{m.name} ({'parameter' if m.function == PARAMETERS else m.function})"
+            for m in plan.metrics)]
+    if plan.edges:
+        lines += ["", "DAG"]
+        lines += [f"  {e.source} -> {e.target}" + (f"  ({', '.join(e.names)})" if e.names
+                                                   else "  (after)") for e in plan.edges]
+    if plan.warnings:
+        lines += ["", f"Warnings ({len(plan.warnings)})"]
+        lines += [f"  {'cell ' + str(w.cell) if w.cell is not None else 'notebook'}: "
+                  f"{w.message}" for w in plan.warnings]
+    return "\n".join(lines)
+
+
+def _ranges(indices: list[int]) -> str:
+    """[3, 4, 5, 8] -> '3-5, 8'."""
+    parts: list[str] = []
+    start = previous = None
+    for index in [*indices, None]:
+        if start is not None and (index is None or previous is None or index != previous + 1):
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+            start = None
+        if index is not None and start is None:
+            start = index
+        previous = index
+    return ", ".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

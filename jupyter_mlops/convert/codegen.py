@@ -1,0 +1,96 @@
+"""Small, shared pieces of code generation.
+
+The rule every generator follows: user *code* (cell sources) is emitted as code; user *text*
+(names from tags, notebook names, help texts, default values) only ever appears as a
+``repr`` literal checked back with ``ast.literal_eval``, or in a comment with its line
+breaks removed.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConvertError
+from ..notebook.plan import Function, Plan
+
+
+def literal(value: Any) -> str:
+    """``repr(value)`` that is guaranteed to read back as the same value."""
+    text = repr(value)
+    try:
+        same = ast.literal_eval(text) == value
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        same = False
+    if not same:
+        raise ConvertError(f"value {text[:60]!r} cannot be written as a Python literal")
+    return text
+
+
+def docstring(text: str) -> str:
+    """A triple-quoted docstring where the text allows it, else a repr literal."""
+    candidate = f'"""{text}"""'
+    safe = '"""' not in text and "\\" not in text and not text.endswith('"')
+    if safe and all(c.isprintable() or c == "\n" for c in text):
+        try:
+            if ast.literal_eval(candidate) == text:
+                return candidate
+        except (ValueError, SyntaxError):
+            pass
+    return literal(text)
+
+
+def comment(text: str) -> str:
+    """Text made safe for a ``#`` comment: one line, no control characters."""
+    return "".join(c if c.isprintable() else " " for c in text).strip()
+
+
+def indent_code(code: str, prefix: str = "    ") -> str:
+    """Indent code without touching the inside of multi-line strings (their value would change)."""
+    lines = code.split("\n")
+    inside_string: set[int] = set()  # 1-based line numbers that continue a string
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(code).readline):
+            if token.type == tokenize.STRING or token.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+                inside_string.update(range(token.start[0] + 1, token.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return "\n".join(
+        line if (number in inside_string or not line.strip()) else prefix + line
+        for number, line in enumerate(lines, start=1)
+    )
+
+
+def require_python(plan: Plan, functions: list[Function] | None = None) -> None:
+    """Plain-Python targets need every cell to parse; say which one does not."""
+    for function in functions or plan.functions:
+        for cell in function.broken_cells:
+            raise ConvertError(f"function {function.name!r} has a cell that does not parse as "
+                               f"Python: {cell.error}", notebook=plan.notebook, cell=cell.index)
+    for cell in plan.setup:
+        if cell.error:
+            raise ConvertError(f"a setup cell does not parse as Python: {cell.error}",
+                               notebook=plan.notebook, cell=cell.index)
+    if not plan.functions:
+        raise ConvertError("the notebook has no code to convert (no functions and no "
+                           "untagged code cells)", notebook=plan.notebook)
+
+
+def cell_block(cells: list[tuple[str, str]], prefix: str = "") -> str:
+    """Cells as code, each under a ``# cell N`` comment: (label, plain-Python code) pairs."""
+    parts = []
+    for label, code in cells:
+        body = code.strip("\n") or "pass"
+        parts.append(f"{prefix}# {comment(label)}\n{indent_code(body, prefix)}")
+    return "\n".join(parts)
+
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a sibling temp file and rename, so a crash never leaves half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
