@@ -59,8 +59,7 @@ def chain_notebook(n: int) -> Notebook:
         raise ValueError(f"a chain needs at least one step, got {n}")
     cells = [
         code_cell(
-            "start: int = 0  # first value of the chain\n"
-            "scale: float = 1.5  # added at every step",
+            "start: int = 0  # first value of the chain\nscale: float = 1.5  # added at every step",
             ["parameters"],
         ),
         code_cell("import math", ["mlops:setup"]),

@@ -27,18 +27,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"jupyter-mlops {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    inspect = commands.add_parser("inspect", help="show what the tags mean: parameters, "
-                                  "functions, inputs/outputs, DAG, warnings")
+    inspect = commands.add_parser(
+        "inspect",
+        help="show what the tags mean: parameters, functions, inputs/outputs, DAG, warnings",
+    )
     inspect.add_argument("notebook", help="path to a .ipynb file")
     inspect.add_argument("--json", action="store_true", help="print one JSON object")
 
-    convert = commands.add_parser("convert", help="write the notebook as a Python module, "
-                                  "per-function notebooks or a Kubeflow pipeline")
+    convert = commands.add_parser(
+        "convert",
+        help="write the notebook as a Python module, per-function notebooks or a Kubeflow pipeline",
+    )
     convert.add_argument("notebook", help="path to a .ipynb file")
-    convert.add_argument("--to", required=True, metavar="TARGET",
-                         help="python, notebooks, kfp, or an installed third-party target")
-    convert.add_argument("-o", "--output", default="build", metavar="DIR",
-                         help="output directory (default: build)")
+    convert.add_argument(
+        "--to",
+        required=True,
+        metavar="TARGET",
+        help="python, notebooks, kfp, or an installed third-party target",
+    )
+    convert.add_argument(
+        "-o", "--output", default="build", metavar="DIR", help="output directory (default: build)"
+    )
     convert.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
@@ -103,17 +112,27 @@ def describe(plan: Plan) -> str:
     if not plan.functions:
         lines.append("  (none)")
     if plan.metrics:
-        lines += ["", "Metrics: " + ", ".join(
-            f"{m.name} ({'parameter' if m.function == PARAMETERS else m.function})"
-            for m in plan.metrics)]
+        lines += [
+            "",
+            "Metrics: "
+            + ", ".join(
+                f"{m.name} ({'parameter' if m.function == PARAMETERS else m.function})"
+                for m in plan.metrics
+            ),
+        ]
     if plan.edges:
         lines += ["", "DAG"]
-        lines += [f"  {e.source} -> {e.target}" + (f"  ({', '.join(e.names)})" if e.names
-                                                   else "  (after)") for e in plan.edges]
+        lines += [
+            f"  {e.source} -> {e.target}"
+            + (f"  ({', '.join(e.names)})" if e.names else "  (after)")
+            for e in plan.edges
+        ]
     if plan.warnings:
         lines += ["", f"Warnings ({len(plan.warnings)})"]
-        lines += [f"  {'cell ' + str(w.cell) if w.cell is not None else 'notebook'}: "
-                  f"{w.message}" for w in plan.warnings]
+        lines += [
+            f"  {'cell ' + str(w.cell) if w.cell is not None else 'notebook'}: {w.message}"
+            for w in plan.warnings
+        ]
     return "\n".join(lines)
 
 

@@ -17,7 +17,9 @@ from .notebook.reader import NOTEBOOK_SOURCE, NotebookSource
 class MLOps:
     """Inspect and convert notebooks. Runs, the store and serving join in later layers."""
 
-    def inspect(self, notebook: NOTEBOOK_SOURCE | NotebookSource, *, name: str | None = None) -> Plan:
+    def inspect(
+        self, notebook: NOTEBOOK_SOURCE | NotebookSource, *, name: str | None = None
+    ) -> Plan:
         """The Plan of a notebook (a path, nbformat content, or a read NotebookSource)."""
         return parse_notebook(notebook, name=name)
 

@@ -54,7 +54,9 @@ def indent_code(code: str, prefix: str = "    ") -> str:
     inside_string: set[int] = set()  # 1-based line numbers that continue a string
     try:
         for token in tokenize.generate_tokens(io.StringIO(code).readline):
-            if token.type == tokenize.STRING or token.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+            if token.type == tokenize.STRING or token.type == getattr(
+                tokenize, "FSTRING_MIDDLE", -1
+            ):
                 inside_string.update(range(token.start[0] + 1, token.end[0] + 1))
     except (tokenize.TokenError, SyntaxError):
         pass
@@ -68,15 +70,24 @@ def require_python(plan: Plan, functions: list[Function] | None = None) -> None:
     """Plain-Python targets need every cell to parse; say which one does not."""
     for function in functions or plan.functions:
         for cell in function.broken_cells:
-            raise ConvertError(f"function {function.name!r} has a cell that does not parse as "
-                               f"Python: {cell.error}", notebook=plan.notebook, cell=cell.index)
+            raise ConvertError(
+                f"function {function.name!r} has a cell that does not parse as "
+                f"Python: {cell.error}",
+                notebook=plan.notebook,
+                cell=cell.index,
+            )
     for cell in plan.setup:
         if cell.error:
-            raise ConvertError(f"a setup cell does not parse as Python: {cell.error}",
-                               notebook=plan.notebook, cell=cell.index)
+            raise ConvertError(
+                f"a setup cell does not parse as Python: {cell.error}",
+                notebook=plan.notebook,
+                cell=cell.index,
+            )
     if not plan.functions:
-        raise ConvertError("the notebook has no code to convert (no functions and no "
-                           "untagged code cells)", notebook=plan.notebook)
+        raise ConvertError(
+            "the notebook has no code to convert (no functions and no untagged code cells)",
+            notebook=plan.notebook,
+        )
 
 
 def cell_block(cells: list[tuple[str, str]], prefix: str = "") -> str:
@@ -86,7 +97,6 @@ def cell_block(cells: list[tuple[str, str]], prefix: str = "") -> str:
         body = code.strip("\n") or "pass"
         parts.append(f"{prefix}# {comment(label)}\n{indent_code(body, prefix)}")
     return "\n".join(parts)
-
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -26,14 +26,28 @@ from .._version import __version__
 from ..errors import ConvertError
 from ..notebook.parameters import Parameter
 from ..notebook.plan import PARAMETERS, Function, Plan
-from .codegen import cell_block, comment, docstring, indent_code, literal, require_python
-from .codegen import write_atomic
+from .codegen import (
+    cell_block,
+    comment,
+    docstring,
+    indent_code,
+    literal,
+    require_python,
+    write_atomic,
+)
 from .registry import ConvertResult
 from .runtime_io import runtime_source
 
 DEFAULT_IMAGE = f"python:{sys.version_info.major}.{sys.version_info.minor}"
-KFP_TYPES = {"int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
-             "tuple": "list", "dict": "dict"}
+KFP_TYPES = {
+    "int": "int",
+    "float": "float",
+    "str": "str",
+    "bool": "bool",
+    "list": "list",
+    "tuple": "list",
+    "dict": "dict",
+}
 OUTPUT_PREFIX = "out_"
 METRICS_OUTPUT = "mlops_metrics"
 MISSING_KFP = "the kfp target needs the kfp SDK: pip install 'jupyter-mlops[kfp]'"
@@ -90,22 +104,29 @@ def component_source(plan: Plan, function: Function, warnings: list[str]) -> str
     arguments += [f"{OUTPUT_PREFIX}{name}: Output[Artifact]" for name in function.outputs]
     if function.metrics:
         arguments.append(f"{METRICS_OUTPUT}: Output[Metrics]")
-    arguments += [_kfp_argument(p, warnings) for p in plan.parameters
-                  if p.name in function.parameters]
-    body = [docstring(function.doc or f"The function {function.name} of {plan.notebook}."),
-            "# values between components, in jupyter_mlops.convert.runtime_io formats",
-            runtime_source().rstrip()]
+    arguments += [
+        _kfp_argument(p, warnings) for p in plan.parameters if p.name in function.parameters
+    ]
+    body = [
+        docstring(function.doc or f"The function {function.name} of {plan.notebook}."),
+        "# values between components, in jupyter_mlops.convert.runtime_io formats",
+        runtime_source().rstrip(),
+    ]
     if plan.setup:
         body.append(cell_block([(f"setup, cell {c.index}", c.python) for c in plan.setup]))
     for producer, code in function.definitions:
         body += [f"# from function {comment(producer)}", code]
     body += [f"{name} = mlops_load({name}.path)" for name in function.data_inputs]
     body.append(cell_block([(f"cell {c.index}", c.python) for c in function.cells]))
-    body += [f"mlops_save({literal(name)}, {name}, {OUTPUT_PREFIX}{name}.path)"
-             for name in function.outputs]
+    body += [
+        f"mlops_save({literal(name)}, {name}, {OUTPUT_PREFIX}{name}.path)"
+        for name in function.outputs
+    ]
     for metric in function.metrics:
-        body += [f"if isinstance({metric}, (int, float)) and not isinstance({metric}, bool):",
-                 f"    {METRICS_OUTPUT}.log_metric({literal(metric)}, float({metric}))"]
+        body += [
+            f"if isinstance({metric}, (int, float)) and not isinstance({metric}, bool):",
+            f"    {METRICS_OUTPUT}.log_metric({literal(metric)}, float({metric}))",
+        ]
     header = f"def {function.identifier}({', '.join(arguments)}) -> None:"
     return decorator + "\n" + header + "\n" + indent_code("\n".join(body))
 
@@ -119,8 +140,11 @@ def _pipeline_function(plan: Plan, warnings: list[str]) -> str:
     ]
     for function in plan.functions:
         task = f"{function.identifier}_task"
-        inputs = [f"{name}={plan.function(function.sources[name]).identifier}_task"
-                  f".outputs[{literal(OUTPUT_PREFIX + name)}]" for name in function.data_inputs]
+        inputs = [
+            f"{name}={plan.function(function.sources[name]).identifier}_task"
+            f".outputs[{literal(OUTPUT_PREFIX + name)}]"
+            for name in function.data_inputs
+        ]
         inputs += [f"{name}={name}" for name in function.parameters]
         lines.append(f"    {task} = {function.identifier}({', '.join(inputs)})")
         lines.append(f"    {task}.set_display_name({literal(function.name)})")
@@ -145,8 +169,10 @@ def _task_options(plan: Plan, function: Function, warnings: list[str]) -> list[s
     if "cache" in options:
         calls.append(f"set_caching_options(enable_caching={bool(options['cache'])!r})")
     if "timeout" in options:
-        warnings.append(f"function {function.name!r}: mlops:timeout:{options['timeout']} cannot "
-                        "be expressed by the kfp v2 SDK; set a timeout on the cluster's run")
+        warnings.append(
+            f"function {function.name!r}: mlops:timeout:{options['timeout']} cannot "
+            "be expressed by the kfp v2 SDK; set a timeout on the cluster's run"
+        )
     return calls
 
 
@@ -156,8 +182,10 @@ def _kfp_argument(parameter: Parameter, warnings: list[str], *, report: bool = T
     if kind is None:
         kind = "str"
         if report:
-            warnings.append(f"parameter {parameter.name!r} has type {parameter.type}, which KFP "
-                            "cannot carry; it is passed as str")
+            warnings.append(
+                f"parameter {parameter.name!r} has type {parameter.type}, which KFP "
+                "cannot carry; it is passed as str"
+            )
         default = default if default is None else str(default)
     if kind == "list" and isinstance(default, tuple):
         default = list(default)
@@ -168,15 +196,21 @@ def _kfp_argument(parameter: Parameter, warnings: list[str], *, report: bool = T
 def _check_names(plan: Plan) -> None:
     """Component arguments must be distinct; say which names collide."""
     for function in plan.functions:
-        names = [*function.data_inputs, *(OUTPUT_PREFIX + n for n in function.outputs),
-                 *function.parameters]
+        names = [
+            *function.data_inputs,
+            *(OUTPUT_PREFIX + n for n in function.outputs),
+            *function.parameters,
+        ]
         if function.metrics:
             names.append(METRICS_OUTPUT)
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
-            raise ConvertError(f"function {function.name!r}: names {sorted(duplicates)} clash "
-                               "as KFP component arguments; rename the variables",
-                               notebook=plan.notebook, cell=function.cell_indices[0])
+            raise ConvertError(
+                f"function {function.name!r}: names {sorted(duplicates)} clash "
+                "as KFP component arguments; rename the variables",
+                notebook=plan.notebook,
+                cell=function.cell_indices[0],
+            )
         for name in function.outputs:
             if name == PARAMETERS:
                 raise ConvertError(f"output name {name!r} is reserved", notebook=plan.notebook)
@@ -193,8 +227,10 @@ def _packages(plan: Plan, function: Function, warnings: list[str]) -> list[str]:
     for module in sorted(modules - set(sys.stdlib_module_names)):
         distributions = _distributions().get(module)
         if not distributions:
-            warnings.append(f"function {function.name!r} imports {module!r}, which is not "
-                            "installed here; add it to the component image (mlops:image:REF)")
+            warnings.append(
+                f"function {function.name!r} imports {module!r}, which is not "
+                "installed here; add it to the component image (mlops:image:REF)"
+            )
             continue
         for distribution in distributions:
             packages.add(f"{distribution}=={version(distribution)}")
@@ -234,5 +270,7 @@ def compile_pipeline(source_path: Path, yaml_path: Path, notebook: str) -> None:
             spec.loader.exec_module(module)
             compiler.Compiler().compile(pipeline_func=module.pipeline, package_path=str(yaml_path))
     except Exception as err:  # the kfp SDK raises many types; name it and the file
-        raise ConvertError(f"kfp could not compile {source_path.name}: {type(err).__name__}: "
-                           f"{err}", notebook=notebook) from err
+        raise ConvertError(
+            f"kfp could not compile {source_path.name}: {type(err).__name__}: {err}",
+            notebook=notebook,
+        ) from err

@@ -16,7 +16,7 @@ from ..notebook.parser import parse_notebook
 from .python_module import module_source
 
 
-class MLOpsPythonExporter(Exporter):  # type: ignore[misc]
+class MLOpsPythonExporter(Exporter):
     """Export a tagged notebook as a Python module with a def per function."""
 
     export_from_notebook = "MLOps Python module"
@@ -26,7 +26,7 @@ class MLOpsPythonExporter(Exporter):  # type: ignore[misc]
     def _file_extension_default(self) -> str:
         return ".py"
 
-    def from_notebook_node(
+    def from_notebook_node(  # type: ignore[override]  # exporters return text, as nbconvert's do
         self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
     ) -> tuple[str, dict[str, Any]]:
         nb_copy, resources = super().from_notebook_node(nb, resources, **kw)

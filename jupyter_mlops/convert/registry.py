@@ -34,8 +34,11 @@ class ConvertResult:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
-        return {"target": self.target, "files": [str(f) for f in self.files],
-                "warnings": list(self.warnings)}
+        return {
+            "target": self.target,
+            "files": [str(f) for f in self.files],
+            "warnings": list(self.warnings),
+        }
 
 
 class Converter(Protocol):
@@ -57,8 +60,9 @@ def get_converter(name: str) -> Converter:
     """An instance of the converter registered as ``name``."""
     target = BUILTIN.get(name) or available().get(name)
     if target is None:
-        raise UnknownNameError(f"no conversion target {name!r}",
-                               hint="targets: " + ", ".join(sorted(available())))
+        raise UnknownNameError(
+            f"no conversion target {name!r}", hint="targets: " + ", ".join(sorted(available()))
+        )
     module_name, _, attribute = target.partition(":")
     converter: Converter = getattr(import_module(module_name), attribute)()
     return converter

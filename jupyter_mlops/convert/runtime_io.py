@@ -29,8 +29,10 @@ def mlops_save(name: str, value: Any, path: str) -> str:
     """Write ``value`` to ``path``; return the format used."""
     fmt, payload = _mlops_encode(value)
     if fmt == "pickle":
-        print(f"[mlops] {name}: {type(value).__name__} stored with pickle (no portable format)",
-              file=sys.stderr)
+        print(
+            f"[mlops] {name}: {type(value).__name__} stored with pickle (no portable format)",
+            file=sys.stderr,
+        )
     with open(path, "wb") as handle:
         if fmt == "npy":
             import numpy
@@ -98,8 +100,10 @@ def _mlops_wrap(value: Any) -> Any:
     if type(value) is dict:
         if all(type(k) is str for k in value) and _MLOPS_KEY not in value:
             return {k: _mlops_wrap(v) for k, v in value.items()}
-        return {_MLOPS_KEY: "dict", "items": [[_mlops_wrap(k), _mlops_wrap(v)]
-                                             for k, v in value.items()]}
+        return {
+            _MLOPS_KEY: "dict",
+            "items": [[_mlops_wrap(k), _mlops_wrap(v)] for k, v in value.items()],
+        }
     return value
 
 

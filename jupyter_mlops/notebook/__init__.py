@@ -7,6 +7,13 @@ from .plan import CellCode, Edge, Function, Metric, Plan, PlanWarning
 from .reader import NotebookSource, read_notebook
 
 __all__ = [
-    "CellCode", "Edge", "Function", "Metric", "NotebookSource", "Plan", "PlanWarning",
-    "parse_notebook", "read_notebook",
+    "CellCode",
+    "Edge",
+    "Function",
+    "Metric",
+    "NotebookSource",
+    "Plan",
+    "PlanWarning",
+    "parse_notebook",
+    "read_notebook",
 ]

@@ -22,15 +22,52 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 BUILTIN_NAMES = frozenset(dir(builtins)) | {
-    "__name__", "__file__", "__doc__", "__builtins__", "__spec__", "__loader__",
-    "get_ipython", "display", "In", "Out", "exit", "quit",
+    "__name__",
+    "__file__",
+    "__doc__",
+    "__builtins__",
+    "__spec__",
+    "__loader__",
+    "get_ipython",
+    "display",
+    "In",
+    "Out",
+    "exit",
+    "quit",
 }
 DYNAMIC_CALLS = frozenset({"exec", "eval", "globals", "locals", "vars", "__import__"})
 # Methods called for display or a copy, not to change the object (keeps edges honest).
 NON_MUTATING_METHODS = frozenset(
-    {"head", "tail", "describe", "info", "summary", "plot", "hist", "show", "copy", "print",
-     "to_csv", "to_json", "to_parquet", "savefig", "save", "value_counts", "sample", "count",
-     "mean", "sum", "max", "min", "std", "nunique", "unique", "isna", "isnull", "corr"}
+    {
+        "head",
+        "tail",
+        "describe",
+        "info",
+        "summary",
+        "plot",
+        "hist",
+        "show",
+        "copy",
+        "print",
+        "to_csv",
+        "to_json",
+        "to_parquet",
+        "savefig",
+        "save",
+        "value_counts",
+        "sample",
+        "count",
+        "mean",
+        "sum",
+        "max",
+        "min",
+        "std",
+        "nunique",
+        "unique",
+        "isna",
+        "isnull",
+        "corr",
+    }
 )
 INTERNAL_PREFIX = "_mlops"
 
@@ -129,8 +166,9 @@ class _BlockWalker:
         if name.startswith(INTERNAL_PREFIX):
             return
         position = self._pos(node)
-        if not isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef,
-                                 ast.AsyncFunctionDef, ast.ClassDef)):
+        if not isinstance(
+            node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
             self.names.portable.pop(name, None)
         self.names.binds[name] = position
         self.names.first_binds.setdefault(name, position)
@@ -151,7 +189,7 @@ class _BlockWalker:
 
     # -- statements ----------------------------------------------------------------------
     def statement(self, node: ast.stmt, *, surely: bool, top: bool = False) -> None:
-        handler = getattr(self, "_" + type(node).__name__, None)
+        handler = getattr(self, "visit_" + type(node).__name__, None)
         if handler is not None:
             handler(node, surely, top)
         else:
@@ -161,18 +199,18 @@ class _BlockWalker:
         for statement in statements:
             self.statement(statement, surely=surely)
 
-    def _Assign(self, node: ast.Assign, surely: bool, top: bool) -> None:
+    def visit_Assign(self, node: ast.Assign, surely: bool, top: bool) -> None:
         self.expression(node.value)
         for target in node.targets:
             self.target(target, surely, top)
 
-    def _AnnAssign(self, node: ast.AnnAssign, surely: bool, top: bool) -> None:
+    def visit_AnnAssign(self, node: ast.AnnAssign, surely: bool, top: bool) -> None:
         self.expression(node.annotation)
         if node.value is not None:
             self.expression(node.value)
             self.target(node.target, surely, top)
 
-    def _AugAssign(self, node: ast.AugAssign, surely: bool, top: bool) -> None:
+    def visit_AugAssign(self, node: ast.AugAssign, surely: bool, top: bool) -> None:
         self.expression(node.value)
         target = node.target
         if isinstance(target, ast.Name):
@@ -183,20 +221,20 @@ class _BlockWalker:
         else:
             self.changed_in_place(target)
 
-    def _For(self, node: ast.For | ast.AsyncFor, surely: bool, top: bool) -> None:
+    def visit_For(self, node: ast.For | ast.AsyncFor, surely: bool, top: bool) -> None:
         self.expression(node.iter)
         self.target(node.target, False, False)
         self.body(node.body, False)
         self.body(node.orelse, False)
 
-    _AsyncFor = _For
+    visit_AsyncFor = visit_For
 
-    def _While(self, node: ast.While, surely: bool, top: bool) -> None:
+    def visit_While(self, node: ast.While, surely: bool, top: bool) -> None:
         self.expression(node.test)
         self.body(node.body, False)
         self.body(node.orelse, False)
 
-    def _If(self, node: ast.If, surely: bool, top: bool) -> None:
+    def visit_If(self, node: ast.If, surely: bool, top: bool) -> None:
         self.expression(node.test)
         before = set(self.names.surely_bound)
         self.body(node.body, surely)
@@ -206,16 +244,16 @@ class _BlockWalker:
         # Surely bound after the if: bound on both branches (or before).
         self.names.surely_bound = (after_body & self.names.surely_bound) | before
 
-    def _With(self, node: ast.With | ast.AsyncWith, surely: bool, top: bool) -> None:
+    def visit_With(self, node: ast.With | ast.AsyncWith, surely: bool, top: bool) -> None:
         for item in node.items:
             self.expression(item.context_expr)
             if item.optional_vars is not None:
                 self.target(item.optional_vars, surely, False)
         self.body(node.body, surely)
 
-    _AsyncWith = _With
+    visit_AsyncWith = visit_With
 
-    def _Try(self, node: ast.Try, surely: bool, top: bool) -> None:
+    def visit_Try(self, node: ast.Try, surely: bool, top: bool) -> None:
         self.body(node.body, surely)
         for handler in node.handlers:
             if handler.type is not None:
@@ -224,9 +262,9 @@ class _BlockWalker:
         self.body(node.orelse, False)
         self.body(node.finalbody, surely)
 
-    _TryStar = _Try
+    visit_TryStar = visit_Try
 
-    def _Match(self, node: ast.Match, surely: bool, top: bool) -> None:
+    def visit_Match(self, node: ast.Match, surely: bool, top: bool) -> None:
         self.expression(node.subject)
         for case in node.cases:
             for sub in ast.walk(case.pattern):
@@ -239,7 +277,7 @@ class _BlockWalker:
                 self.expression(case.guard)
             self.body(case.body, False)
 
-    def _Import(self, node: ast.Import, surely: bool, top: bool) -> None:
+    def visit_Import(self, node: ast.Import, surely: bool, top: bool) -> None:
         for alias in node.names:
             bound = alias.asname or alias.name.split(".")[0]
             self.bind(bound, node, surely=surely)
@@ -247,7 +285,7 @@ class _BlockWalker:
             if top:
                 self.names.portable[bound] = ast.unparse(ast.Import(names=[alias]))
 
-    def _ImportFrom(self, node: ast.ImportFrom, surely: bool, top: bool) -> None:
+    def visit_ImportFrom(self, node: ast.ImportFrom, surely: bool, top: bool) -> None:
         module = "." * node.level + (node.module or "")
         for alias in node.names:
             if alias.name == "*":
@@ -261,7 +299,7 @@ class _BlockWalker:
                     ast.ImportFrom(module=node.module, names=[alias], level=node.level)
                 )
 
-    def _FunctionDef(
+    def visit_FunctionDef(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, surely: bool, top: bool
     ) -> None:
         self.expressions(node.decorator_list)
@@ -285,10 +323,10 @@ class _BlockWalker:
                     if _assigns_in(node, name):
                         self.bind(name, inner, surely=False)
 
-    _AsyncFunctionDef = _FunctionDef
-    _ClassDef = _FunctionDef
+    visit_AsyncFunctionDef = visit_FunctionDef
+    visit_ClassDef = visit_FunctionDef
 
-    def _Delete(self, node: ast.Delete, surely: bool, top: bool) -> None:
+    def visit_Delete(self, node: ast.Delete, surely: bool, top: bool) -> None:
         for target in node.targets:
             if isinstance(target, ast.Name):
                 self.read(target.id, target)
@@ -297,7 +335,7 @@ class _BlockWalker:
             else:
                 self.changed_in_place(target)
 
-    def _Expr(self, node: ast.Expr, surely: bool, top: bool) -> None:
+    def visit_Expr(self, node: ast.Expr, surely: bool, top: bool) -> None:
         value = node.value
         if top and isinstance(value, ast.Name):
             self.names.bare_names.setdefault(value.id, self._pos(value))
@@ -307,10 +345,10 @@ class _BlockWalker:
                 self.modify(base, value)
         self.expression(value)
 
-    def _Global(self, node: ast.Global, surely: bool, top: bool) -> None:
+    def visit_Global(self, node: ast.Global, surely: bool, top: bool) -> None:
         """``global`` at module level changes nothing."""
 
-    _Nonlocal = _Global
+    visit_Nonlocal = visit_Global
 
     # -- targets and expressions ---------------------------------------------------------
     def target(self, node: ast.expr, surely: bool, top: bool) -> None:
@@ -344,8 +382,9 @@ class _BlockWalker:
                     self.read(sub.id, sub)
                 elif isinstance(sub.ctx, ast.Store):  # walrus, also inside comprehensions
                     self.bind(sub.id, sub, surely=False)
-            elif isinstance(sub, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
-                                  ast.GeneratorExp)):
+            elif isinstance(
+                sub, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+            ):
                 for name in sorted(_free_names(sub)):
                     self.read(name, sub)
             elif isinstance(sub, ast.Call):
@@ -393,7 +432,8 @@ def _walk_outer_scope(node: ast.AST) -> Iterator[ast.AST]:
 
 def _walrus_targets(node: ast.AST) -> list[ast.Name]:
     return [
-        sub.target for sub in ast.walk(node)
+        sub.target
+        for sub in ast.walk(node)
         if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name)
     ]
 
@@ -407,8 +447,9 @@ def _free_names(scope: ast.AST) -> set[str]:
     bound: set[str] = set()
     declared_global: set[str] = set()
     for sub in ast.walk(scope):
-        if sub is not scope and isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                  ast.ClassDef)):
+        if sub is not scope and isinstance(
+            sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
             bound.add(sub.name)
         if isinstance(sub, ast.Name):
             (loaded if isinstance(sub.ctx, ast.Load) else bound).add(sub.id)

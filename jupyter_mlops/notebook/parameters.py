@@ -24,8 +24,15 @@ from typing import Any
 
 from ..errors import TagError
 
-BASE_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list,
-              "dict": dict, "tuple": tuple}
+BASE_TYPES: dict[str, Any] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "list": list,
+    "dict": dict,
+    "tuple": tuple,
+}
 TYPING_ALIASES = {"List": "list", "Dict": "dict", "Tuple": "tuple"}
 RESERVED_PREFIX = "mlops_"
 
@@ -124,8 +131,12 @@ class Parameter:
     line: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "type": str(self.type), "default": self.default,
-                "help": self.help}
+        return {
+            "name": self.name,
+            "type": str(self.type),
+            "default": self.default,
+            "help": self.help,
+        }
 
 
 def parse_parameters(cell: int, code: str, *, notebook: str | None = None) -> list[Parameter]:
@@ -133,8 +144,11 @@ def parse_parameters(cell: int, code: str, *, notebook: str | None = None) -> li
     try:
         tree = ast.parse(code)
     except SyntaxError as err:
-        raise TagError(f"the parameters cell does not parse: {err.msg} (line {err.lineno})",
-                       notebook=notebook, cell=cell) from None
+        raise TagError(
+            f"the parameters cell does not parse: {err.msg} (line {err.lineno})",
+            notebook=notebook,
+            cell=cell,
+        ) from None
     comments = _comments_by_line(code)
     found: dict[str, Parameter] = {}
     for statement in tree.body:
@@ -142,15 +156,20 @@ def parse_parameters(cell: int, code: str, *, notebook: str | None = None) -> li
         if name in found:
             raise TagError(
                 f"parameter {name!r} is assigned twice (lines {found[name].line} and "
-                f"{statement.lineno})", notebook=notebook, cell=cell)
+                f"{statement.lineno})",
+                notebook=notebook,
+                cell=cell,
+            )
         try:
             value = ast.literal_eval(value_node)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise TagError(
                 f"parameter {name!r} (line {statement.lineno}) must be a literal value, "
                 f"not {ast.get_source_segment(code, value_node)!r}",
-                notebook=notebook, cell=cell,
-                hint="compute derived values in a function cell") from None
+                notebook=notebook,
+                cell=cell,
+                hint="compute derived values in a function cell",
+            ) from None
         where = f"parameter {name!r}"
         try:
             if annotation is None:
@@ -175,16 +194,25 @@ def _assignment(
     elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
         target, annotation, value = statement.target, statement.annotation, statement.value
     elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
-        raise TagError(f"line {statement.lineno} of the parameters cell is an expression, "
-                       "not an assignment", notebook=notebook, cell=cell)
+        raise TagError(
+            f"line {statement.lineno} of the parameters cell is an expression, not an assignment",
+            notebook=notebook,
+            cell=cell,
+        )
     else:
         text = ast.get_source_segment(code, statement) or type(statement).__name__
         raise TagError(
             f"the parameters cell must hold only assignments of literal values; line "
-            f"{statement.lineno} is {text.splitlines()[0]!r}", notebook=notebook, cell=cell)
+            f"{statement.lineno} is {text.splitlines()[0]!r}",
+            notebook=notebook,
+            cell=cell,
+        )
     if not isinstance(target, ast.Name):
-        raise TagError(f"line {statement.lineno} of the parameters cell must assign one plain "
-                       "name", notebook=notebook, cell=cell)
+        raise TagError(
+            f"line {statement.lineno} of the parameters cell must assign one plain name",
+            notebook=notebook,
+            cell=cell,
+        )
     check_name(target.id, notebook=notebook, cell=cell)
     return target.id, annotation, value
 
@@ -192,11 +220,18 @@ def _assignment(
 def check_name(name: str, *, notebook: str | None = None, cell: int | None = None) -> None:
     """A parameter name must be an identifier, not a keyword, not one of ours."""
     if not name.isidentifier() or keyword.iskeyword(name):
-        raise TagError(f"{name!r} is not a valid parameter name (it must be a Python "
-                       "identifier and not a keyword)", notebook=notebook, cell=cell)
+        raise TagError(
+            f"{name!r} is not a valid parameter name (it must be a Python "
+            "identifier and not a keyword)",
+            notebook=notebook,
+            cell=cell,
+        )
     if name.startswith(RESERVED_PREFIX):
-        raise TagError(f"parameter names starting with {RESERVED_PREFIX!r} are reserved "
-                       f"({name!r})", notebook=notebook, cell=cell)
+        raise TagError(
+            f"parameter names starting with {RESERVED_PREFIX!r} are reserved ({name!r})",
+            notebook=notebook,
+            cell=cell,
+        )
 
 
 def infer_type(value: Any, *, where: str = "value") -> ParamType:
@@ -205,8 +240,10 @@ def infer_type(value: Any, *, where: str = "value") -> ParamType:
     name = type(value).__name__
     if name in BASE_TYPES:
         return ParamType(name)
-    raise ValueError(f"{where}: values of type {name} cannot be parameters; use int, float, "
-                     "str, bool, list, dict or tuple")
+    raise ValueError(
+        f"{where}: values of type {name} cannot be parameters; use int, float, "
+        "str, bool, list, dict or tuple"
+    )
 
 
 def parse_annotation(node: ast.expr | str) -> ParamType:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotebookError, PlanError, TagError
-from . import tags as T
+from . import tags as tag_grammar
 from .analysis import BUILTIN_NAMES, BlockNames, Position, analyze_block, statement_names
 from .parameters import Parameter, parse_parameters
 from .plan import PARAMETERS, CellCode, Edge, Function, Metric, Plan, PlanWarning
@@ -84,9 +84,11 @@ class _Builder:
             self._whole_notebook_function()
         elif self.leading:
             cells = ", ".join(str(c.index) for c in self.leading)
-            self.warn(self.leading[0].index,
-                      f"cells {cells} come before any tagged cell and are left out; tag them "
-                      "mlops:setup, mlops:fn:NAME or mlops:skip")
+            self.warn(
+                self.leading[0].index,
+                f"cells {cells} come before any tagged cell and are left out; tag them "
+                "mlops:setup, mlops:fn:NAME or mlops:skip",
+            )
         parameters = self.parameters = self._parameters()
         setup_names, setup_statements = self._setup(parameters)
         functions = self._functions(parameters, setup_names)
@@ -95,13 +97,22 @@ class _Builder:
         metrics = self._metrics(functions)
         self._identifiers(ordered, parameters, setup_names)
         for function in ordered:
-            function.setup_used = setup_used(set(self.drafts[function.name].names.reads),
-                                             setup_statements)
+            function.setup_used = setup_used(
+                set(self.drafts[function.name].names.reads), setup_statements
+            )
             function.version = function_version(
                 function, parameters, [text for text, _, _ in setup_statements]
             )
-        return Plan(self.name, parameters, self.setup, ordered, edges, metrics, self.warnings,
-                    [text for text, _, _ in setup_statements])
+        return Plan(
+            self.name,
+            parameters,
+            self.setup,
+            ordered,
+            edges,
+            metrics,
+            self.warnings,
+            [text for text, _, _ in setup_statements],
+        )
 
     def _assign_roles(self) -> None:
         cells = self.notebook.cells
@@ -115,7 +126,7 @@ class _Builder:
             if cell.get("cell_type") != "code":
                 continue
             source = cell_source(cell)
-            tags = T.read_tags(cell_tags(cell), cell=index, notebook=self.name)
+            tags = tag_grammar.read_tags(cell_tags(cell), cell=index, notebook=self.name)
             for note in tags.notes:
                 self.warn(index, note)
             if _MARKER_IGNORE(source):
@@ -126,43 +137,49 @@ class _Builder:
                 source, section = sections[index]
                 if tags.role is None:  # an MLRun section is a function, named or the notebook's
                     name = section or _identifier(self.notebook.stem)
-                    tags = T.read_tags([f"mlops:fn:{name}"], cell=index, notebook=self.name)
+                    tags = tag_grammar.read_tags(
+                        [f"mlops:fn:{name}"], cell=index, notebook=self.name
+                    )
             if not source.strip() and tags.role is None:
                 continue
             role = tags.role
-            if role == T.SKIP:
+            if role == tag_grammar.SKIP:
                 if not tags.transparent:
-                    current = T.SKIP
+                    current = tag_grammar.SKIP
                 continue
             code = self._plain(index, source)
-            if role == T.PARAMETERS:
+            if role == tag_grammar.PARAMETERS:
                 self.parameter_cells.append(code)
-                current = T.PARAMETERS if tags.absorbs else None
-            elif role == T.SETUP:
+                current = tag_grammar.PARAMETERS if tags.absorbs else None
+            elif role == tag_grammar.SETUP:
                 self.setup.append(code)
-                current = T.SETUP
-            elif role == T.FUNCTION and tags.function is not None:
+                current = tag_grammar.SETUP
+            elif role == tag_grammar.FUNCTION and tags.function is not None:
                 draft = self._draft(tags.function, last_markdown, index)
-                self._add(draft, code, tags, T.METRICS in tags.roles)
+                self._add(draft, code, tags, tag_grammar.METRICS in tags.roles)
                 current = "fn:" + tags.function
-            elif role == T.METRICS:
+            elif role == tag_grammar.METRICS:
                 if current is None or not current.startswith("fn:"):
-                    raise TagError("a mlops:metrics cell belongs to a function: tag it "
-                                   "mlops:fn:NAME too, or put it right after that function's "
-                                   "cells", notebook=self.name, cell=index)
+                    raise TagError(
+                        "a mlops:metrics cell belongs to a function: tag it "
+                        "mlops:fn:NAME too, or put it right after that function's "
+                        "cells",
+                        notebook=self.name,
+                        cell=index,
+                    )
                 self._add(self.drafts[current[3:]], code, tags, True)
-            elif role == T.METRICS_NAMES:
+            elif role == tag_grammar.METRICS_NAMES:
                 self._metric_declaration(code)
-                current = T.METRICS_NAMES
+                current = tag_grammar.METRICS_NAMES
             elif current is not None and current.startswith("fn:"):
                 self._add(self.drafts[current[3:]], code, tags, False)
-            elif current == T.SETUP:
+            elif current == tag_grammar.SETUP:
                 self.setup.append(code)
-            elif current == T.PARAMETERS:
+            elif current == tag_grammar.PARAMETERS:
                 self.parameter_cells.append(code)
-            elif current == T.METRICS_NAMES:
+            elif current == tag_grammar.METRICS_NAMES:
                 self._metric_declaration(code)
-            elif current != T.SKIP:
+            elif current != tag_grammar.SKIP:
                 self.leading.append(code)
                 self._untagged_options(index, tags)
             last_markdown = ""
@@ -174,11 +191,13 @@ class _Builder:
         masked (blank, so line numbers hold) and the section's name ("" when unnamed); None
         when the notebook has no such markers (then every cell counts).
         """
-        if not any(cell.get("cell_type") == "code" and _SECTION.search(cell_source(cell))
-                   for cell in cells):
+        if not any(
+            cell.get("cell_type") == "code" and _SECTION.search(cell_source(cell)) for cell in cells
+        ):
             return None
-        has_start = any(_SECTION_START.search(cell_source(c)) for c in cells
-                        if c.get("cell_type") == "code")
+        has_start = any(
+            _SECTION_START.search(cell_source(c)) for c in cells if c.get("cell_type") == "code"
+        )
         active: str | None = None if has_start else ""  # end-code alone: from the top
         kept: dict[int, tuple[str, str]] = {}
         for index, cell in enumerate(cells):
@@ -201,14 +220,20 @@ class _Builder:
     def _plain(self, index: int, source: str) -> CellCode:
         plain = to_plain_python(source)
         for magic in plain.untranslated:
-            self.warn(index, f"{magic.text!r} (line {magic.line}) has no plain-Python "
-                             "equivalent; kernels run it, generated Python keeps it as a comment")
+            self.warn(
+                index,
+                f"{magic.text!r} (line {magic.line}) has no plain-Python "
+                "equivalent; kernels run it, generated Python keeps it as a comment",
+            )
         try:
             ast.parse(plain.code)
         except SyntaxError as err:
             error = f"{err.msg} (line {err.lineno})"
-            self.warn(index, f"the code does not parse as Python: {error}; analysis skips the "
-                             "cell and conversion to Python will refuse it")
+            self.warn(
+                index,
+                f"the code does not parse as Python: {error}; analysis skips the "
+                "cell and conversion to Python will refuse it",
+            )
             return CellCode(index, source, plain.code, error)
         return CellCode(index, source, plain.code)
 
@@ -218,7 +243,9 @@ class _Builder:
             draft = self.drafts[name] = _Draft(name, doc=_first_paragraph(doc))
         return draft
 
-    def _add(self, draft: _Draft, code: CellCode, tags: T.CellTags, metrics: bool) -> None:
+    def _add(
+        self, draft: _Draft, code: CellCode, tags: tag_grammar.CellTags, metrics: bool
+    ) -> None:
         draft.cells.append(code)
         draft.after.extend((name, code.index) for name in tags.after)
         for key, value in tags.options.items():
@@ -226,13 +253,15 @@ class _Builder:
                 raise TagError(
                     f"function {draft.name!r} has option {key!r} = {value!r} here but "
                     f"{draft.options[key]!r} in cell {draft.option_cells[key]}",
-                    notebook=self.name, cell=code.index)
+                    notebook=self.name,
+                    cell=code.index,
+                )
             draft.options[key] = value
             draft.option_cells.setdefault(key, code.index)
         if metrics:
             draft.metric_cells.append(code.index)
 
-    def _untagged_options(self, index: int, tags: T.CellTags) -> None:
+    def _untagged_options(self, index: int, tags: tag_grammar.CellTags) -> None:
         if tags.after or tags.options:
             self.warn(index, "after/option tags apply only to function cells; ignored here")
 
@@ -246,8 +275,10 @@ class _Builder:
             else:
                 names = [value] if isinstance(value, ast.Name) else []
             if not names:
-                self.warn(code.index, f"line {statement.lineno} of the metrics cell is not a "
-                                      "variable name; ignored")
+                self.warn(
+                    code.index,
+                    f"line {statement.lineno} of the metrics cell is not a variable name; ignored",
+                )
             self.metric_names.extend((n.id, code.index) for n in names)
 
     def _whole_notebook_function(self) -> None:
@@ -265,9 +296,12 @@ class _Builder:
         for code in self.parameter_cells:
             for parameter in parse_parameters(code.index, code.python, notebook=self.name):
                 if parameter.name in found:
-                    raise TagError(f"parameter {parameter.name!r} is declared again (first in "
-                                   f"cell {found[parameter.name].cell})",
-                                   notebook=self.name, cell=code.index)
+                    raise TagError(
+                        f"parameter {parameter.name!r} is declared again (first in "
+                        f"cell {found[parameter.name].cell})",
+                        notebook=self.name,
+                        cell=code.index,
+                    )
                 found[parameter.name] = parameter
         return list(found.values())
 
@@ -279,11 +313,17 @@ class _Builder:
         parameter_names = {p.name for p in parameters}
         for name, position in names.reads.items():
             if name in parameter_names:
-                self.warn(position.cell, f"setup code reads parameter {name!r}; setup runs "
-                                         "before parameters are applied, so it sees the default")
+                self.warn(
+                    position.cell,
+                    f"setup code reads parameter {name!r}; setup runs "
+                    "before parameters are applied, so it sees the default",
+                )
         for position, module in names.star_imports:
-            self.warn(position.cell, f"'from {module} import *' hides which names it defines; "
-                                     "names no cell defines are assumed to come from it")
+            self.warn(
+                position.cell,
+                f"'from {module} import *' hides which names it defines; "
+                "names no cell defines are assumed to come from it",
+            )
         statements = split_setup(code.python for code in usable)
         self.star_import = bool(names.star_imports)
         self.setup_imports = set(names.imports)
@@ -293,8 +333,11 @@ class _Builder:
         try:
             return ast.parse(code.python, filename=f"<cell {code.index}>")
         except SyntaxError as err:
-            raise NotebookError(f"the code does not parse: {err.msg} (line {err.lineno})",
-                                notebook=self.name, cell=code.index) from None
+            raise NotebookError(
+                f"the code does not parse: {err.msg} (line {err.lineno})",
+                notebook=self.name,
+                cell=code.index,
+            ) from None
 
     # -- 3. functions ----------------------------------------------------------------------
     def _functions(self, parameters: list[Parameter], setup_names: set[str]) -> list[Function]:
@@ -303,8 +346,13 @@ class _Builder:
             self._report_hidden_names(draft)
         parameter_names = {p.name for p in parameters}
         functions = {
-            name: Function(name=name, identifier=name, cells=draft.cells, doc=draft.doc,
-                           options=dict(draft.options))
+            name: Function(
+                name=name,
+                identifier=name,
+                cells=draft.cells,
+                doc=draft.doc,
+                options=dict(draft.options),
+            )
             for name, draft in self.drafts.items()
         }
         consumers: dict[str, set[str]] = {name: set() for name in functions}
@@ -333,8 +381,9 @@ class _Builder:
                     function.sources[variable] = PARAMETERS
                 elif variable not in setup_names:
                     self._unresolved(name, variable, position)
-            function.imports = sorted({m.split(".")[0].lstrip(".") for m in
-                                       draft.names.imports.values()} - {""})
+            function.imports = sorted(
+                {m.split(".")[0].lstrip(".") for m in draft.names.imports.values()} - {""}
+            )
         for name, function in functions.items():
             function.metrics = self._function_metrics(self.drafts[name])
             function.outputs = self._outputs(self.drafts[name], consumers[name], function.metrics)
@@ -351,18 +400,29 @@ class _Builder:
 
     def _report_hidden_names(self, draft: _Draft) -> None:
         for position, what in draft.names.dynamic:
-            self.warn(position.cell, f"{what} (line {position.line}) can read or define names "
-                                     "that analysis cannot see; check the function's inputs")
+            self.warn(
+                position.cell,
+                f"{what} (line {position.line}) can read or define names "
+                "that analysis cannot see; check the function's inputs",
+            )
         for position, module in draft.names.star_imports:
-            self.warn(position.cell, f"'from {module} import *' (line {position.line}) hides "
-                                     "which names it defines")
+            self.warn(
+                position.cell,
+                f"'from {module} import *' (line {position.line}) hides which names it defines",
+            )
         for position, name in draft.names.global_decls:
-            self.warn(position.cell, f"'global {name}' (line {position.line}): in generated "
-                                     "code the cell runs inside a function, so it refers to a "
-                                     "module-level name")
+            self.warn(
+                position.cell,
+                f"'global {name}' (line {position.line}): in generated "
+                "code the cell runs inside a function, so it refers to a "
+                "module-level name",
+            )
         for position in draft.names.awaits:
-            self.warn(position.cell, f"top-level 'await' (line {position.line}) runs in a "
-                                     "kernel but not in a generated plain-Python function")
+            self.warn(
+                position.cell,
+                f"top-level 'await' (line {position.line}) runs in a "
+                "kernel but not in a generated plain-Python function",
+            )
 
     def _producer(self, consumer: str, variable: str, position: Position) -> str | None:
         """The function whose definition of ``variable`` is the latest one before ``position``."""
@@ -374,7 +434,8 @@ class _Builder:
             names = draft.names
             changed = None if variable in self.setup_imports else names.modified.get(variable)
             candidates = [
-                p for p in (names.first_binds.get(variable), names.binds.get(variable), changed)
+                p
+                for p in (names.first_binds.get(variable), names.binds.get(variable), changed)
                 if p is not None and p < position
             ]
             if candidates and variable not in names.deleted:
@@ -388,9 +449,11 @@ class _Builder:
         fresh = [n for p, n in defining if n != best[1]]
         if fresh and variable not in chosen.reads:
             where = ", ".join(f"{n} (cell {self.drafts[n].cells[0].index})" for n in fresh)
-            self.warn(position.cell,
-                      f"{variable!r} is defined by {best[1]} (cell {best[0].cell}) and also by "
-                      f"{where}; {consumer} uses the one from {best[1]}")
+            self.warn(
+                position.cell,
+                f"{variable!r} is defined by {best[1]} (cell {best[0].cell}) and also by "
+                f"{where}; {consumer} uses the one from {best[1]}",
+            )
         return best[1]
 
     def _unresolved(self, consumer: str, variable: str, position: Position) -> None:
@@ -398,15 +461,23 @@ class _Builder:
         later = [n for n, d in self.drafts.items() if n != consumer and variable in d.names.binds]
         if variable in draft.names.binds:  # the function assigns it itself, maybe later
             if draft.names.first_binds[variable] > position:
-                self.warn(position.cell, f"{variable!r} is read (line {position.line}) "
-                                         "before this function assigns it")
+                self.warn(
+                    position.cell,
+                    f"{variable!r} is read (line {position.line}) before this function assigns it",
+                )
             return
         if later:
-            self.warn(position.cell, f"{consumer} reads {variable!r} (line {position.line}) but "
-                                     f"only {later[0]}, later in the notebook, defines it")
+            self.warn(
+                position.cell,
+                f"{consumer} reads {variable!r} (line {position.line}) but "
+                f"only {later[0]}, later in the notebook, defines it",
+            )
         elif variable not in BUILTIN_NAMES and not (self.star_import or draft.names.star_imports):
-            self.warn(position.cell, f"{variable!r} (line {position.line}) is not defined by any "
-                                     "parameter, setup cell or function")
+            self.warn(
+                position.cell,
+                f"{variable!r} (line {position.line}) is not defined by any "
+                "parameter, setup cell or function",
+            )
 
     def _function_metrics(self, draft: _Draft) -> list[str]:
         names: list[str] = []
@@ -436,11 +507,15 @@ class _Builder:
                 edges.setdefault((function.sources[variable], function.name), []).append(variable)
             for after, cell in self.drafts[function.name].after:
                 if after not in by_name:
-                    raise PlanError(f"tag after:{after} names no function (functions: "
-                                    f"{', '.join(by_name)})", notebook=self.name, cell=cell)
+                    raise PlanError(
+                        f"tag after:{after} names no function (functions: {', '.join(by_name)})",
+                        notebook=self.name,
+                        cell=cell,
+                    )
                 if after == function.name:
-                    raise PlanError(f"function {after!r} cannot run after itself",
-                                    notebook=self.name, cell=cell)
+                    raise PlanError(
+                        f"function {after!r} cannot run after itself", notebook=self.name, cell=cell
+                    )
                 if after not in function.after:
                     function.after.append(after)
                 edges.setdefault((after, function.name), [])
@@ -451,7 +526,7 @@ class _Builder:
         position = {f.name: f.cells[0].index for f in functions}
         incoming = {f.name: {e.source for e in edges if e.target == f.name} for f in functions}
         ordered: list[str] = []
-        ready = sorted((n for n, deps in incoming.items() if not deps), key=position.get)
+        ready = sorted((n for n, deps in incoming.items() if not deps), key=lambda n: position[n])
         while ready:
             name = ready.pop(0)
             ordered.append(name)
@@ -460,20 +535,24 @@ class _Builder:
                     deps.discard(name)
                     if not deps and other not in ordered and other not in ready:
                         ready.append(other)
-            ready.sort(key=position.get)
+            ready.sort(key=lambda n: position[n])
         if len(ordered) < len(functions):
             cycle = _find_cycle({k: set(v) for k, v in incoming.items() if k not in ordered})
             path = " -> ".join(f"{n} (cell {position[n]})" for n in cycle)
-            raise PlanError(f"the functions depend on each other in a cycle: {path}",
-                            notebook=self.name, cell=position[cycle[0]],
-                            hint="split a function or move the cell that closes the loop")
+            raise PlanError(
+                f"the functions depend on each other in a cycle: {path}",
+                notebook=self.name,
+                cell=position[cycle[0]],
+                hint="split a function or move the cell that closes the loop",
+            )
         by_name = {f.name: f for f in functions}
         return [by_name[name] for name in ordered]
 
     def _metrics(self, functions: list[Function]) -> list[Metric]:
         metrics = [
             Metric(name, f.name, self.drafts[f.name].metric_cells[0])
-            for f in functions for name in f.metrics
+            for f in functions
+            for name in f.metrics
         ]
         parameter_names = {p.name for p in self.parameters}
         for name, cell in self.metric_names:
@@ -505,9 +584,12 @@ class _Builder:
             if identifier in taken:
                 identifier += "_step"
             if identifier in seen:
-                raise PlanError(f"functions {seen[identifier]!r} and {function.name!r} have one "
-                                f"name in Python ({identifier!r}); rename one",
-                                notebook=self.name, cell=function.cells[0].index)
+                raise PlanError(
+                    f"functions {seen[identifier]!r} and {function.name!r} have one "
+                    f"name in Python ({identifier!r}); rename one",
+                    notebook=self.name,
+                    cell=function.cells[0].index,
+                )
             seen[identifier] = function.name
             function.identifier = identifier
 
@@ -547,7 +629,7 @@ def _find_cycle(graph: Mapping[str, set[str]]) -> list[str]:
                 break
             node = following[0]
             if node in seen:
-                loop = path[path.index(node):]
+                loop = path[path.index(node) :]
                 return [*loop, node][::-1]  # in run order: each feeds the next
             path.append(node)
             seen.add(node)

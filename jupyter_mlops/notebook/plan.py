@@ -120,8 +120,7 @@ class Plan:
         from ..errors import UnknownNameError
 
         known = ", ".join(f.name for f in self.functions) or "none"
-        raise UnknownNameError(f"no function {name!r} (functions: {known})",
-                               notebook=self.notebook)
+        raise UnknownNameError(f"no function {name!r} (functions: {known})", notebook=self.notebook)
 
     def parameter(self, name: str) -> Parameter:
         for parameter in self.parameters:
@@ -139,8 +138,7 @@ class Plan:
             "setup": [cell.index for cell in self.setup],
             "functions": [function.to_dict() for function in self.functions],
             "edges": [
-                {"source": e.source, "target": e.target, "names": list(e.names)}
-                for e in self.edges
+                {"source": e.source, "target": e.target, "names": list(e.names)} for e in self.edges
             ],
             "metrics": [
                 {"name": m.name, "function": m.function, "cell": m.cell} for m in self.metrics

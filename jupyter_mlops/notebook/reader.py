@@ -54,9 +54,7 @@ def read_notebook(source: NOTEBOOK_SOURCE, *, name: str | None = None) -> Notebo
     except IsADirectoryError:
         raise NotebookFormatError("is a directory, not a notebook", notebook=label) from None
     except UnicodeDecodeError as err:
-        raise NotebookFormatError(
-            f"is not UTF-8 text (byte {err.start})", notebook=label
-        ) from None
+        raise NotebookFormatError(f"is not UTF-8 text (byte {err.start})", notebook=label) from None
     return read_notebook_text(text, name=label, path=path)
 
 
@@ -74,7 +72,9 @@ def read_notebook_text(text: str, *, name: str, path: Path | None = None) -> Not
 
 def _checked(content: Any, name: str, path: Path | None) -> NotebookSource:
     if not isinstance(content, dict):
-        raise NotebookFormatError("is not a notebook: the top level must be an object", notebook=name)
+        raise NotebookFormatError(
+            "is not a notebook: the top level must be an object", notebook=name
+        )
     major = content.get("nbformat")
     if not isinstance(major, int):
         raise NotebookFormatError("is not a notebook: 'nbformat' is missing", notebook=name)
@@ -94,14 +94,18 @@ def _upgrade(content: dict[str, Any], name: str) -> dict[str, Any]:
     import nbformat  # slow import, only for notebooks older than v4
 
     try:
-        node = nbformat.from_dict(content)
-        upgraded: dict[str, Any] = json.loads(json.dumps(nbformat.convert(node, 4)))
+        node = nbformat.from_dict(content)  # type: ignore[no-untyped-call]
+        node = nbformat.convert(node, 4)  # type: ignore[no-untyped-call]
+        upgraded: dict[str, Any] = json.loads(json.dumps(node))
     except Exception as err:
-        raise NotebookFormatError(f"cannot be upgraded to nbformat 4: {err}", notebook=name) from None
+        raise NotebookFormatError(
+            f"cannot be upgraded to nbformat 4: {err}", notebook=name
+        ) from None
     return upgraded
 
 
 def _validate_v4(content: dict[str, Any], name: str) -> None:
+    _check_cells(content, name)
     minor = content.get("nbformat_minor")
     validate = _schema_validator(minor if isinstance(minor, int) else 5)
     import fastjsonschema
@@ -112,6 +116,41 @@ def _validate_v4(content: dict[str, Any], name: str) -> None:
         raise NotebookFormatError(
             f"is not a valid nbformat 4 notebook: {_schema_message(err)}", notebook=name
         ) from None
+
+
+def _check_cells(content: dict[str, Any], name: str) -> None:
+    """The mistakes people make by hand, with better words than the schema's ``oneOf``."""
+    cells = content.get("cells")
+    if not isinstance(cells, list):
+        raise NotebookFormatError("is not a notebook: 'cells' must be a list", notebook=name)
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise NotebookFormatError("is not an object", notebook=name, cell=index)
+        if cell.get("cell_type") not in {"code", "markdown", "raw"}:
+            raise NotebookFormatError(
+                f"cell_type {cell.get('cell_type')!r} is not code, markdown or raw",
+                notebook=name,
+                cell=index,
+            )
+        source = cell.get("source")
+        if not isinstance(source, str) and not (
+            isinstance(source, list) and all(isinstance(line, str) for line in source)
+        ):
+            raise NotebookFormatError(
+                "'source' must be a string or a list of strings", notebook=name, cell=index
+            )
+        tags = (cell.get("metadata") or {}).get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise NotebookFormatError(
+                "metadata.tags must be a list of strings", notebook=name, cell=index
+            )
+        # nbformat 4.5 wants cell ids; old tools omit them and nbformat itself adds them.
+        if content.get("nbformat_minor", 0) >= 5 and "id" not in cell:
+            cell["id"] = f"cell-{index}"
+        if cell["cell_type"] == "code":
+            cell.setdefault("outputs", [])
+            cell.setdefault("execution_count", None)
+        cell.setdefault("metadata", {})
 
 
 def _schema_message(err: Any) -> str:
@@ -132,7 +171,8 @@ def _schema_validator(minor: int) -> Callable[[Any], Any]:
     if not schema_file.exists():
         schema_file = folder / "nbformat.v4.schema.json"
     schema = json.loads(schema_file.read_text(encoding="utf-8"))
-    return fastjsonschema.compile(schema)  # type: ignore[no-any-return]
+    validator: Callable[[Any], Any] = fastjsonschema.compile(schema)
+    return validator
 
 
 def _require_python(content: dict[str, Any], name: str) -> None:
@@ -140,9 +180,7 @@ def _require_python(content: dict[str, Any], name: str) -> None:
     metadata = content.get("metadata", {})
     kernelspec = metadata.get("kernelspec") or {}
     language = (
-        kernelspec.get("language")
-        or (metadata.get("language_info") or {}).get("name")
-        or "python"
+        kernelspec.get("language") or (metadata.get("language_info") or {}).get("name") or "python"
     )
     if str(language).lower() not in {"python", "python3", "ipython", "ipython3"}:
         kernel = kernelspec.get("name") or kernelspec.get("display_name") or language

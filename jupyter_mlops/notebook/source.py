@@ -22,19 +22,54 @@ from dataclasses import dataclass, field
 # Magics that only shape the interactive session: safe to leave out of a script.
 SESSION_ONLY = frozenset(
     {
-        "matplotlib", "load_ext", "reload_ext", "unload_ext", "autoreload", "aimport",
-        "config", "precision", "pylab", "who", "whos", "who_ls", "pprint", "xmode",
-        "colors", "pdb", "debug", "history", "hist", "lsmagic", "magic", "notebook",
-        "page", "pinfo", "pinfo2", "psearch", "quickref", "reset", "reset_selective",
-        "alias_magic", "automagic", "autocall", "doctest_mode", "tb", "clear", "ls",
-        "pwd", "env_list", "nuclio",
+        "matplotlib",
+        "load_ext",
+        "reload_ext",
+        "unload_ext",
+        "autoreload",
+        "aimport",
+        "config",
+        "precision",
+        "pylab",
+        "who",
+        "whos",
+        "who_ls",
+        "pprint",
+        "xmode",
+        "colors",
+        "pdb",
+        "debug",
+        "history",
+        "hist",
+        "lsmagic",
+        "magic",
+        "notebook",
+        "page",
+        "pinfo",
+        "pinfo2",
+        "psearch",
+        "quickref",
+        "reset",
+        "reset_selective",
+        "alias_magic",
+        "automagic",
+        "autocall",
+        "doctest_mode",
+        "tb",
+        "clear",
+        "ls",
+        "pwd",
+        "env_list",
+        "nuclio",
     }
 )
 DISPLAY_CELL_MAGICS = frozenset({"html", "markdown", "latex", "javascript", "js", "svg"})
 INSTALLERS = frozenset({"pip", "conda", "mamba"})
 
-_ASSIGNED = re.compile(r"^(?P<indent>\s*)(?P<target>[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*)"
-                       r"\s*=\s*(?P<magic>[%!].*)$")
+_ASSIGNED = re.compile(
+    r"^(?P<indent>\s*)(?P<target>[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*)"
+    r"\s*=\s*(?P<magic>[%!].*)$"
+)
 _SHELL_INTERPOLATION = re.compile(r"\$\w|\{[^}]*\}")
 
 

@@ -32,7 +32,12 @@ from ..errors import TagError
 
 PREFIX = "mlops:"
 SETUP, FUNCTION, SKIP, PARAMETERS, METRICS, METRICS_NAMES = (
-    "setup", "function", "skip", "parameters", "metrics", "metrics-names"
+    "setup",
+    "function",
+    "skip",
+    "parameters",
+    "metrics",
+    "metrics-names",
 )
 
 _SIZE = re.compile(r"^\d+(\.\d+)?(E|P|T|G|M|K|Ei|Pi|Ti|Gi|Mi|Ki|k)?$")
@@ -68,34 +73,47 @@ def read_tags(tags: list[str], *, cell: int, notebook: str | None = None) -> Cel
             _read_ours(tag, result, cell, notebook)
         else:
             _read_peer(tag, result, cell, notebook)
-    roles = [r for r in dict.fromkeys(result.roles)]
+    roles = list(dict.fromkeys(result.roles))
     if result.function is not None:
         roles = [r for r in roles if r != FUNCTION]
         # A metrics cell may also name its function; any other pair of roles is a conflict.
         if any(r != METRICS for r in roles):
-            raise TagError(f"tags {tags!r} give the cell two roles: a function and {roles[0]}",
-                           notebook=notebook, cell=cell)
+            raise TagError(
+                f"tags {tags!r} give the cell two roles: a function and {roles[0]}",
+                notebook=notebook,
+                cell=cell,
+            )
         roles = [FUNCTION, *roles]
     elif len(roles) > 1:
-        raise TagError(f"tags {tags!r} give the cell more than one role ({', '.join(roles)})",
-                       notebook=notebook, cell=cell)
+        raise TagError(
+            f"tags {tags!r} give the cell more than one role ({', '.join(roles)})",
+            notebook=notebook,
+            cell=cell,
+        )
     result.roles = roles
     return result
 
 
 def _set_function(result: CellTags, name: str, tag: str, cell: int, notebook: str | None) -> None:
     if not name or not _FUNCTION_NAME.match(name):
-        raise TagError(f"tag {tag!r} needs a function name without spaces, ':', '/' or '\\'",
-                       notebook=notebook, cell=cell)
+        raise TagError(
+            f"tag {tag!r} needs a function name without spaces, ':', '/' or '\\'",
+            notebook=notebook,
+            cell=cell,
+        )
     if result.function is not None and result.function != name:
-        raise TagError(f"the cell is tagged for two functions, {result.function!r} and "
-                       f"{name!r}; a cell belongs to one function", notebook=notebook, cell=cell)
+        raise TagError(
+            f"the cell is tagged for two functions, {result.function!r} and "
+            f"{name!r}; a cell belongs to one function",
+            notebook=notebook,
+            cell=cell,
+        )
     result.function = name
     result.roles.append(FUNCTION)
 
 
 def _read_ours(tag: str, result: CellTags, cell: int, notebook: str | None) -> None:
-    key, _, value = tag[len(PREFIX):].partition(":")
+    key, _, value = tag[len(PREFIX) :].partition(":")
     if key == "fn":
         _set_function(result, value, tag, cell, notebook)
     elif key in {"setup", "skip", "metrics"} and not value:
@@ -108,8 +126,9 @@ def _read_ours(tag: str, result: CellTags, cell: int, notebook: str | None) -> N
         known = "setup, fn:NAME, after:NAME, skip, metrics, " + ", ".join(
             f"{k}:VALUE" for k in OPTION_PARSERS
         )
-        raise TagError(f"unknown tag {tag!r}", notebook=notebook, cell=cell,
-                       hint=f"mlops tags are {known}")
+        raise TagError(
+            f"unknown tag {tag!r}", notebook=notebook, cell=cell, hint=f"mlops tags are {known}"
+        )
 
 
 def _read_peer(tag: str, result: CellTags, cell: int, notebook: str | None) -> None:
@@ -140,21 +159,28 @@ def _read_peer(tag: str, result: CellTags, cell: int, notebook: str | None) -> N
         result.notes.append(f"Kale tag {tag!r} has no equivalent here and is ignored")
 
 
-def _read_kale_limit(tag: str, value: str, result: CellTags, cell: int, notebook: str | None) -> None:
+def _read_kale_limit(
+    tag: str, value: str, result: CellTags, cell: int, notebook: str | None
+) -> None:
     resource, _, amount = value.rpartition(":")
     if resource in {"nvidia.com/gpu", "amd.com/gpu", "gpu"}:
         _set_option(result, "gpu", _count(amount, tag, cell, notebook), cell, notebook)
     elif resource in {"cpu", "memory"}:
-        _set_option(result, resource, OPTION_PARSERS[resource](amount, tag, cell, notebook),
-                    cell, notebook)
+        _set_option(
+            result, resource, OPTION_PARSERS[resource](amount, tag, cell, notebook), cell, notebook
+        )
     else:
         result.notes.append(f"Kale tag {tag!r}: resource {resource!r} is not supported; ignored")
 
 
 def _set_option(result: CellTags, key: str, value: Any, cell: int, notebook: str | None) -> None:
     if key in result.options and result.options[key] != value:
-        raise TagError(f"option {key!r} is tagged twice with different values "
-                       f"({result.options[key]!r} and {value!r})", notebook=notebook, cell=cell)
+        raise TagError(
+            f"option {key!r} is tagged twice with different values "
+            f"({result.options[key]!r} and {value!r})",
+            notebook=notebook,
+            cell=cell,
+        )
     result.options[key] = value
 
 
@@ -166,22 +192,29 @@ def _count(value: str, tag: str, cell: int, notebook: str | None) -> int:
 
 def _cpu(value: str, tag: str, cell: int, notebook: str | None) -> str:
     if not _CPU.match(value):
-        raise TagError(f"tag {tag!r}: CPU is a number of cores such as 2, 0.5 or 500m",
-                       notebook=notebook, cell=cell)
+        raise TagError(
+            f"tag {tag!r}: CPU is a number of cores such as 2, 0.5 or 500m",
+            notebook=notebook,
+            cell=cell,
+        )
     return value
 
 
 def _memory(value: str, tag: str, cell: int, notebook: str | None) -> str:
     if not _SIZE.match(value):
-        raise TagError(f"tag {tag!r}: memory is a size such as 512Mi, 4Gi or 2G",
-                       notebook=notebook, cell=cell)
+        raise TagError(
+            f"tag {tag!r}: memory is a size such as 512Mi, 4Gi or 2G", notebook=notebook, cell=cell
+        )
     return value
 
 
 def _image(value: str, tag: str, cell: int, notebook: str | None) -> str:
     if not value or any(c.isspace() for c in value):
-        raise TagError(f"tag {tag!r} needs an image reference such as python:3.11",
-                       notebook=notebook, cell=cell)
+        raise TagError(
+            f"tag {tag!r} needs an image reference such as python:3.11",
+            notebook=notebook,
+            cell=cell,
+        )
     return value
 
 

@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterable
 
 from .analysis import statement_names
-from .plan import Function
 from .parameters import Parameter
+from .plan import Function
 
 
 def normalize(code: str) -> str:
@@ -33,9 +33,7 @@ def split_setup(cells: Iterable[str]) -> list[tuple[str, set[str], set[str]]]:
     return statements
 
 
-def setup_used(
-    reads: set[str], statements: list[tuple[str, set[str], set[str]]]
-) -> list[int]:
+def setup_used(reads: set[str], statements: list[tuple[str, set[str], set[str]]]) -> list[int]:
     """Numbers of the setup statements a function needs: what defines the names it reads,
     what those need in turn, and every statement that binds nothing (side effects)."""
     needed = set(reads)

@@ -1,0 +1,103 @@
+"""Build small notebooks in memory, in any tag grammar (ours, Kale, MLRun, papermill).
+
+A cell is written as one of:
+
+- ``"x = 1"``: an untagged code cell;
+- ``("x = 1", ["mlops:fn:load"])`` or ``("x = 1", "mlops:fn:load")``: a tagged code cell;
+- ``markdown("# Title")``, ``raw("...")`` or ``code("x = 1", "tag", ...)``: a cell dict.
+
+Tests import these helpers with ``from conftest import ...``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Union
+
+import pytest
+
+from jupyter_mlops.notebook import Plan, parse_notebook
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "churn.ipynb"
+
+CellSpec = Union[str, tuple[str, Union[str, list[str]]], dict[str, Any]]
+
+
+def code(source: str, *tags: str) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"tags": list(tags)} if tags else {}
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": metadata,
+        "outputs": [],
+        "source": source,
+    }
+
+
+def markdown(source: str) -> dict[str, Any]:
+    return {"cell_type": "markdown", "metadata": {}, "source": source}
+
+
+def raw(source: str) -> dict[str, Any]:
+    return {"cell_type": "raw", "metadata": {}, "source": source}
+
+
+def _cell(spec: CellSpec) -> dict[str, Any]:
+    if isinstance(spec, dict):
+        return dict(spec)
+    if isinstance(spec, str):
+        return code(spec)
+    source, tags = spec
+    return code(source, *([tags] if isinstance(tags, str) else tags))
+
+
+def make_notebook(
+    *cells: CellSpec, language: str = "python", kernel: str = "python3"
+) -> dict[str, Any]:
+    """A valid nbformat 4.5 notebook (content, not a file) with the given cells."""
+    built = []
+    for index, spec in enumerate(cells):
+        cell = _cell(spec)
+        cell.setdefault("id", f"cell-{index}")
+        built.append(cell)
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": kernel, "display_name": kernel, "language": language},
+            "language_info": {"name": language},
+        },
+        "cells": built,
+    }
+
+
+def plan_of(*cells: CellSpec, name: str = "notebook.ipynb") -> Plan:
+    """Parse a notebook made of these cells."""
+    return parse_notebook(make_notebook(*cells), name=name)
+
+
+def warnings_about(plan: Plan, cell: int | None) -> list[str]:
+    """The messages of the plan's warnings that point at one cell."""
+    return [warning.message for warning in plan.warnings if warning.cell == cell]
+
+
+@pytest.fixture
+def write_notebook(tmp_path: Path) -> Callable[..., Path]:
+    """Write notebook content (a dict, or raw text) to a file in a temporary folder."""
+
+    def write(content: dict[str, Any] | str, name: str = "notebook.ipynb") -> Path:
+        path = tmp_path / name
+        text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def example_plan() -> Plan:
+    """The Plan of examples/churn.ipynb."""
+    return parse_notebook(EXAMPLE)
