@@ -110,7 +110,8 @@ def test_kfp_pipeline_compiles_and_runs_locally_with_the_notebooks_metrics(
     source, package = result.files
     assert package.suffix == ".yaml"
     spec = package.read_text()
-    assert "comp-load-data" in spec and "comp-evaluate" in spec
+    assert "comp-load-data" in spec
+    assert "comp-evaluate" in spec
     assert "parameterType: NUMBER_DOUBLE" in spec  # typed pipeline parameters
 
     # When kfp.local runs it in subprocesses (no cluster)
@@ -197,7 +198,7 @@ def test_user_text_reaches_kfp_code_only_as_literals(tmp_path: Path) -> None:
 
 def test_unknown_target_is_named_with_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(
-        UnknownNameError, match="no conversion target 'pdf'.*kfp, notebooks, python"
+        UnknownNameError, match=r"no conversion target 'pdf'.*kfp, notebooks, python"
     ):
         MLOps().convert(EXAMPLE, "pdf", tmp_path)
 

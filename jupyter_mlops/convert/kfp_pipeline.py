@@ -50,6 +50,7 @@ KFP_TYPES = {
 }
 OUTPUT_PREFIX = "out_"
 METRICS_OUTPUT = "mlops_metrics"
+RUNTIME_MARKER = "__mlops_runtime__"
 MISSING_KFP = "the kfp target needs the kfp SDK: pip install 'jupyter-mlops[kfp]'"
 
 
@@ -110,7 +111,7 @@ def component_source(plan: Plan, function: Function, warnings: list[str]) -> str
     body = [
         docstring(function.doc or f"The function {function.name} of {plan.notebook}."),
         "# values between components, in jupyter_mlops.convert.runtime_io formats",
-        runtime_source().rstrip(),
+        RUNTIME_MARKER,
     ]
     if plan.setup:
         body.append(cell_block([(f"setup, cell {c.index}", c.python) for c in plan.setup]))
@@ -128,7 +129,14 @@ def component_source(plan: Plan, function: Function, warnings: list[str]) -> str
             f"    {METRICS_OUTPUT}.log_metric({literal(metric)}, float({metric}))",
         ]
     header = f"def {function.identifier}({', '.join(arguments)}) -> None:"
-    return decorator + "\n" + header + "\n" + indent_code("\n".join(body))
+    code = indent_code("\n".join(body))
+    # The runtime is the same in every component: indent it once, not once per component.
+    return decorator + "\n" + header + "\n" + code.replace(RUNTIME_MARKER, _indented_runtime(), 1)
+
+
+@lru_cache(maxsize=1)
+def _indented_runtime() -> str:
+    return indent_code(runtime_source(compact=True).rstrip()).lstrip()
 
 
 def _pipeline_function(plan: Plan, warnings: list[str]) -> str:

@@ -129,11 +129,24 @@ def _mlops_decode(data: Any) -> Any:
     return {k: _mlops_decode(v) for k, v in data.items()}
 
 
-def runtime_source() -> str:
-    """This module's code without its docstring, for pasting into generated code."""
+def runtime_source(*, compact: bool = False) -> str:
+    """This module's code (not its docstring), for pasting into generated code.
+
+    ``compact`` drops docstrings, comments and blank lines: a KFP pipeline carries one copy
+    per component in its YAML, and the YAML's size is what compiling it costs.
+    """
+    import ast
     import inspect
 
     module = sys.modules[__name__]
     text = inspect.getsource(module)
     body = text.split('"""', 2)[2].lstrip("\n")
-    return body.split("\ndef runtime_source", 1)[0].rstrip() + "\n"
+    body = body.split("\ndef runtime_source", 1)[0].rstrip() + "\n"
+    if not compact:
+        return body
+    tree = ast.parse(body)
+    for node in ast.walk(tree):
+        first = node.body[0] if isinstance(node, ast.FunctionDef) else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            node.body = node.body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return ast.unparse(tree) + "\n"
