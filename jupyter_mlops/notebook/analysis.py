@@ -151,6 +151,7 @@ class _BlockWalker:
         self.names = BlockNames()
         self.cell = 0
         self._deferred: list[tuple[str, Position]] = []
+        self._maybe_walrus: set[ast.Name] = set()
 
     # -- bookkeeping ---------------------------------------------------------------------
     def _pos(self, node: ast.AST) -> Position:
@@ -221,18 +222,26 @@ class _BlockWalker:
         else:
             self.changed_in_place(target)
 
+    def branch(self, statements: list[ast.stmt], *, bind: ast.expr | None = None) -> None:
+        """Code that may not run (a loop or handler body): inside it, its own bindings hold;
+        after it, they are only maybe-bound."""
+        before = set(self.names.surely_bound)
+        if bind is not None:
+            self.target(bind, True, False)
+        self.body(statements, True)
+        self.names.surely_bound = before
+
     def visit_For(self, node: ast.For | ast.AsyncFor, surely: bool, top: bool) -> None:
         self.expression(node.iter)
-        self.target(node.target, False, False)
-        self.body(node.body, False)
-        self.body(node.orelse, False)
+        self.branch(node.body, bind=node.target)
+        self.branch(node.orelse)
 
     visit_AsyncFor = visit_For
 
     def visit_While(self, node: ast.While, surely: bool, top: bool) -> None:
         self.expression(node.test)
-        self.body(node.body, False)
-        self.body(node.orelse, False)
+        self.branch(node.body)
+        self.branch(node.orelse)
 
     def visit_If(self, node: ast.If, surely: bool, top: bool) -> None:
         self.expression(node.test)
@@ -258,8 +267,11 @@ class _BlockWalker:
         for handler in node.handlers:
             if handler.type is not None:
                 self.expression(handler.type)
-            self.body(handler.body, False)
-        self.body(node.orelse, False)
+            bound = ast.Name(handler.name or "", ast.Store(), lineno=handler.lineno)
+            self.branch(handler.body, bind=bound if handler.name else None)
+            if handler.name:  # Python unbinds 'except E as err' when the handler ends
+                self.names.deleted.add(handler.name)
+        self.branch(node.orelse)
         self.body(node.finalbody, surely)
 
     visit_TryStar = visit_Try
@@ -267,15 +279,17 @@ class _BlockWalker:
     def visit_Match(self, node: ast.Match, surely: bool, top: bool) -> None:
         self.expression(node.subject)
         for case in node.cases:
+            before = set(self.names.surely_bound)
             for sub in ast.walk(case.pattern):
                 name = getattr(sub, "name", None) or getattr(sub, "rest", None)
                 if isinstance(name, str):
-                    self.bind(name, sub, surely=False)
+                    self.bind(name, sub, surely=True)
                 if isinstance(sub, ast.MatchValue):
                     self.expression(sub.value)
             if case.guard is not None:
                 self.expression(case.guard)
-            self.body(case.body, False)
+            self.body(case.body, True)
+            self.names.surely_bound = before
 
     def visit_Import(self, node: ast.Import, surely: bool, top: bool) -> None:
         for alias in node.names:
@@ -314,8 +328,17 @@ class _BlockWalker:
             self.names.portable[node.name] = ast.unparse(node)
         else:
             self.names.portable.pop(node.name, None)
-        for name in sorted(_free_names(node)):
-            self._deferred.append((name, self._pos(node)))
+        deferred: list[ast.AST] = [node]
+        if isinstance(node, ast.ClassDef):  # the class body runs now, its methods later
+            deferred = [
+                s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+            ]
+            runs_now = ast.Module(body=[s for s in node.body if s not in deferred], type_ignores=[])
+            for name in sorted(_free_names(runs_now) - {d.name for d in deferred}):  # type: ignore[attr-defined]
+                self.read(name, node)
+        for scope in deferred:
+            for name in sorted(_free_names(scope)):
+                self._deferred.append((name, self._pos(node)))
         for inner in ast.walk(node):
             if isinstance(inner, ast.Global):
                 for name in inner.names:
@@ -380,11 +403,13 @@ class _BlockWalker:
             if isinstance(sub, ast.Name):
                 if isinstance(sub.ctx, ast.Load):
                     self.read(sub.id, sub)
-                elif isinstance(sub.ctx, ast.Store):  # walrus, also inside comprehensions
-                    self.bind(sub.id, sub, surely=False)
+                elif isinstance(sub.ctx, ast.Store):  # a walrus
+                    self.bind(sub.id, sub, surely=sub not in self._maybe_walrus)
             elif isinstance(
                 sub, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
             ):
+                # A walrus in a comprehension binds outside it, but only if the loop runs.
+                self._maybe_walrus.update(_walrus_targets(sub))
                 for name in sorted(_free_names(sub)):
                     self.read(name, sub)
             elif isinstance(sub, ast.Call):

@@ -79,6 +79,8 @@ class ParamType:
             raise ValueError(f"{where}: expected one of {list(self.choices)!r}, got {value!r}")
         if self.kind == "float" and type(value) is int:
             return float(value)
+        if self.kind == "tuple" and type(value) is list:  # JSON and the CLI carry lists
+            value = tuple(value)
         expected = BASE_TYPES[self.kind]
         if type(value) is not expected and not (self.kind == "list" and type(value) is tuple):
             raise ValueError(

@@ -45,6 +45,10 @@ def read_notebook(source: NOTEBOOK_SOURCE, *, name: str | None = None) -> Notebo
     if isinstance(source, Mapping):
         content = json.loads(json.dumps(source))  # a private, plain-dict copy
         return _checked(content, name or "notebook.ipynb", None)
+    if not isinstance(source, (str, os.PathLike)):
+        raise NotebookFormatError(
+            "is not a notebook: the top level must be an object", notebook=name or "notebook"
+        )
     path = Path(source)
     label = name or str(source)
     try:
