@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"wrote {path}")
                 for warning in result.warnings:
                     print(f"warning: {warning}", file=sys.stderr)
+    except BrokenPipeError:  # `jupyter mlops inspect nb | head`: the reader left early
+        sys.stderr.close()
+        return 0
     except MLOpsError as err:
         if getattr(arguments, "json", False):
             print(json.dumps(err.to_dict(), ensure_ascii=False), file=sys.stderr)
