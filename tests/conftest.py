@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import pytest
 
@@ -23,7 +23,7 @@ from jupyter_mlops.notebook import Plan, parse_notebook
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "churn.ipynb"
 
-CellSpec = Union[str, tuple[str, Union[str, list[str]]], dict[str, Any]]
+CellSpec = str | tuple[str, str | list[str]] | dict[str, Any]
 
 
 def code(source: str, *tags: str) -> dict[str, Any]:

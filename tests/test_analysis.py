@@ -135,11 +135,6 @@ def test_a_method_body_runs_later():
     assert reads("class K:\n    def m(self):\n        return later", "later = 1") == set()
 
 
-@pytest.mark.xfail(
-    reason="BUG: class bodies are deferred like def bodies, so a class attribute that reads a "
-    "name bound later in the block is not an outside read (analysis._FunctionDef)",
-    strict=True,
-)
 def test_a_class_body_runs_at_once():
     assert reads("class Config:\n    size = width", "width = 3") == {"width"}
 
@@ -346,20 +341,10 @@ def test_a_with_target_is_surely_bound():
     }
 
 
-@pytest.mark.xfail(
-    reason="BUG: a for-loop target read in the loop body counts as an outside read "
-    "(analysis._For binds the target and walks the body with surely=False)",
-    strict=True,
-)
 def test_a_for_loop_target_is_bound_inside_the_loop_body():
     assert reads("for row in rows:\n    print(row)") == {"rows", "print"}
 
 
-@pytest.mark.xfail(
-    reason="BUG: a name bound earlier in a loop body and read later in the same body counts "
-    "as an outside read (analysis._While/_For walk the body with surely=False)",
-    strict=True,
-)
 def test_a_name_bound_earlier_in_the_same_loop_body_is_not_an_outside_read():
     assert reads("while more():\n    chunk = next_chunk()\n    save(chunk)") == {
         "more",
@@ -368,11 +353,6 @@ def test_a_name_bound_earlier_in_the_same_loop_body_is_not_an_outside_read():
     }
 
 
-@pytest.mark.xfail(
-    reason="BUG: the name of 'except E as err' is never bound, so reading it in the handler "
-    "is an outside read (analysis._Try ignores ExceptHandler.name)",
-    strict=True,
-)
 def test_an_except_as_name_is_bound_inside_its_handler():
     assert reads("try:\n    run()\nexcept ValueError as err:\n    print(err)") == {
         "run",
@@ -381,11 +361,6 @@ def test_an_except_as_name_is_bound_inside_its_handler():
     }
 
 
-@pytest.mark.xfail(
-    reason="BUG: a walrus in a statement that always runs binds only 'maybe' "
-    "(analysis._BlockWalker.expression binds NamedExpr targets with surely=False)",
-    strict=True,
-)
 def test_a_walrus_at_top_level_surely_binds():
     assert reads("if (n := count()) > 0:\n    pass\nm = n") == {"count"}
 

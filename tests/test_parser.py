@@ -148,9 +148,7 @@ def test_a_function_may_come_back_later_in_the_notebook():
 
 
 def test_mlops_skip_leaves_out_the_cell_and_the_untagged_cells_after_it():
-    plan = plan_of(
-        ("a = 1", "mlops:fn:first"), ("a.explore()", "mlops:skip"), "more_exploring = 1"
-    )
+    plan = plan_of(("a = 1", "mlops:fn:first"), ("a.explore()", "mlops:skip"), "more_exploring = 1")
     assert plan.function("first").cell_indices == [0]
 
 
@@ -299,7 +297,7 @@ def test_imports_and_defs_used_by_a_later_function_are_copied_not_passed():
     # Then the helper and the import it needs are code in b, not data from a
     assert b.inputs == []
     assert plan.edges == []
-    assert dict((code.split()[0], source) for source, code in b.definitions) == {
+    assert {code.split()[0]: source for source, code in b.definitions} == {
         "def": "a",
         "import": "a",
     }
@@ -315,12 +313,6 @@ def test_a_copied_def_still_takes_data_it_reads_from_its_function():
     assert plan.function("a").outputs == ["k"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: copied definitions come in discovery order, so a class or decorator is "
-    "copied before the import it needs (parser._Builder._functions appends a def before "
-    "the definitions it reads)",
-    strict=True,
-)
 def test_copied_definitions_come_before_the_code_that_needs_them():
     plan = plan_of(
         ("from collections import OrderedDict\nclass Table(OrderedDict):\n    pass", "mlops:fn:a"),
@@ -330,11 +322,6 @@ def test_copied_definitions_come_before_the_code_that_needs_them():
     assert codes == ["from collections import OrderedDict", "class Table(OrderedDict):\n    pass"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: a for-loop variable reused in a later function becomes a data edge "
-    "(analysis._For: loop target read in the body counts as an outside read)",
-    strict=True,
-)
 def test_reusing_a_loop_variable_name_makes_no_data_edge():
     plan = plan_of(
         ("rows = [1, 2]\nfor row in rows:\n    print(row)", "mlops:fn:a"),
@@ -344,13 +331,10 @@ def test_reusing_a_loop_variable_name_makes_no_data_edge():
     assert plan.edges == []
 
 
-@pytest.mark.xfail(
-    reason="BUG: 'except E as err: print(err)' warns that err is undefined "
-    "(analysis._Try ignores ExceptHandler.name)",
-    strict=True,
-)
 def test_an_except_as_name_is_not_reported_undefined():
-    plan = plan_of(("try:\n    x = 1 / 0\nexcept ZeroDivisionError as err:\n    print(err)", "step:a"))
+    plan = plan_of(
+        ("try:\n    x = 1 / 0\nexcept ZeroDivisionError as err:\n    print(err)", "step:a")
+    )
     assert plan.warnings == []
 
 
@@ -459,16 +443,25 @@ def test_kale_pipeline_metrics_name_values_of_functions_and_parameters():
     plan = plan_of(
         ("d1 = 5", "pipeline-parameters"),
         ("total = d1 * 2", "step:compute"),
-        ("print(d1)\nprint(total)\ntotal", "pipeline-metrics"),
+        ("print(d1)\nprint(total)", "pipeline-metrics"),
     )
     # Then both are metrics: one produced by the step, one a parameter
-    assert [(m.name, m.function) for m in plan.metrics] == [
-        ("d1", PARAMETERS),
-        ("total", "compute"),
-        ("total", "compute"),
-    ][: len(plan.metrics)]
+    assert [(m.name, m.function, m.cell) for m in plan.metrics] == [
+        ("d1", PARAMETERS, 2),
+        ("total", "compute", 2),
+    ]
     assert plan.function("compute").metrics == ["total"]
     assert "total" in plan.function("compute").outputs
+
+
+def test_kale_metrics_may_be_bare_names():
+    plan = plan_of(("total = 1", "step:compute"), ("total", "pipeline-metrics"))
+    assert [m.name for m in plan.metrics] == ["total"]
+
+
+def test_a_metric_named_twice_is_one_metric():
+    plan = plan_of(("total = 1", "step:compute"), ("print(total)\ntotal", "pipeline-metrics"))
+    assert [m.name for m in plan.metrics] == ["total"]
 
 
 def test_kale_metric_no_function_defines_is_reported():

@@ -30,6 +30,29 @@ def test_plain_python_is_returned_unchanged():
     assert result.magics == []
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "!ls",
+        "x = !ls",
+        "%cd /tmp",
+        "%env A=1",
+        "%time y = 1",
+        "%matplotlib inline",
+        "%pip install numpy",
+        "%sql SELECT 1",
+        "%%bash\nls\necho done",
+        "%%writefile a.txt\nline",
+        "%%capture\ny = 1",
+        "%%sql\nSELECT 1",
+        "import os\n!ls\nx = !ls\n%time y = len(x)\nif x:\n    %env B=2\n    !echo ok",
+    ],
+)
+def test_every_ipython_form_becomes_python_that_parses_line_for_line(source):
+    result = plain(source)  # checks that it parses and keeps the line count
+    assert result.magics
+
+
 # -- ! lines -----------------------------------------------------------------------------
 
 
@@ -79,9 +102,9 @@ def test_shell_lines_with_python_interpolation_are_reported_not_guessed(source):
 
 
 def test_shell_quotes_are_kept_inside_a_string_literal():
-    result = plain("!echo \"it's\" '\"quoted\"'")
+    result = plain('!echo "it\'s" \'"quoted"\'')
     call = ast.parse(result.code).body[0].value
-    assert call.args[0].value == "echo \"it's\" '\"quoted\"'"
+    assert call.args[0].value == 'echo "it\'s" \'"quoted"\''
 
 
 # -- line magics -------------------------------------------------------------------------
@@ -93,11 +116,6 @@ def test_cd_becomes_chdir(tmp_path, monkeypatch):
     assert Path.cwd() == tmp_path
 
 
-@pytest.mark.xfail(
-    reason="BUG: '%cd ~/dir' becomes os.chdir('~/dir') without expanding the home folder "
-    "(source._line_magic)",
-    strict=True,
-)
 def test_cd_to_the_home_folder_expands_the_tilde(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.chdir("/")
@@ -139,7 +157,12 @@ def test_session_only_magics_become_comments(source):
 
 @pytest.mark.parametrize(
     "source",
-    ["%pip install numpy", "!pip install numpy", "%conda install numpy", "!python -m pip install x"],
+    [
+        "%pip install numpy",
+        "!pip install numpy",
+        "%conda install numpy",
+        "!python -m pip install x",
+    ],
 )
 def test_installs_are_kept_as_comments_and_reported(source):
     result = plain(source)
@@ -166,11 +189,6 @@ def test_help_lines_become_comments(source):
     assert plain(source).code == f"pass  # help: {source}"
 
 
-@pytest.mark.xfail(
-    reason="BUG: IPython's leading-? help ('?len') is left as is and does not parse "
-    "(source.to_plain_python only looks for a trailing '?')",
-    strict=True,
-)
 @pytest.mark.parametrize("source", ["?len", "??df.head"])
 def test_leading_question_mark_help_lines_become_comments(source):
     assert plain(source).code == f"pass  # help: {source}"
@@ -223,11 +241,6 @@ def test_timing_cells_keep_their_body_as_code(header):
     assert plain(f"{header}\nx = 1\ny = x").code.split("\n")[1:] == ["x = 1", "y = x"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: magics inside a %%time/%%capture body are numbered from the body, not the "
-    "cell (source._cell_magic does not add the header line)",
-    strict=True,
-)
 def test_magics_inside_a_timing_cell_are_numbered_by_cell_line():
     assert magic_texts("%%time\nx = 1\n%sql SELECT 1") == [
         (1, "%%time", True),

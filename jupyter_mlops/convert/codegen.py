@@ -99,6 +99,16 @@ def cell_block(cells: list[tuple[str, str]], prefix: str = "") -> str:
     return "\n".join(parts)
 
 
+def make_output_dir(path: Path, notebook: str) -> None:
+    """Create the output folder, or say in one line why it cannot be one."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConvertError(f"output {path} exists and is not a folder", notebook=notebook) from None
+    except PermissionError:
+        raise ConvertError(f"no permission to create {path}", notebook=notebook) from None
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write to a sibling temp file and rename, so a crash never leaves half a file."""
     temporary = path.with_name(f".{path.name}.tmp")

@@ -32,6 +32,7 @@ from .codegen import (
     docstring,
     indent_code,
     literal,
+    make_output_dir,
     require_python,
     write_atomic,
 )
@@ -63,7 +64,7 @@ class KfpConverter:
             raise ConvertError(MISSING_KFP, notebook=plan.notebook)
         result = ConvertResult(self.name)
         source = pipeline_source(plan, result.warnings)
-        output_dir.mkdir(parents=True, exist_ok=True)
+        make_output_dir(output_dir, plan.notebook)
         stem = pipeline_name(plan).replace("-", "_")
         source_path = output_dir / f"{stem}_pipeline.py"
         yaml_path = output_dir / f"{stem}_pipeline.yaml"

@@ -18,7 +18,7 @@ from typing import Any
 
 from .._version import __version__
 from ..notebook.plan import Function, Plan
-from .codegen import comment, literal, write_atomic
+from .codegen import comment, literal, make_output_dir, write_atomic
 from .registry import ConvertResult
 from .runtime_io import runtime_source
 
@@ -30,7 +30,7 @@ class NotebooksConverter:
     description = "one papermill-ready notebook per function, chained through files"
 
     def convert(self, plan: Plan, output_dir: Path) -> ConvertResult:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        make_output_dir(output_dir, plan.notebook)
         result = ConvertResult(self.name)
         if not plan.functions:
             from ..errors import ConvertError

@@ -20,6 +20,7 @@ from .codegen import (
     docstring,
     indent_code,
     literal,
+    make_output_dir,
     require_python,
     write_atomic,
 )
@@ -45,6 +46,11 @@ def _parse_literal(text: str) -> Any:
         raise argparse.ArgumentTypeError(f"expected a JSON or Python literal, got {text!r}")
 
 
+def _jsonable(value: Any) -> Any:
+    # numpy numbers print as numbers; anything else unknown as its repr
+    return value.item() if hasattr(value, "item") else repr(value)
+
+
 def _optional(parse: Any) -> Any:
     def parse_or_none(text: str) -> Any:
         return None if text in ("None", "null") else parse(text)
@@ -58,7 +64,7 @@ class PythonModuleConverter:
 
     def convert(self, plan: Plan, output_dir: Path) -> ConvertResult:
         source = module_source(plan)
-        output_dir.mkdir(parents=True, exist_ok=True)
+        make_output_dir(output_dir, plan.notebook)
         path = output_dir / f"{module_name(plan)}.py"
         write_atomic(path, source)
         return ConvertResult(self.name, [path], [])
@@ -241,7 +247,9 @@ def _producer(plan: Plan, function: Function, name: str) -> Function | str:
 def main_source(plan: Plan, names: PipelineNames) -> str:
     lines = [
         "def main(argv: list[str] | None = None) -> int:",
-        f"    parser = argparse.ArgumentParser(description={literal(plan.notebook)})",
+        # 'resolve': a parameter may be called help; -h still shows the help.
+        f"    parser = argparse.ArgumentParser(description={literal(plan.notebook)}, "
+        "conflict_handler='resolve')",
     ]
     for parameter in plan.parameters:
         lines.append(f"    parser.add_argument({_argument_spec(parameter)})")
@@ -249,7 +257,7 @@ def main_source(plan: Plan, names: PipelineNames) -> str:
         "    arguments = parser.parse_args(argv)",
         "    outputs = run_pipeline(**vars(arguments))",
         "    metrics = {key: outputs[key] for key in METRICS if key in outputs}",
-        "    print(json.dumps(metrics, default=repr, indent=2))",
+        "    print(json.dumps(metrics, default=_jsonable, indent=2))",
         "    return 0",
     ]
     return "\n".join(lines)
@@ -269,7 +277,7 @@ def _argument_spec(parameter: Parameter) -> str:
         f"dest={parameter.name!r}",
         f"type={parse}",
         f"default={literal(parameter.default)}",
-        f"help={literal(parameter.help or str(parameter.type))}",
+        f"help={literal((parameter.help or str(parameter.type)).replace('%', '%%'))}",
     ]
     if parameter.type.kind == "literal":
         spec.append(f"choices={literal(list(parameter.type.choices))}")

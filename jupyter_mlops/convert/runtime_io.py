@@ -74,9 +74,10 @@ def _mlops_pandas(value: Any, kind: str) -> bytes | None:
     """The table form, if it gives back an equal object (else the caller falls back)."""
     try:
         table = json.loads(value.to_json(orient="table"))
-        text = json.dumps({_MLOPS_KEY: kind, "table": table})
+        name = value.name if kind == "pandas.Series" else None
+        text = json.dumps({_MLOPS_KEY: kind, "table": table, "name": name})
         back = _mlops_decode(json.loads(text))
-        same = bool(back.equals(value))
+        same = bool(back.equals(value)) and (name is None or back.name == name)
     except (ValueError, TypeError, NotImplementedError, KeyError):
         return None
     return text.encode("utf-8") if same else None
@@ -124,7 +125,9 @@ def _mlops_decode(data: Any) -> Any:
 
         frame = pandas.read_json(io.StringIO(json.dumps(data["table"])), orient="table")
         if kind == "pandas.Series":
-            return frame.iloc[:, 0]
+            series = frame.iloc[:, 0]
+            series.name = data.get("name")
+            return series
         return frame
     return {k: _mlops_decode(v) for k, v in data.items()}
 

@@ -32,12 +32,40 @@ from .reader import NOTEBOOK_SOURCE, NotebookSource, cell_source, cell_tags, rea
 from .source import to_plain_python
 from .versioning import function_version, setup_used, split_setup
 
-_MARKER = re.compile(r"^\s*#\s*(?:mlrun|nuclio)\s*:\s*(ignore)\s*$", re.IGNORECASE | re.M)
+# MLRun matches its ignore marker anywhere in a cell, after code too.
+_MARKER = re.compile(r"#\s*(?:mlrun|nuclio)\s*:\s*(ignore)\b", re.IGNORECASE)
 _SECTION = re.compile(
     r"^\s*#\s*(?:mlrun|nuclio)\s*:\s*(?P<kind>start|end)-code(?:\s+(?P<name>\S+))?\s*$",
-    re.IGNORECASE,
+    re.IGNORECASE | re.MULTILINE,
 )
 _SECTION_START = re.compile(r"^\s*#\s*(?:mlrun|nuclio)\s*:\s*start-code", re.I | re.M)
+
+
+# Names the generated modules define themselves; a function must not replace them.
+GENERATED_NAMES = frozenset(
+    {
+        "main",
+        "run_pipeline",
+        "pipeline",
+        "PARAMETERS",
+        "METRICS",
+        "argparse",
+        "ast",
+        "json",
+        "sys",
+        "os",
+        "Any",
+        "Literal",
+        "annotations",
+        "dsl",
+        "Artifact",
+        "Input",
+        "Output",
+        "Metrics",
+        "mlops_load",
+        "mlops_save",
+    }
+)
 
 
 def parse_notebook(source: NOTEBOOK_SOURCE | NotebookSource, *, name: str | None = None) -> Plan:
@@ -143,6 +171,8 @@ class _Builder:
             if not source.strip() and tags.role is None:
                 continue
             role = tags.role
+            if role not in {tag_grammar.FUNCTION, tag_grammar.METRICS, None}:
+                self._untagged_options(index, tags)
             if role == tag_grammar.SKIP:
                 if not tags.transparent:
                     current = tag_grammar.SKIP
@@ -359,6 +389,7 @@ class _Builder:
         for name, draft in self.drafts.items():
             function = functions[name]
             pending = sorted(draft.names.reads.items(), key=lambda item: item[1])
+            definitions: list[tuple[Position, str, str]] = []
             resolved: set[str] = set()
             while pending:
                 variable, position = pending.pop(0)
@@ -369,7 +400,9 @@ class _Builder:
                 code = self._portable(producer, variable)
                 if producer is not None and code is not None:
                     # Code, not data: copy the import/def, and resolve what a def reads.
-                    function.definitions.append((producer, code))
+                    definitions.append(
+                        (self._definition_position(producer, variable), producer, code)
+                    )
                     _, reads = statement_names(ast.parse(code).body[0])
                     pending.extend((read, position) for read in sorted(reads))
                 elif producer is not None:
@@ -381,6 +414,8 @@ class _Builder:
                     function.sources[variable] = PARAMETERS
                 elif variable not in setup_names:
                     self._unresolved(name, variable, position)
+            # In notebook order, so an import comes before the class that needs it.
+            function.definitions = [(p, code) for _, p, code in sorted(set(definitions))]
             function.imports = sorted(
                 {m.split(".")[0].lstrip(".") for m in draft.names.imports.values()} - {""}
             )
@@ -388,6 +423,9 @@ class _Builder:
             function.metrics = self._function_metrics(self.drafts[name])
             function.outputs = self._outputs(self.drafts[name], consumers[name], function.metrics)
         return list(functions.values())
+
+    def _definition_position(self, producer: str, variable: str) -> Position:
+        return self.drafts[producer].names.binds.get(variable) or Position(0, 0)
 
     def _portable(self, producer: str | None, variable: str) -> str | None:
         """The import/def/class statement that last defined ``variable`` in ``producer``."""
@@ -555,7 +593,9 @@ class _Builder:
             for name in f.metrics
         ]
         parameter_names = {p.name for p in self.parameters}
-        for name, cell in self.metric_names:
+        for name, cell in dict.fromkeys(self.metric_names):
+            if any(m.name == name for m in metrics):
+                continue
             producer = self._producer("", name, Position(cell, 0))
             if producer is None and name in parameter_names:
                 metrics.append(Metric(name, PARAMETERS, cell))
@@ -575,7 +615,7 @@ class _Builder:
         self, functions: list[Function], parameters: list[Parameter], setup_names: set[str]
     ) -> None:
         """Python names for functions, clear of every name the notebook's code uses."""
-        taken = {p.name for p in parameters} | setup_names
+        taken = {p.name for p in parameters} | setup_names | GENERATED_NAMES
         for draft in self.drafts.values():
             taken |= set(draft.names.binds) | set(draft.names.reads)
         seen: dict[str, str] = {}

@@ -116,7 +116,7 @@ def to_plain_python(source: str) -> PlainSource:
             code, ok = _line_magic(stripped)
             out.append(indent + code)
             result.magics.append(Magic(number, stripped, ok))
-        elif stripped.endswith("?") and _is_help(stripped):
+        elif stripped.startswith("?") or (stripped.endswith("?") and _is_help(stripped)):
             out.append(indent + "pass  # help: " + stripped)
             result.magics.append(Magic(number, stripped, True))
         else:
@@ -151,7 +151,7 @@ def _line_magic(text: str) -> tuple[str, bool]:
     if name in {"time", "timeit"} and arg:
         return _strip_timeit_options(arg), True
     if name == "cd" and arg:
-        return f"__import__('os').chdir({arg!r})" + comment, True
+        return f"__import__('os').chdir(__import__('os').path.expanduser({arg!r}))" + comment, True
     if name == "env" and arg:
         key, value = _env_assignment(arg)
         if key is not None:
@@ -218,16 +218,13 @@ def _cell_magic(header: str, body_lines: list[str]) -> PlainSource:
     arg = arg.strip()
     body = "\n".join(body_lines)
     magic_text = "%%" + header.strip()
-    if name in {"time", "timeit", "prun"} or (name == "capture" and not arg.split()[-1:]):
+    if name in {"time", "timeit", "prun", "capture"}:
+        # The body runs as Python; '%%capture out' keeps no captured-output object.
+        captured = name == "capture" and any(not a.startswith("-") for a in arg.split())
         inner = to_plain_python(body)
         inner.code = f"pass  # {magic_text}\n" + inner.code
-        inner.magics.insert(0, Magic(1, magic_text, True))
-        return inner
-    if name == "capture":
-        # %%capture out: the body runs; the captured output object is not reproduced.
-        inner = to_plain_python(body)
-        inner.code = f"pass  # {magic_text}\n" + inner.code
-        inner.magics.insert(0, Magic(1, magic_text, False))
+        shifted = [Magic(m.line + 1, m.text, m.translated) for m in inner.magics]
+        inner.magics = [Magic(1, magic_text, not captured), *shifted]
         return inner
     commented = "\n".join("# " + line for line in body_lines)
     padding = "\n" + commented if body_lines else ""
