@@ -248,3 +248,20 @@ def _code(source: str, tags: list[str]) -> dict[str, Any]:
         "outputs": [],
         "source": source,
     }
+
+
+@pytest.mark.parametrize(
+    ("target", "star_cell", "tags"),
+    [
+        ("python", 1, ["mlops:fn:a"]),
+        ("kfp", 0, ["mlops:setup"]),
+    ],
+)
+def test_a_star_import_inside_generated_functions_is_refused_naming_the_cell(
+    tmp_path: Path, target: str, star_cell: int, tags: list[str]
+) -> None:
+    cells = [_code("import math", ["mlops:setup"]), _code("y = math.pi", ["mlops:fn:a"])]
+    cells[star_cell] = _code("from math import *\ny = pi", tags)
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 4}
+    with pytest.raises(ConvertError, match=rf"cell {star_cell}: .*import \*"):
+        MLOps().convert(notebook, target, tmp_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConvertError
-from ..notebook.plan import Function, Plan
+from ..notebook.plan import CellCode, Function, Plan
 
 
 def literal(value: Any) -> str:
@@ -66,9 +66,24 @@ def indent_code(code: str, prefix: str = "    ") -> str:
     )
 
 
-def require_python(plan: Plan, functions: list[Function] | None = None) -> None:
-    """Plain-Python targets need every cell to parse; say which one does not."""
-    for function in functions or plan.functions:
+def require_python(plan: Plan, *, setup_in_function: bool = False) -> None:
+    """Plain-Python targets need every cell to parse, and no star import where the code
+    ends up inside a ``def`` (Python forbids it there); say which cell breaks that."""
+    inside: list[tuple[Function | None, CellCode]] = [
+        (f, c) for f in plan.functions for c in f.cells
+    ]
+    if setup_in_function:
+        inside += [(None, c) for c in plan.setup]
+    for function, cell in inside:
+        if not cell.error and _has_star_import(cell.python):
+            where = f"function {function.name!r}" if function else "setup code"
+            raise ConvertError(
+                f"{where} uses 'from … import *', which Python does not allow "
+                "inside a function; import the names explicitly",
+                notebook=plan.notebook,
+                cell=cell.index,
+            )
+    for function in plan.functions:
         for cell in function.broken_cells:
             raise ConvertError(
                 f"function {function.name!r} has a cell that does not parse as "
@@ -88,6 +103,13 @@ def require_python(plan: Plan, functions: list[Function] | None = None) -> None:
             "the notebook has no code to convert (no functions and no untagged code cells)",
             notebook=plan.notebook,
         )
+
+
+def _has_star_import(code: str) -> bool:
+    return any(
+        isinstance(node, ast.ImportFrom) and any(alias.name == "*" for alias in node.names)
+        for node in ast.walk(ast.parse(code))
+    )
 
 
 def cell_block(cells: list[tuple[str, str]], prefix: str = "") -> str:
