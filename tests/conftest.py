@@ -101,3 +101,34 @@ def write_notebook(tmp_path: Path) -> Callable[..., Path]:
 def example_plan() -> Plan:
     """The Plan of examples/churn.ipynb."""
     return parse_notebook(EXAMPLE)
+
+
+# Text that breaks naive code generation: quotes, escapes, control and unicode characters.
+NASTY_TEXT = [
+    "it's",
+    'say "hi"',
+    "line1\nline2",
+    "back\\slash",
+    '"); import os; os.system("id"); ("',
+    "'''",
+    '"""',
+    "\\",
+    "\x00\x07\r",
+    "ünï©ødé α",
+    "\u2028 separator",
+]
+
+
+def run_cells_top_to_bottom(path, overrides):
+    """A notebook's non-skip code cells run in one namespace, as a person would run them,
+    with ``overrides`` applied right after the parameters cell (as papermill injects)."""
+    notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+    namespace = {}
+    for cell in notebook["cells"]:
+        tags = cell["metadata"].get("tags", [])
+        if cell["cell_type"] != "code" or "mlops:skip" in tags:
+            continue
+        exec(compile("".join(cell["source"]), "<cell>", "exec"), namespace)
+        if "parameters" in tags:
+            namespace.update(overrides)
+    return namespace

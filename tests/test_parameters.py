@@ -6,7 +6,7 @@ import ast
 import math
 
 import pytest
-from conftest import plan_of
+from conftest import NASTY_TEXT, plan_of
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -393,21 +393,8 @@ def test_annotation_text_that_does_not_parse_is_a_value_error():
 
 # -- literals in generated code ----------------------------------------------------------
 
-NASTY = [
-    "it's",
-    'say "hi"',
-    "line1\nline2",
-    "back\\slash",
-    '"); import os; os.system("id"); ("',
-    "'''",
-    '"""',
-    "\\",
-    "\x00\x07\r",
-    "ünï©ødé α",
-    "\u2028",
-]
 
-texts = st.one_of(st.text(), st.sampled_from(NASTY))
+texts = st.one_of(st.text(), st.sampled_from(NASTY_TEXT))
 values = st.recursive(
     st.one_of(
         texts,

@@ -11,7 +11,14 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from conftest import EXAMPLE, make_notebook, markdown, plan_of
+from conftest import (
+    EXAMPLE,
+    NASTY_TEXT,
+    make_notebook,
+    markdown,
+    plan_of,
+    run_cells_top_to_bottom,
+)
 
 from jupyter_mlops.convert.python_module import PythonModuleConverter, module_source
 from jupyter_mlops.errors import ConvertError
@@ -47,15 +54,7 @@ def churn_module(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def notebook_metrics() -> dict:
     """The metrics of running the notebook's code cells top to bottom with C = 0.5."""
-    notebook = json.loads(EXAMPLE.read_text(encoding="utf-8"))
-    namespace: dict = {}
-    for cell in notebook["cells"]:
-        tags = cell["metadata"].get("tags", [])
-        if cell["cell_type"] != "code" or "mlops:skip" in tags:
-            continue
-        exec(compile("".join(cell["source"]), "<cell>", "exec"), namespace)
-        if "parameters" in tags:
-            namespace["C"] = 0.5  # what papermill's injected cell would do
+    namespace = run_cells_top_to_bottom(EXAMPLE, {"C": 0.5})
     return {name: namespace[name] for name in METRICS}
 
 
@@ -148,19 +147,7 @@ def test_converting_writes_one_file_named_after_the_notebook(tmp_path):
 
 # -- text that must stay text ------------------------------------------------------------
 
-NASTY = [
-    "it's",
-    'say "hi"',
-    "line1\nline2",
-    "back\\slash",
-    '"); import os; os.system("id"); ("',
-    "'''",
-    '"""',
-    "\\",
-    "\x00\x07",
-    "ünï©ødé",
-    "\u2028 separator",
-]
+NASTY = NASTY_TEXT  # the shared list, by its short local name
 
 
 @pytest.fixture(scope="module")

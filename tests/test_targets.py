@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import run_cells_top_to_bottom
 
 from jupyter_mlops.convert.kfp_pipeline import KfpConverter
 from jupyter_mlops.convert.runtime_io import mlops_load
@@ -31,15 +32,7 @@ METRICS = ("accuracy", "f1", "roc_auc")
 @pytest.fixture(scope="module")
 def expected_metrics() -> dict[str, float]:
     """The example's metrics from its code cells run top to bottom, as a person would."""
-    notebook = json.loads(EXAMPLE.read_text())
-    namespace: dict[str, Any] = {}
-    for cell in notebook["cells"]:
-        tags = cell["metadata"].get("tags", [])
-        if cell["cell_type"] != "code" or "mlops:skip" in tags:
-            continue
-        exec(compile("".join(cell["source"]), "<cell>", "exec"), namespace)
-        if "parameters" in tags:
-            namespace.update(OVERRIDES)
+    namespace = run_cells_top_to_bottom(EXAMPLE, OVERRIDES)
     return {name: namespace[name] for name in METRICS}
 
 
