@@ -157,7 +157,7 @@ class _Builder:
             tags = tag_grammar.read_tags(cell_tags(cell), cell=index, notebook=self.name)
             for note in tags.notes:
                 self.warn(index, note)
-            if _MARKER_IGNORE(source):
+            if _ignored_by_marker(source):
                 continue
             if sections is not None:
                 if index not in sections:
@@ -185,7 +185,7 @@ class _Builder:
                 self.setup.append(code)
                 current = tag_grammar.SETUP
             elif role == tag_grammar.FUNCTION and tags.function is not None:
-                draft = self._draft(tags.function, last_markdown, index)
+                draft = self._draft(tags.function, last_markdown)
                 self._add(draft, code, tags, tag_grammar.METRICS in tags.roles)
                 current = "fn:" + tags.function
             elif role == tag_grammar.METRICS:
@@ -267,7 +267,7 @@ class _Builder:
             return CellCode(index, source, plain.code, error)
         return CellCode(index, source, plain.code)
 
-    def _draft(self, name: str, doc: str, index: int) -> _Draft:
+    def _draft(self, name: str, doc: str) -> _Draft:
         draft = self.drafts.get(name)
         if draft is None:
             draft = self.drafts[name] = _Draft(name, doc=_first_paragraph(doc))
@@ -634,7 +634,7 @@ class _Builder:
             function.identifier = identifier
 
 
-def _MARKER_IGNORE(source: str) -> bool:  # noqa: N802 - reads like the marker it tests
+def _ignored_by_marker(source: str) -> bool:
     return any(m.lower() == "ignore" for m in _MARKER.findall(source))
 
 
