@@ -10,6 +10,10 @@ idiom (exit code, HTTP status, IPython error) without ever showing a traceback::
     ├── PlanError                   the tags are fine one by one but not together
     │                               (a cycle, two functions with one name)
     ├── ConvertError                a target cannot express the plan
+    ├── ParameterError              a run's parameter value or name is wrong (nothing started)
+    ├── ExecutionError              a run could not finish (kernel died, timeout, cancelled)
+    ├── StoreError                  the run store is unusable or a record conflicts
+    │   └── NotFoundError           no run, version, sweep or artifact by that id or name
     └── UnknownNameError            no converter (or other registered thing) by that name
 
 Each carries the fields a surface needs to point at the problem: the notebook, the cell
@@ -83,3 +87,31 @@ class UnknownNameError(MLOpsError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self._render()
+
+
+class ParameterError(MLOpsError):
+    """A parameter given for a run is unknown, not an identifier, or of the wrong type."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        parameter: str | None = None,
+        notebook: str | None = None,
+        cell: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.parameter = parameter
+        super().__init__(message, notebook=notebook, cell=cell, hint=hint)
+
+
+class ExecutionError(MLOpsError):
+    """A run stopped for a reason other than its own code failing (cancel, timeout, death)."""
+
+
+class StoreError(MLOpsError):
+    """The store cannot be opened or migrated, or a write conflicts with what is there."""
+
+
+class NotFoundError(StoreError, LookupError):
+    """No run, version, sweep or artifact matches the id, prefix or name given."""
