@@ -7,5 +7,6 @@ heavy dependencies such as kfp load only when the feature that needs them is use
 from __future__ import annotations
 
 from ._version import __version__
+from .runtime import log_artifact, log_metric
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "log_artifact", "log_metric"]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._version import __version__
+from .cli_runs import COMMANDS, add_commands, dispatch
 from .errors import MLOpsError
 from .notebook.plan import PARAMETERS, Plan
 
@@ -49,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="build", metavar="DIR", help="output directory (default: build)"
     )
     convert.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--root", metavar="DIR", help="project root: notebooks and .mlops/ (default: here)"
+    )
+    add_commands(commands)
     return parser
 
 
@@ -56,8 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     from .service import MLOps  # after argument parsing: --help stays instant
 
-    service = MLOps()
+    service = MLOps(root_dir=arguments.root) if arguments.root else MLOps()
     try:
+        if arguments.command in COMMANDS:
+            return dispatch(service, arguments, _print)
         if arguments.command == "inspect":
             plan = service.inspect(arguments.notebook)
             _print(plan.to_dict() if arguments.json else describe(plan), arguments.json)

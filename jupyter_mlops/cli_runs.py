@@ -1,0 +1,298 @@
+"""``jupyter mlops run|sweep|runs|show|versions|tag``: the run commands of the CLI.
+
+Arguments in, the service called, a readable report (or ``--json``) out. ``cli.py`` owns the
+parser's top level and error handling; this module adds the run commands to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .service import MLOps
+    from .store import Run, Version
+
+Emit = Callable[[Any, bool], None]
+
+
+def add_commands(commands: Any) -> None:
+    """Add the run commands to the CLI's subparsers."""
+    run = commands.add_parser("run", help="run a notebook (or one function), tracked")
+    run.add_argument("notebook", help="path to a .ipynb file under the project root")
+    _parameters(run)
+    run.add_argument("--function", "-f", metavar="NAME", help="run only this function")
+    run.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
+    run.add_argument("--idempotency-key", metavar="KEY", help="a second submit returns the run")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="limit for the whole run")
+    run.add_argument("--json", action="store_true", help="print the run as JSON")
+
+    sweep = commands.add_parser("sweep", help="run over a grid, list or random sample of values")
+    sweep.add_argument("notebook", help="path to a .ipynb file under the project root")
+    sweep.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUES"),
+        help="values separated by commas (brackets and quotes keep their commas)",
+    )
+    sweep.add_argument("--function", "-f", metavar="NAME", help="sweep only this function")
+    sweep.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
+    sweep.add_argument("--strategy", choices=["grid", "list", "random"], default="grid")
+    sweep.add_argument("--max-runs", type=int, metavar="N", help="at most N runs")
+    sweep.add_argument("--seed", type=int, help="seed of the random strategy")
+    sweep.add_argument("--parallel", type=int, default=1, metavar="N", help="runs at once")
+    sweep.add_argument("--select", metavar="max:METRIC|min:METRIC", help="mark the best run")
+    sweep.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    sweep.add_argument("--json", action="store_true", help="print the sweep as JSON")
+
+    runs = commands.add_parser("runs", help="list tracked runs, newest first")
+    runs.add_argument("--notebook", metavar="PATH")
+    runs.add_argument("--function", metavar="NAME")
+    runs.add_argument("--status", metavar="STATUS")
+    runs.add_argument("--sweep", metavar="SWEEP_ID")
+    runs.add_argument("--sort", default="created_at", metavar="created_at|metric:NAME")
+    runs.add_argument("--limit", type=int, default=20, metavar="N")
+    runs.add_argument("--cursor", metavar="CURSOR", help="the next page, as printed")
+    runs.add_argument("--json", action="store_true")
+
+    show = commands.add_parser("show", help="one run: parameters, metrics, artifacts, error")
+    show.add_argument("run_id", metavar="RUN_ID", help="a run id or a unique prefix of it")
+    show.add_argument("--json", action="store_true")
+
+    versions = commands.add_parser("versions", help="the versions of a function, with aliases")
+    versions.add_argument("function", metavar="FUNCTION")
+    versions.add_argument("--json", action="store_true")
+
+    tag = commands.add_parser("tag", help="point an alias (staging, production…) at a version")
+    tag.add_argument("function", metavar="FUNCTION")
+    tag.add_argument("version", metavar="VERSION", help="a version hash prefix or an alias")
+    tag.add_argument("alias", metavar="ALIAS")
+    tag.add_argument("--json", action="store_true")
+
+
+COMMANDS = ("run", "sweep", "runs", "show", "versions", "tag")
+
+
+def _parameters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter value, parsed by its declared type (papermill's -p)",
+    )
+
+
+def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
+    """Run one of COMMANDS; returns the exit code (1: the run itself did not succeed)."""
+    command = arguments.command
+    as_json = arguments.json
+    if command == "run":
+        run = _run_with_interrupt(service, arguments)
+        emit(run.to_dict() if as_json else describe_run(run), as_json)
+        return 0 if run.status == "succeeded" else 1
+    if command == "sweep":
+        return _sweep(service, arguments, emit)
+    if command == "runs":
+        page = service.runs(
+            notebook=arguments.notebook,
+            function=arguments.function,
+            status=arguments.status,
+            sweep=arguments.sweep,
+            order_by=arguments.sort,
+            limit=arguments.limit,
+            cursor=arguments.cursor,
+        )
+        if as_json:
+            emit({"runs": [r.to_dict() for r in page.runs], "next": page.next_cursor}, True)
+        else:
+            text = runs_table(page.runs)
+            if page.next_cursor:
+                text += f"\nmore: jupyter mlops runs --cursor {page.next_cursor}"
+            emit(text, False)
+        return 0
+    if command == "show":
+        run = service.show(arguments.run_id)
+        emit(run.to_dict() if as_json else describe_run(run), as_json)
+        return 0
+    if command == "versions":
+        found = service.versions(arguments.function)
+        emit([v.to_dict() for v in found] if as_json else versions_table(found), as_json)
+        return 0
+    version = service.tag(arguments.function, arguments.version, arguments.alias)
+    emit(
+        version.to_dict()
+        if as_json
+        else f"{arguments.alias} -> {version.function} {version.version[:12]}",
+        as_json,
+    )
+    return 0
+
+
+def _run_with_interrupt(service: MLOps, arguments: argparse.Namespace) -> Run:
+    """Ctrl-C cancels the run (its kernel and children are stopped) and still records it."""
+    import threading
+
+    result: list[Run] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(
+                service.run(
+                    arguments.notebook,
+                    parameters=dict(arguments.parameter),
+                    as_text=True,
+                    function=arguments.function,
+                    from_run=arguments.from_run,
+                    idempotency_key=arguments.idempotency_key,
+                    timeout=arguments.timeout,
+                )
+            )
+        except BaseException as err:  # handed to the main thread as it is
+            failure.append(err)
+
+    worker = threading.Thread(target=target, name="mlops-run")
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        for run_id in service.runner.running():
+            service.runner.cancel(run_id)
+        worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+def _sweep(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
+    from .execute.params import split_choices
+
+    space = {name: split_choices(values) for name, values in arguments.parameter}
+    progress = _Progress() if sys.stderr.isatty() and not arguments.json else None
+    try:
+        result = service.sweep(
+            arguments.notebook,
+            space,
+            as_text=True,
+            function=arguments.function,
+            strategy=arguments.strategy,
+            max_runs=arguments.max_runs,
+            seed=arguments.seed,
+            parallel=arguments.parallel,
+            select=arguments.select,
+            fail_fast=arguments.fail_fast,
+            from_run=arguments.from_run,
+            on_progress=progress.update if progress else None,
+        )
+    finally:
+        if progress:
+            progress.close()
+    best = result.best.id if result.best else None
+    if arguments.json:
+        emit(
+            {
+                "sweep": result.sweep.to_dict(),
+                "best": best,
+                "runs": [run.to_dict() for run in result.runs],
+            },
+            True,
+        )
+    else:
+        head = f"sweep {result.sweep.id[:12]}: {len(result.runs)} runs, {result.sweep.status}"
+        emit(head + "\n" + runs_table(result.runs, best=best, parameters=list(space)), False)
+    return 0 if result.sweep.status == "succeeded" else 1
+
+
+class _Progress:
+    """A one-line progress bar on the terminal's stderr."""
+
+    def __init__(self) -> None:
+        self.failed = 0
+
+    def update(self, done: int, total: int, run: Run) -> None:
+        self.failed += run.status != "succeeded"
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r[{bar}] {done}/{total} runs, {self.failed} not succeeded")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def describe_run(run: Run) -> str:
+    lines = [
+        f"run {run.id}  {run.status}",
+        f"  notebook: {run.notebook}" + (f"  function: {run.function}" if run.function else ""),
+        f"  version: {(run.version or '-')[:12]}  duration: {_seconds(run.duration)}",
+    ]
+    if run.parameters:
+        lines.append("  parameters: " + ", ".join(f"{k}={v!r}" for k, v in run.parameters.items()))
+    if run.metrics:
+        lines.append("  metrics: " + ", ".join(f"{k}={v:.6g}" for k, v in run.metrics.items()))
+    for name, source in (run.inputs or {}).items():
+        lines.append(f"  input {name}: {source.get('how')} run {str(source.get('run'))[:12]}")
+    if run.error:
+        where = f"cell {run.error['cell']}: " if run.error.get("cell") is not None else ""
+        lines.append(f"  error: {where}{run.error['ename']}: {run.error['evalue']}")
+    for artifact in run.artifacts:
+        lines.append(f"  artifact {artifact.name} ({artifact.kind}, {artifact.size} bytes)")
+    return "\n".join(lines)
+
+
+def runs_table(
+    runs: list[Run], *, best: str | None = None, parameters: list[str] | None = None
+) -> str:
+    if not runs:
+        return "no runs"
+    names = parameters or []
+    metric_names = sorted({name for run in runs for name in run.metrics})
+    header = ["", "run", "status", "function", *names, *metric_names, "seconds"]
+    rows = [header]
+    for run in runs:
+        rows.append(
+            [
+                "*" if run.id == best else "",
+                run.id[:12],
+                run.status,
+                run.function or "(notebook)",
+                *(repr(run.parameters.get(n)) for n in names),
+                *(f"{run.metrics[m]:.4g}" if m in run.metrics else "-" for m in metric_names),
+                _seconds(run.duration),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip()
+        for row in rows
+    ]
+    if best:
+        lines.append("* best run")
+    return "\n".join(lines)
+
+
+def versions_table(versions: list[Version]) -> str:
+    if not versions:
+        return "no versions recorded (run the notebook first)"
+    lines = []
+    for version in versions:
+        aliases = f"  [{', '.join(version.aliases)}]" if version.aliases else ""
+        lines.append(
+            f"{version.version[:12]}  {version.created_at:%Y-%m-%d %H:%M}  "
+            f"{version.run_count} runs  {version.notebook}{aliases}"
+        )
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

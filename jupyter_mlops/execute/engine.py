@@ -1,0 +1,483 @@
+"""The ``mlops`` papermill engine: each run in a fresh fork of a warm kernel process.
+
+Stock papermill starts and stops a Jupyter kernel per run (~0.65 s); a small notebook's code
+takes milliseconds. This engine asks a long-lived zygote process (``zygote``) that already
+imported IPython to fork one child per run: a clean namespace every time, for ~5 ms. The
+child's outputs arrive as nbclient would fold them into the notebook (``session``), so the
+output notebook matches a stock run's.
+
+Use it with ``papermill in.ipynb out.ipynb --engine mlops`` or
+``papermill.execute_notebook(..., engine_name="mlops", mlops_cwd=..., mlops_env=...,
+mlops_collect=[...], mlops_save={...}, mlops_control=ExecutionControl())``.
+
+Faults end the run with an ``error`` output on the cell where it stopped, so papermill raises
+``PapermillExecutionError`` with that ``ename``: ``DeadKernelError`` (the child died),
+``CellTimeoutError`` (``execution_timeout`` per cell), ``RunTimeout`` (the control's
+``deadline``), ``RunCancelled`` (``ExecutionControl.cancel()``). Notebooks in another
+language, or kernelspecs running another interpreter, go to papermill's stock engine.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import os
+import platform
+import shutil
+import sys
+import threading
+import time
+from typing import Any
+
+import nbformat
+from papermill.engines import Engine, NBClientEngine, NotebookExecutionManager
+from papermill.utils import nb_language
+
+from jupyter_mlops.errors import ExecutionError
+from jupyter_mlops.execute.protocol import (
+    Message,
+    RunSession,
+    RunStoppedError,
+    get_zygote,
+    kill_tree,
+)
+
+log = logging.getLogger(__name__)
+
+SAVE_INTERVAL = 1.0  # seconds between intermediate saves of the output notebook
+_PAPERMILL_KWARGS = {"input_path", "timeout"}
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(message: str, *args: object) -> None:
+    text = message % args
+    with _warned_lock:
+        if text in _warned:
+            return
+        _warned.add(text)
+    log.warning("%s", text)
+
+
+LANGUAGE_INFO = {  # what ipykernel's kernel_info_reply says, which papermill records
+    "name": "python",
+    "version": platform.python_version(),
+    "mimetype": "text/x-python",
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "pygments_lexer": "ipython3",
+    "nbconvert_exporter": "python",
+    "file_extension": ".py",
+}
+
+
+def _node(value: Any) -> Any:
+    """A NotebookNode (attribute access, as papermill and nbclient build them)."""
+    return nbformat.from_dict(value)  # type: ignore[no-untyped-call]
+
+
+def _timestamp() -> str:
+    """nbclient's ``record_timing`` format."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class CellOutputs:
+    """nbclient's rules for turning a child's messages into ``cell.outputs``.
+
+    Display ids are tracked across cells (``update_display`` rewrites every output with that
+    id), ``clear_output(wait=True)`` clears just before the next output, and each new output
+    is logged or copied to ``stdout_file``/``stderr_file`` as papermill's client does.
+    """
+
+    def __init__(self, nb_man: Any, log_output: bool, stdout_file: Any, stderr_file: Any) -> None:
+        self.nb_man = nb_man
+        self.log_output = log_output
+        self.stdout_file = stdout_file
+        self.stderr_file = stderr_file
+        self.display_ids: dict[str, dict[int, list[int]]] = {}
+        self.cell: Any = None
+        self.index = -1
+        self.clear_pending = False
+
+    def begin(self, cell: Any, index: int) -> None:
+        self.cell = cell
+        self.index = index
+        self.clear_pending = False
+        cell.outputs = []
+        cell.metadata["execution"] = {"iopub.status.busy": _timestamp()}
+
+    def end(self, reply: Message) -> None:
+        stamp = _timestamp()
+        self.cell.metadata["execution"]["shell.execute_reply"] = stamp
+        self.cell.metadata["execution"]["iopub.status.idle"] = stamp
+
+    def fail(self, ename: str, evalue: str) -> None:
+        """The engine's own error output for a run it stopped (or that died)."""
+        error = {"output_type": "error", "ename": ename, "evalue": evalue}
+        self._add({**error, "traceback": [f"{ename}: {evalue}"]}, None)
+
+    def handle(self, message: Message) -> None:
+        op = message.get("op")
+        if op == "execute_input":
+            self.cell.execution_count = message["execution_count"]
+            self.cell.metadata["execution"]["iopub.execute_input"] = _timestamp()
+        elif op == "output":
+            self._add(message["output"], None)
+        elif op == "display":
+            self._display(message)
+        elif op == "clear_output":
+            if message.get("wait"):
+                self.clear_pending = True
+            else:
+                self._clear()
+
+    def _display(self, message: Message) -> None:
+        msg_type = message["msg_type"]
+        display_id = (message.get("transient") or {}).get("display_id")
+        data, metadata = message.get("data", {}), message.get("metadata", {})
+        if display_id:
+            for cell_index, positions in self.display_ids.get(display_id, {}).items():
+                outputs = self.nb_man.nb.cells[cell_index].outputs
+                for position in positions:
+                    outputs[position]["data"] = _node(data)
+                    outputs[position]["metadata"] = _node(metadata)
+        if msg_type == "update_display_data":
+            return
+        output: dict[str, Any] = {"output_type": msg_type, "data": data, "metadata": metadata}
+        if msg_type == "execute_result":
+            output["execution_count"] = message.get("execution_count")
+            self.cell.execution_count = output["execution_count"]
+        self._add(output, display_id)
+
+    def _clear(self) -> None:
+        self.cell.outputs[:] = []
+        for positions in self.display_ids.values():
+            if self.index in positions:
+                positions[self.index] = []
+
+    def _add(self, content: dict[str, Any], display_id: str | None) -> None:
+        if self.clear_pending:
+            self._clear()
+            self.clear_pending = False
+        output = _node(content)
+        if display_id:
+            cell_map = self.display_ids.setdefault(display_id, {})
+            cell_map.setdefault(self.index, []).append(len(self.cell.outputs))
+        self.cell.outputs.append(output)
+        self.nb_man.autosave_cell()
+        if self.log_output or self.stdout_file or self.stderr_file:
+            self._log(output)
+
+    def _log(self, output: Any) -> None:
+        from papermill.log import logger
+
+        if output.output_type == "stream":
+            target = self.stdout_file if output.name == "stdout" else self.stderr_file
+            if self.log_output:
+                (logger.info if output.name == "stdout" else logger.warning)(output.text)
+            if target:
+                target.write(output.text)
+                target.flush()
+        elif self.log_output and "text/plain" in output.get("data", {}):
+            logger.info(output.data["text/plain"])
+
+
+class ExecutionControl:
+    """Cancel a run from another thread, or give it a deadline; see the child's pid.
+
+    ``deadline`` is a ``time.monotonic()`` value for the whole run (``None``: no limit).
+    """
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.deadline = deadline
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._cancelled = False
+        self._finished = False
+
+    @property
+    def pid(self) -> int | None:
+        """The run's child process, once it started."""
+        return self._pid
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Stop the run now: its child's whole process tree is killed (thread-safe)."""
+        with self._lock:
+            self._cancelled = True
+            pid = None if self._finished else self._pid
+        if pid is not None:
+            kill_tree(pid)
+
+    def detach(self) -> None:
+        """The run is over: its pid may be reused, so ``cancel()`` no longer kills it."""
+        with self._lock:
+            self._finished = True
+
+    def attach(self, pid: int) -> None:
+        """Called by the engine when the child started (a cancel that came first applies)."""
+        with self._lock:
+            self._pid = pid
+            cancelled = self._cancelled
+        if cancelled:
+            kill_tree(pid)
+
+
+class _ThrottledManager(NotebookExecutionManager):  # type: ignore[misc]
+    """papermill's manager, writing the output notebook at most once a second mid-run.
+
+    papermill rewrites (and validates) the whole notebook at every cell start and end,
+    which costs more than a small run's code; the first and the final save always happen.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._force = True
+        self._last_write = float("-inf")
+        super().__init__(*args, **kwargs)
+
+    def save(self, **kwargs: Any) -> None:
+        now = time.monotonic()
+        if self._force or now - self._last_write >= SAVE_INTERVAL:
+            super().save(**kwargs)
+            self._last_write = now
+
+    def notebook_start(self, **kwargs: Any) -> None:
+        self._force = True
+        try:
+            super().notebook_start(**kwargs)
+        finally:
+            self._force = False
+
+    def notebook_complete(self, **kwargs: Any) -> None:
+        self._force = True
+        super().notebook_complete(**kwargs)
+
+
+@functools.lru_cache(maxsize=64)
+def _kernelspec(kernel_name: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """Why this kernelspec cannot run in our zygote (``None`` if it can), and its env."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        return f"no kernelspec named {kernel_name!r}", ()
+    if str(spec.language).lower() != "python":
+        return f"kernel {kernel_name!r} is for {spec.language}, not Python", ()
+    argv = [str(a) for a in spec.argv]
+    program = argv[0] if argv else ""
+    native = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+    found = sys.executable if program in native else shutil.which(program) or program
+    if os.path.realpath(found) != os.path.realpath(sys.executable):
+        return f"kernel {kernel_name!r} runs {program}, not {sys.executable}", ()
+    if not any("ipykernel" in a for a in argv):
+        return f"kernel {kernel_name!r} does not start ipykernel", ()
+    return None, tuple((str(k), str(v)) for k, v in (spec.env or {}).items())
+
+
+def _fallback_reason(nb: Any, kernel_name: str | None) -> str | None:
+    try:
+        language = str(nb_language(nb)).lower()
+    except ValueError:
+        language = "python"  # nothing says otherwise; papermill's kernel lookup decides
+    if language != "python":
+        return f"the notebook's language is {language}"
+    return _kernelspec(kernel_name)[0] if kernel_name else None
+
+
+class MLOpsEngine(Engine):  # type: ignore[misc]
+    """papermill engine running each notebook in a fresh fork of a warm IPython process."""
+
+    @classmethod
+    def execute_notebook(
+        cls,
+        nb: Any,
+        kernel_name: str | None,
+        output_path: str | None = None,
+        progress_bar: bool | dict[str, Any] = True,
+        log_output: bool = False,
+        autosave_cell_every: int = 30,
+        **kwargs: Any,
+    ) -> Any:
+        """papermill's ``Engine.execute_notebook`` with fewer intermediate saves."""
+        reason = _fallback_reason(nb, kernel_name)
+        if reason is not None:
+            return cls._stock(
+                nb, kernel_name, reason, output_path, progress_bar, log_output, kwargs
+            )
+        nb_man = _ThrottledManager(
+            nb,
+            output_path=output_path,
+            progress_bar=progress_bar,
+            log_output=log_output,
+            autosave_cell_every=autosave_cell_every,
+        )
+        nb_man.notebook_start()
+        try:
+            cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+        finally:
+            nb_man.cleanup_pbar()
+            nb_man.notebook_complete()
+        return nb_man.nb
+
+    @classmethod
+    def _stock(
+        cls,
+        nb: Any,
+        kernel_name: str | None,
+        reason: str,
+        output_path: str | None,
+        progress_bar: bool | dict[str, Any],
+        log_output: bool,
+        kwargs: dict[str, Any],
+    ) -> Any:
+        _warn_once("mlops engine: running with papermill's nbclient engine (%s)", reason)
+        cwd = kwargs.pop("mlops_cwd", None)
+        if cwd is not None:
+            kwargs["resources"] = {"metadata": {"path": str(cwd)}}
+        for name in ("mlops_env", "mlops_collect", "mlops_save", "mlops_control"):
+            if kwargs.pop(name, None) is not None:
+                log.warning("mlops engine: %s is ignored under the nbclient engine", name)
+        return NBClientEngine.execute_notebook(
+            nb,
+            kernel_name,
+            output_path=output_path,
+            progress_bar=progress_bar,
+            log_output=log_output,
+            **kwargs,
+        )
+
+    @classmethod
+    def execute_managed_notebook(
+        cls,
+        nb_man: Any,
+        kernel_name: str | None,
+        log_output: bool = False,
+        stdout_file: Any = None,
+        stderr_file: Any = None,
+        start_timeout: float = 60,
+        execution_timeout: float | None = None,
+        *,
+        mlops_cwd: str | os.PathLike[str] | None = None,
+        mlops_env: dict[str, str] | None = None,
+        mlops_collect: list[str] | None = None,
+        mlops_save: dict[str, str] | None = None,
+        mlops_control: ExecutionControl | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run the cells like ``PapermillNotebookClient.papermill_execute_cells``."""
+        for name in sorted(set(kwargs) - _PAPERMILL_KWARGS):
+            _warn_once("mlops engine: ignoring the unsupported engine option %r", name)
+        timeout = execution_timeout or kwargs.get("timeout") or None
+        env = dict(os.environ)
+        if kernel_name:
+            env.update(_kernelspec(kernel_name)[1])
+        env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client sets it for a kernel
+        env.update({str(k): str(v) for k, v in (mlops_env or {}).items()})
+        control = mlops_control if mlops_control is not None else ExecutionControl()
+        cwd = os.path.abspath(mlops_cwd if mlops_cwd is not None else os.getcwd())
+        outputs = CellOutputs(nb_man, log_output, stdout_file, stderr_file)
+        session = RunSession(get_zygote(start_timeout), control, float(start_timeout))
+        try:
+            stopped = cls._start(session, cwd, env)
+            if stopped is None:
+                stopped = cls._run_cells(nb_man, session, outputs, timeout)
+            else:
+                cls._fail_first_cell(nb_man, outputs, stopped)
+            if stopped is None:
+                nb_man.nb.metadata["language_info"] = dict(LANGUAGE_INFO)
+                cls._finish(nb_man, session, mlops_collect, mlops_save)
+        finally:
+            session.close()
+        return nb_man.nb
+
+    @staticmethod
+    def _start(session: RunSession, cwd: str, env: dict[str, str]) -> RunStoppedError | None:
+        try:
+            session.start(cwd, env)
+        except RunStoppedError as stopped:
+            return stopped
+        return None
+
+    @staticmethod
+    def _run_cells(
+        nb_man: Any, session: RunSession, outputs: CellOutputs, timeout: float | None
+    ) -> RunStoppedError | None:
+        nb = nb_man.nb
+        for index, cell in enumerate(nb.cells):
+            try:
+                nb_man.cell_start(cell, index)
+                tags = cell.metadata.get("tags", [])
+                if cell.cell_type != "code" or not cell.source.strip() or "skip-execution" in tags:
+                    continue
+                outputs.begin(cell, index)
+                reply = session.execute(cell.source, timeout, outputs.handle, index)
+                outputs.end(reply)
+                if reply["status"] == "error" and "raises-exception" not in tags:
+                    nb_man.cell_exception(nb.cells[index], cell_index=index, exception=None)
+                    break
+            except RunStoppedError as stopped:
+                outputs.fail(stopped.ename, stopped.evalue)
+                nb_man.cell_exception(nb.cells[index], cell_index=index, exception=stopped)
+                return stopped
+            finally:
+                nb_man.cell_complete(nb.cells[index], cell_index=index)
+        return None
+
+    @staticmethod
+    def _fail_first_cell(nb_man: Any, outputs: CellOutputs, stopped: RunStoppedError) -> None:
+        """A run stopped before its first cell: the failure goes on the first code cell."""
+        for index, cell in enumerate(nb_man.nb.cells):
+            if cell.cell_type == "code":
+                nb_man.cell_start(cell, index)
+                outputs.begin(cell, index)
+                outputs.fail(stopped.ename, stopped.evalue)
+                nb_man.cell_exception(cell, cell_index=index, exception=stopped)
+                nb_man.cell_complete(cell, cell_index=index)
+                return
+        raise ExecutionError(f"{stopped.ename}: {stopped.evalue}")
+
+    @staticmethod
+    def _finish(
+        nb_man: Any,
+        session: RunSession,
+        collect: list[str] | None,
+        save: dict[str, str] | None,
+    ) -> None:
+        """Metrics (also from a failed run) and saved values (only from a successful one)."""
+        failed = bool(nb_man.nb.metadata.papermill.get("exception"))
+        if not collect and (not save or failed):
+            return
+        record: dict[str, Any] = dict(nb_man.nb.metadata.get("mlops") or {})
+        try:
+            MLOpsEngine._ask(session, record, collect, None if failed else save)
+        finally:
+            nb_man.nb.metadata["mlops"] = _node(record)
+
+    @staticmethod
+    def _ask(
+        session: RunSession,
+        record: dict[str, Any],
+        collect: list[str] | None,
+        save: dict[str, str] | None,
+    ) -> None:
+        if collect:
+            reply = session.request({"op": "collect", "names": list(collect)})
+            record["metrics"] = reply["metrics"]
+            for name, value in reply["skipped"].items():
+                log.warning(
+                    "mlops engine: metric %r is %s, not a finite number; skipped", name, value
+                )
+        if save:
+            reply = session.request({"op": "save", "items": dict(save)})
+            record["saved"] = reply["saved"]
+            record["missing"] = reply["missing"]
+            if reply["failed"]:
+                name, why = next(iter(reply["failed"].items()))
+                raise ExecutionError(
+                    f"could not save the value of {name!r}: {why}",
+                    hint="check the path and that the value is serializable",
+                )

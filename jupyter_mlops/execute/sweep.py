@@ -1,0 +1,218 @@
+"""Sweeps: many runs of one notebook or function over a space of parameter values.
+
+Strategies (the space maps each swept parameter to its candidate values)::
+
+    grid     every combination, in order (the last parameter varies fastest)
+    list     the i-th value of every parameter together (lists of equal length; a single
+             value is used for every run)
+    random   a seeded sample of grid points *without* replacement (MLRun samples with
+             replacement and repeats runs)
+
+``max_runs`` caps any strategy. Every run is recorded `queued` under the sweep before the
+first one starts, so a sweep's size is visible at once and a crash leaves no run unaccounted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import random
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ParameterError
+
+if TYPE_CHECKING:
+    from ..store import Run, Store, Sweep
+    from .runner import Runner, RunRequest
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES = ("grid", "list", "random")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """``max:accuracy`` or ``min:loss``: how the best run of a sweep is chosen."""
+
+    goal: str  # max | min
+    metric: str
+
+    @classmethod
+    def parse(cls, text: str) -> Selector:
+        goal, _, metric = text.partition(":")
+        if goal not in {"max", "min"} or not metric:
+            raise ParameterError(
+                f"--select must be max:METRIC or min:METRIC, not {text!r}", parameter="select"
+            )
+        return cls(goal, metric)
+
+    def __str__(self) -> str:
+        return f"{self.goal}:{self.metric}"
+
+    def best(self, runs: Sequence[Run]) -> Run | None:
+        scored = [r for r in runs if r.status == "succeeded" and self.metric in r.metrics]
+        if not scored:
+            return None
+        pick = max if self.goal == "max" else min
+        return pick(scored, key=lambda run: run.metrics[self.metric])
+
+
+def expand(
+    space: dict[str, list[Any]],
+    strategy: str = "grid",
+    *,
+    max_runs: int | None = None,
+    seed: int | None = None,
+) -> list[dict[str, Any]]:
+    """The parameter sets of a sweep, in the order they will run."""
+    if strategy not in STRATEGIES:
+        raise ParameterError(
+            f"unknown sweep strategy {strategy!r} (strategies: {', '.join(STRATEGIES)})",
+            parameter="strategy",
+        )
+    if max_runs is not None and max_runs < 1:
+        raise ParameterError("--max-runs must be at least 1", parameter="max_runs")
+    names = list(space)
+    for name, values in space.items():
+        if not values:
+            raise ParameterError(f"parameter {name!r} has no values to sweep", parameter=name)
+    if strategy == "list":
+        points = _zipped(space)
+    elif strategy == "random":
+        total = math.prod(len(values) for values in space.values())
+        count = min(max_runs or total, total)
+        picks = random.Random(seed).sample(range(total), count)
+        return [_grid_point(space, names, index) for index in picks]
+    else:
+        points = [
+            dict(zip(names, combo, strict=False)) for combo in itertools.product(*space.values())
+        ]
+    return points[:max_runs] if max_runs else points
+
+
+def _zipped(space: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    lengths = {len(values) for values in space.values() if len(values) != 1}
+    if len(lengths) > 1:
+        sizes = ", ".join(f"{name}: {len(values)}" for name, values in space.items())
+        raise ParameterError(
+            f"the list strategy needs the same number of values for every parameter ({sizes})",
+            parameter="strategy",
+        )
+    count = lengths.pop() if lengths else 1
+    return [
+        {name: values[i if len(values) > 1 else 0] for name, values in space.items()}
+        for i in range(count)
+    ]
+
+
+def _grid_point(space: dict[str, list[Any]], names: list[str], index: int) -> dict[str, Any]:
+    """The ``index``-th grid combination, without building the whole grid (mixed radix)."""
+    point: dict[str, Any] = {}
+    for name in reversed(names):
+        values = space[name]
+        index, digit = divmod(index, len(values))
+        point[name] = values[digit]
+    return {name: point[name] for name in names}
+
+
+@dataclass
+class SweepResult:
+    sweep: Sweep
+    runs: list[Run]
+    best: Run | None
+
+
+ProgressCallback = Callable[[int, int, "Run"], None]
+
+
+class SweepExecutor:
+    """Runs the points of a sweep on ``parallel`` workers, each a run of the Runner."""
+
+    def __init__(self, store: Store, runner: Runner) -> None:
+        self.store = store
+        self.runner = runner
+
+    def run(
+        self,
+        base: RunRequest,
+        points: list[dict[str, Any]],
+        *,
+        strategy: str,
+        space: dict[str, list[Any]],
+        parallel: int = 1,
+        select: Selector | None = None,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> SweepResult:
+        if parallel < 1:
+            raise ParameterError("--parallel must be at least 1", parameter="parallel")
+        sweep = self.store.create_sweep(
+            notebook=base.notebook_name,
+            function=base.function,
+            strategy=strategy,
+            space=space,
+            select=str(select) if select else None,
+        )
+        requests = []
+        for point in points:
+            request = replace(base, parameters={**base.parameters, **point}, sweep_id=sweep.id)
+            run, _ = self.runner.record(request)
+            requests.append(replace(request, run_id=run.id))
+        stop = threading.Event()
+        ours = {request.run_id for request in requests if request.run_id is not None}
+        done: list[Run] = []
+        lock = threading.Lock()
+
+        def cancel_running() -> None:
+            for run_id in ours.intersection(self.runner.running()):
+                self.runner.cancel(run_id)
+
+        def work(request: RunRequest) -> Run:
+            assert request.run_id is not None
+            if stop.is_set():
+                return self.store.finish_run(
+                    request.run_id,
+                    "cancelled",
+                    error={"cell": None, "ename": "SweepStopped", "evalue": "the sweep stopped"},
+                )
+            result = self.runner.execute(request)
+            if fail_fast and result.status != "succeeded" and not stop.is_set():
+                stop.set()
+                cancel_running()
+            with lock:
+                done.append(result)
+                if on_progress is not None:
+                    on_progress(len(done), len(requests), result)
+            return result
+
+        pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="mlops-sweep")
+        try:
+            runs = list(pool.map(work, requests))
+        except BaseException:
+            # Ctrl-C: the workers take no new point and the running ones are cancelled.
+            stop.set()
+            cancel_running()
+            pool.shutdown(wait=True, cancel_futures=True)
+            for request in requests:
+                assert request.run_id is not None
+                if self.store.get_run(request.run_id).status == "queued":
+                    self.store.finish_run(
+                        request.run_id,
+                        "cancelled",
+                        error={"cell": None, "ename": "SweepStopped", "evalue": "interrupted"},
+                    )
+            self.store.finish_sweep(sweep.id, "cancelled")
+            raise
+        pool.shutdown(wait=True)
+        best = select.best(runs) if select else None
+        statuses = {run.status for run in runs}
+        status = "succeeded" if statuses == {"succeeded"} else "failed"
+        if "cancelled" in statuses and "failed" not in statuses:
+            status = "cancelled"
+        sweep = self.store.finish_sweep(sweep.id, status, best_run_id=best.id if best else None)
+        return SweepResult(sweep, runs, best)

@@ -1,0 +1,108 @@
+"""The engine and its sessions: one short session per call, safe from many threads.
+
+SQLite is tuned on every new connection (WAL, a 30 s busy timeout, foreign keys, NORMAL
+sync) and its transactions are begun by us: reads with a plain ``BEGIN`` (a consistent
+snapshot that never blocks writers in WAL mode), writes with ``BEGIN IMMEDIATE``, which takes
+the write lock up front. A deferred transaction that reads and then writes can fail at once
+with "database is locked" when another writer got in between; an immediate one just waits
+its turn, so that error never reaches a caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from ..errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_SECONDS = 30
+_IMMEDIATE = "mlops_immediate"
+
+
+def parse_url(url: str) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError as err:
+        raise StoreError(f"store URL {url!r} is not a SQLAlchemy URL: {err}") from None
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL (None: not SQLite, or in memory)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+class Database:
+    """An engine plus two session factories (reads, writes) over one connection pool."""
+
+    def __init__(self, url: str) -> None:
+        self.url = parse_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.engine = self._create_engine()
+        writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        self.writer: Engine = writer
+        self._reads = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._writes = sessionmaker(writer, expire_on_commit=False, autoflush=False)
+
+    def _create_engine(self) -> Engine:
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            path = sqlite_file(self.url)
+            kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
+            if path is None:
+                kwargs["poolclass"] = StaticPool  # one shared in-memory database
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                kwargs.update(pool_size=8, max_overflow=24, pool_timeout=BUSY_TIMEOUT_SECONDS)
+        engine = create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            event.listen(engine, "connect", _tune_sqlite)
+            event.listen(engine, "begin", _begin_sqlite)
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session: a consistent snapshot, rolled back at the end."""
+        with self._reads() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write session: committed at the end unless it raises."""
+        with self._writes.begin() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event start transactions (pysqlite's own BEGIN is deferred).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
+        mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() not in ("wal", "memory"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,1 @@
+"""One module per revision; ``migrate.HEAD`` names the newest."""

@@ -1,0 +1,191 @@
+"""The ORM tables. Private to the store: the public API returns records (``records.py``).
+
+The migrations in ``migrations/versions/`` create exactly these tables and indexes; a test
+compares the two so they cannot drift apart. Types stay portable (SQLite and PostgreSQL):
+JSON through ``sqlalchemy.JSON`` and times as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(32)  # uuid4().hex
+SHA = String(64)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on backends with (PostgreSQL) or without (SQLite) zones.
+
+    SQLite keeps them as fixed-width text, so they also sort correctly as strings.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UTCDateTime}
+
+
+class SweepRow(Base):
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    notebook: Mapped[str] = mapped_column(Text)
+    function: Mapped[str | None] = mapped_column(String(255))
+    strategy: Mapped[str] = mapped_column(String(16))
+    space: Mapped[dict[str, Any]]
+    select: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    best_run_id: Mapped[str | None] = mapped_column(ID)
+    created_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    process_start: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    notebook: Mapped[str] = mapped_column(Text)
+    function: Mapped[str | None] = mapped_column(String(255))
+    version: Mapped[str | None] = mapped_column(SHA)
+    parameters: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    output_notebook: Mapped[str | None] = mapped_column(ID)
+    error: Mapped[dict[str, Any] | None]
+    executor: Mapped[str] = mapped_column(String(64))
+    sweep_id: Mapped[str | None] = mapped_column(ForeignKey("sweeps.id"))
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    process_start: Mapped[int | None] = mapped_column(BigInteger)  # detects pid reuse
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    inputs: Mapped[dict[str, Any]]
+
+    __table_args__ = (
+        # list_runs: newest first, alone or filtered; keyset pagination on (created_at, id).
+        Index(None, "created_at", "id"),
+        Index(None, "function", "status", "created_at", "id"),
+        Index(None, "notebook", "created_at", "id"),
+        Index(None, "sweep_id", "created_at", "id"),
+        # run_count of a version; reconcile_interrupted on open.
+        Index(None, "function", "version"),
+        Index(None, "status", "host"),
+    )
+
+
+class MetricRow(Base):
+    __tablename__ = "metrics"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+    # Sorting by a metric walks this index in order and stops after one page.
+    __table_args__ = (Index(None, "name", "value", "run_id"),)
+
+
+class ArtifactRow(Base):
+    __tablename__ = "artifacts"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(SHA)
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "name"),
+        Index(None, "name", "run_id"),
+        Index(None, "sha256"),
+    )
+
+
+class VersionRow(Base):
+    __tablename__ = "versions"
+
+    function: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[str] = mapped_column(SHA, primary_key=True)
+    notebook: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class AliasRow(Base):
+    """Where an alias points now: one version of a function at a time."""
+
+    __tablename__ = "aliases"
+
+    function: Mapped[str] = mapped_column(String(255), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(SHA)
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        ForeignKeyConstraint(["function", "version"], ["versions.function", "versions.version"]),
+    )
+
+
+class AliasHistoryRow(Base):
+    """Every move of an alias, so "what was production last Tuesday" has an answer."""
+
+    __tablename__ = "alias_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    function: Mapped[str] = mapped_column(String(255))
+    alias: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(SHA)
+    previous: Mapped[str | None] = mapped_column(SHA)
+    moved_at: Mapped[datetime]
+
+    __table_args__ = (Index(None, "function", "alias", "moved_at"),)

@@ -1,0 +1,88 @@
+"""ORM rows to frozen records, loaded in bulk (three queries for a page of any size)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import ArtifactRow, MetricRow, RunRow, SweepRow
+from .records import Artifact, Run, Sweep
+
+
+def artifact_record(row: ArtifactRow, root: Path) -> Artifact:
+    return Artifact(
+        id=row.id,
+        run_id=row.run_id,
+        name=row.name,
+        kind=row.kind,
+        sha256=row.sha256,
+        size=row.size,
+        created_at=row.created_at,
+        root=root,
+    )
+
+
+def load_runs(session: Session, ids: Iterable[str], root: Path) -> list[Run]:
+    """Runs with their metrics (by name) and artifacts (oldest first), in the order of ids."""
+    order = list(ids)
+    if not order:
+        return []
+    rows = {r.id: r for r in session.scalars(select(RunRow).where(RunRow.id.in_(order)))}
+    metrics: dict[str, dict[str, float]] = {}
+    for metric in session.scalars(
+        select(MetricRow).where(MetricRow.run_id.in_(order)).order_by(MetricRow.name)
+    ):
+        metrics.setdefault(metric.run_id, {})[metric.name] = metric.value
+    artifacts: dict[str, list[Artifact]] = {}
+    for artifact in session.scalars(
+        select(ArtifactRow)
+        .where(ArtifactRow.run_id.in_(order))
+        .order_by(ArtifactRow.created_at, ArtifactRow.name)
+    ):
+        artifacts.setdefault(artifact.run_id, []).append(artifact_record(artifact, root))
+    return [
+        run_record(rows[i], metrics.get(i, {}), artifacts.get(i, [])) for i in order if i in rows
+    ]
+
+
+def run_record(row: RunRow, metrics: dict[str, float], artifacts: list[Artifact]) -> Run:
+    return Run(
+        id=row.id,
+        notebook=row.notebook,
+        function=row.function,
+        version=row.version,
+        parameters=row.parameters,
+        status=row.status,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        metrics=metrics,
+        artifacts=artifacts,
+        output_notebook=row.output_notebook,
+        error=row.error,
+        executor=row.executor,
+        sweep_id=row.sweep_id,
+        parent_id=row.parent_id,
+        host=row.host,
+        pid=row.pid,
+        idempotency_key=row.idempotency_key,
+        inputs=row.inputs or {},
+    )
+
+
+def sweep_record(row: SweepRow) -> Sweep:
+    return Sweep(
+        id=row.id,
+        notebook=row.notebook,
+        function=row.function,
+        strategy=row.strategy,
+        space=row.space,
+        select=row.select,
+        status=row.status,
+        best_run_id=row.best_run_id,
+        created_at=row.created_at,
+        ended_at=row.ended_at,
+    )

@@ -1,0 +1,469 @@
+"""The run store: runs, metrics, artifacts, versions and sweeps behind one thread-safe object.
+
+Each public method opens its own short session (no Session is ever shared or returned) and
+hands back frozen records. Opening a store migrates it if needed, refreshes the planner's
+statistics when it has grown, and marks runs whose process died as ``interrupted``.
+Artifact bytes are written before (and outside) the transaction that records them, so the
+write lock is never held during a long copy and a row never points at a missing blob.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+from uuid import uuid4
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from ..errors import NotFoundError, StoreError
+from . import checks, versions
+from .artifacts import BlobStore
+from .database import Database
+from .listing import Filters, Order, check_limit, page_ids
+from .lookup import resolve
+from .migrate import ensure_schema, refresh_statistics
+from .models import ArtifactRow, RunRow, SweepRow
+from .owner import this_process
+from .reconcile import reconcile
+from .records import (
+    ACTIVE_STATUSES,
+    FINAL_STATUSES,
+    SWEEP_STRATEGIES,
+    AliasMove,
+    Artifact,
+    Run,
+    RunPage,
+    Sweep,
+    Version,
+)
+from .rows import artifact_record, load_runs, sweep_record
+from .upsert import upsert_metrics
+
+logger = logging.getLogger(__name__)
+
+STATE_DIR = ".mlops"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Store:
+    """Open (and migrate) the store at ``url``; artifact bytes live under ``artifacts_dir``."""
+
+    def __init__(self, url: str, artifacts_dir: str | Path) -> None:
+        self.url = url
+        self.artifacts_dir = Path(artifacts_dir)
+        self._blobs = BlobStore(self.artifacts_dir)
+        self._db = Database(url)
+        try:
+            ensure_schema(self._db)
+            refresh_statistics(self._db)
+            self._blobs.remove_stale()
+            self.reconcile_interrupted()
+        except OperationalError as err:
+            self._db.dispose()
+            shown = self._db.url.render_as_string(hide_password=True)
+            raise StoreError(f"cannot open the store {shown}: {err.orig}") from None
+        except BaseException:
+            self._db.dispose()
+            raise
+
+    @classmethod
+    def for_root(cls, root: str | Path, url: str | None = None) -> Store:
+        """The project's store: SQLite at ``<root>/.mlops/mlops.db`` unless ``url`` is given."""
+        state = Path(root).resolve() / STATE_DIR
+        return cls(url or f"sqlite:///{state / 'mlops.db'}", state / "artifacts")
+
+    def close(self) -> None:
+        self._db.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self._db.url.render_as_string(hide_password=True)!r})"
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        notebook: str,
+        function: str | None = None,
+        version: str | None = None,
+        parameters: Mapping[str, object],
+        executor: str = "local",
+        sweep_id: str | None = None,
+        parent_id: str | None = None,
+        idempotency_key: str | None = None,
+        inputs: Mapping[str, object] | None = None,
+        status: str = "queued",
+    ) -> tuple[Run, bool]:
+        """Record a run; with a known ``idempotency_key``, that run and False instead."""
+        checks.text(notebook, "notebook", limit=4096)
+        if function is not None:
+            checks.text(function, "function")
+        if idempotency_key is not None:
+            checks.text(idempotency_key, "idempotency_key")
+        if status not in ACTIVE_STATUSES:
+            raise StoreError(f"a new run is queued or running, not {status!r}")
+        owner, now = this_process(), _now()
+        row = RunRow(
+            id=uuid4().hex,
+            notebook=notebook,
+            function=function,
+            version=version,
+            parameters=checks.json_object(parameters, "parameters"),
+            status=status,
+            created_at=now,
+            started_at=now if status == "running" else None,
+            executor=checks.text(executor, "executor", limit=64),
+            sweep_id=sweep_id,
+            parent_id=parent_id,
+            host=owner.host,
+            pid=owner.pid,
+            process_start=owner.start,
+            idempotency_key=idempotency_key,
+            inputs=checks.json_object(inputs or {}, "inputs"),
+        )
+        try:
+            with self._db.write() as session:
+                if idempotency_key is not None:
+                    existing = self._by_key(session, idempotency_key)
+                    if existing is not None:
+                        return existing, False
+                if sweep_id is not None and session.get(SweepRow, sweep_id) is None:
+                    raise NotFoundError(f"no sweep with id {sweep_id!r} (for the new run)")
+                if parent_id is not None and session.get(RunRow, parent_id) is None:
+                    raise NotFoundError(f"no run with id {parent_id!r} (parent of the new run)")
+                session.add(row)
+                session.flush()
+                return self._load(session, [row.id])[0], True
+        except IntegrityError as err:
+            # Another writer (another process, on PostgreSQL) got the key in first.
+            with self._db.read() as session:
+                existing = self._by_key(session, idempotency_key) if idempotency_key else None
+            if existing is None:
+                raise StoreError(f"could not record the run: {err.orig}") from err
+            return existing, False
+
+    def _by_key(self, session: Session, key: str) -> Run | None:
+        run_id = session.scalar(select(RunRow.id).where(RunRow.idempotency_key == key))
+        return None if run_id is None else self._load(session, [run_id])[0]
+
+    def start_run(self, run_id: str) -> Run:
+        """Queued → running, owned by this process (host, pid, process start time)."""
+        owner = this_process()
+        with self._db.write() as session:
+            row = self._run_row(session, run_id)
+            if row.status != "queued":
+                raise StoreError(f"run {row.id} is {row.status}; only a queued run can start")
+            row.status, row.started_at = "running", _now()
+            row.host, row.pid, row.process_start = owner.host, owner.pid, owner.start
+            session.flush()
+            return self._load(session, [row.id])[0]
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: str,
+        *,
+        error: Mapping[str, object] | None = None,
+        metrics: Mapping[str, object] | None = None,
+    ) -> Run:
+        """Give a run its final status; a run already final is never changed."""
+        if status not in FINAL_STATUSES:
+            raise StoreError(
+                f"cannot finish a run as {status!r}", hint=f"one of {', '.join(FINAL_STATUSES)}"
+            )
+        with self._db.write() as session:
+            row = self._active_row(session, run_id, "finish")
+            if metrics:
+                upsert_metrics(session, row.id, checks.metrics(metrics, row.id))
+            row.status, row.ended_at = status, _now()
+            row.error = checks.error(error, row.id)
+            session.flush()
+            return self._load(session, [row.id])[0]
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        inputs: Mapping[str, object] | None = None,
+        version: str | None = None,
+    ) -> Run:
+        """Set what the executor learns while the run goes (its inputs, its version)."""
+        with self._db.write() as session:
+            row = self._active_row(session, run_id, "update")
+            if inputs is not None:
+                row.inputs = checks.json_object(inputs, f"inputs of run {row.id}")
+            if version is not None:
+                row.version = checks.text(version, f"version of run {row.id}", limit=64)
+            session.flush()
+            return self._load(session, [row.id])[0]
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, object]) -> None:
+        """Set metrics by name (a name logged again takes the new value)."""
+        with self._db.write() as session:
+            row = self._active_row(session, run_id, "log metrics of")
+            upsert_metrics(session, row.id, checks.metrics(metrics, row.id))
+
+    def get_run(self, run_id: str) -> Run:
+        with self._db.read() as session:
+            full = resolve(session, RunRow.id, run_id, "run")
+            return self._load(session, [full])[0]
+
+    def list_runs(
+        self,
+        *,
+        notebook: str | None = None,
+        function: str | None = None,
+        status: str | None = None,
+        sweep_id: str | None = None,
+        order_by: str = "created_at",
+        descending: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """One page of runs; ``metric:NAME`` order puts runs without that metric last."""
+        filters = Filters(notebook, function, status, sweep_id)
+        order = Order.parse(order_by, descending)
+        check_limit(limit)
+        with self._db.read() as session:
+            ids, next_cursor = page_ids(session, filters, order, limit, cursor)
+            return RunPage(self._load(session, ids), next_cursor)
+
+    def reconcile_interrupted(self) -> list[str]:
+        """Runs (and sweeps) whose owner process on this host has died become ``interrupted``."""
+        return reconcile(self._db)
+
+    # -- artifacts ---------------------------------------------------------------------------
+
+    def add_artifact(
+        self,
+        run_id: str,
+        name: str,
+        kind: str,
+        *,
+        path: str | Path | None = None,
+        data: bytes | None = None,
+    ) -> Artifact:
+        """Store a file (streamed and hashed) or bytes as an artifact of a run.
+
+        The same name twice for one run replaces the earlier artifact (with a new id).
+        """
+        checks.text(name, "artifact name", limit=checks.MAX_ARTIFACT_NAME)
+        checks.kind(kind, name)
+        if (path is None) == (data is None):
+            raise StoreError(f"artifact {name!r}: give exactly one of path or data")
+        with self._db.read() as session:
+            full = self._active_row(session, run_id, "add artifacts to").id
+        try:
+            if data is not None:
+                sha, size = self._blobs.put_bytes(bytes(data))
+            else:
+                assert path is not None
+                if not Path(path).is_file():
+                    raise StoreError(f"artifact {name!r} of run {full}: no file at {path}")
+                sha, size = self._blobs.put_file(path)
+        except OSError as err:
+            raise StoreError(
+                f"could not store artifact {name!r} of run {full}: {err.strerror or err}"
+            ) from err
+        with self._db.write() as session:
+            run = self._active_row(session, full, "add artifacts to")
+            old = session.scalar(
+                select(ArtifactRow).where(ArtifactRow.run_id == full, ArtifactRow.name == name)
+            )
+            row = ArtifactRow(
+                id=uuid4().hex,
+                run_id=full,
+                name=name,
+                kind=kind,
+                sha256=sha,
+                size=size,
+                created_at=_now(),
+            )
+            if old is not None:
+                session.delete(old)
+                session.flush()
+                if run.output_notebook == old.id:
+                    run.output_notebook = row.id
+            session.add(row)
+            session.flush()
+            return self._artifact(row)
+
+    def set_output_notebook(self, run_id: str, artifact_id: str) -> None:
+        with self._db.write() as session:
+            run = self._active_row(session, run_id, "set the output notebook of")
+            run.output_notebook = resolve(
+                session,
+                ArtifactRow.id,
+                artifact_id,
+                f"artifact of run {run.id}",
+                where=ArtifactRow.run_id == run.id,
+            )
+
+    def artifact(self, artifact_id: str) -> Artifact:
+        with self._db.read() as session:
+            full = resolve(session, ArtifactRow.id, artifact_id, "artifact")
+            row = session.get(ArtifactRow, full)
+            assert row is not None
+            return self._artifact(row)
+
+    def artifact_path(self, artifact_id: str) -> Path:
+        """The stored file (shared by every artifact with the same bytes; do not modify it)."""
+        found = self.artifact(artifact_id)
+        if not found.path.is_file():
+            raise StoreError(
+                f"the bytes of artifact {found.id} ({found.name}) are missing at {found.path}"
+            )
+        return found.path
+
+    def open_artifact(self, artifact_id: str) -> BinaryIO:
+        return open(self.artifact_path(artifact_id), "rb")
+
+    def newest_artifact(
+        self, name: str, *, notebook: str | None = None, status: str | None = "succeeded"
+    ) -> Artifact | None:
+        """The artifact ``name`` of the newest run (with that status) that produced one."""
+        query = (
+            select(ArtifactRow)
+            .join(RunRow, RunRow.id == ArtifactRow.run_id)
+            .where(ArtifactRow.name == name)
+        )
+        if notebook is not None:
+            query = query.where(RunRow.notebook == notebook)
+        if status is not None:
+            query = query.where(RunRow.status == status)
+        query = query.order_by(RunRow.created_at.desc(), RunRow.id.desc()).limit(1)
+        with self._db.read() as session:
+            row = session.scalar(query)
+            return None if row is None else self._artifact(row)
+
+    # -- versions ----------------------------------------------------------------------------
+
+    def register_version(self, function: str, version: str, *, notebook: str, code: str) -> Version:
+        """Record a function version (idempotent: the same hash is the same code)."""
+        versions.check_version(function, version)
+        with self._db.write() as session:
+            versions.register(session, function, version, notebook=notebook, code=code, now=_now())
+            session.flush()
+            return versions.get(session, function, version)
+
+    def get_version(self, function: str, ref: str) -> Version:
+        """A version by full hash, alias or unique hash prefix (≥ 4 characters)."""
+        with self._db.read() as session:
+            return versions.get(session, function, versions.resolve_version(session, function, ref))
+
+    def list_versions(self, function: str) -> list[Version]:
+        with self._db.read() as session:
+            return versions.newest_first(session, function)
+
+    def set_alias(self, function: str, ref: str, alias: str) -> Version:
+        """Point ``alias`` at the version ``ref`` names, moving it from where it was."""
+        versions.check_alias(alias)
+        with self._db.write() as session:
+            target = versions.resolve_version(session, function, ref)
+            versions.move_alias(session, function, target, alias, _now())
+            session.flush()
+            return versions.get(session, function, target)
+
+    def alias_history(self, function: str, alias: str | None = None) -> list[AliasMove]:
+        """Every move of the aliases of ``function`` (or of one alias), oldest first."""
+        with self._db.read() as session:
+            return versions.history(session, function, alias)
+
+    # -- sweeps ------------------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        *,
+        notebook: str,
+        function: str | None,
+        strategy: str,
+        space: Mapping[str, object],
+        select: str | None = None,
+    ) -> Sweep:
+        checks.text(notebook, "notebook", limit=4096)
+        if strategy not in SWEEP_STRATEGIES:
+            raise StoreError(
+                f"unknown sweep strategy {strategy!r}", hint=f"one of {', '.join(SWEEP_STRATEGIES)}"
+            )
+        owner = this_process()
+        row = SweepRow(
+            id=uuid4().hex,
+            notebook=notebook,
+            function=function,
+            strategy=strategy,
+            space=checks.json_object(space, "space"),
+            select=select,
+            status="running",
+            created_at=_now(),
+            host=owner.host,
+            pid=owner.pid,
+            process_start=owner.start,
+        )
+        with self._db.write() as session:
+            session.add(row)
+            session.flush()
+            return sweep_record(row)
+
+    def finish_sweep(self, sweep_id: str, status: str, *, best_run_id: str | None = None) -> Sweep:
+        if status not in FINAL_STATUSES:
+            raise StoreError(
+                f"cannot finish a sweep as {status!r}", hint=f"one of {', '.join(FINAL_STATUSES)}"
+            )
+        with self._db.write() as session:
+            row = session.get(SweepRow, resolve(session, SweepRow.id, sweep_id, "sweep"))
+            assert row is not None
+            if row.status != "running":
+                raise StoreError(f"sweep {row.id} is already {row.status}")
+            if best_run_id is not None:
+                row.best_run_id = resolve(
+                    session,
+                    RunRow.id,
+                    best_run_id,
+                    f"run of sweep {row.id}",
+                    where=RunRow.sweep_id == row.id,
+                )
+            row.status, row.ended_at = status, _now()
+            session.flush()
+            return sweep_record(row)
+
+    def get_sweep(self, sweep_id: str) -> Sweep:
+        with self._db.read() as session:
+            row = session.get(SweepRow, resolve(session, SweepRow.id, sweep_id, "sweep"))
+            assert row is not None
+            return sweep_record(row)
+
+    # -- rows to records ---------------------------------------------------------------------
+
+    def _run_row(self, session: Session, run_id: str) -> RunRow:
+        row = session.get(RunRow, resolve(session, RunRow.id, run_id, "run"))
+        assert row is not None
+        return row
+
+    def _active_row(self, session: Session, run_id: str, action: str) -> RunRow:
+        row = self._run_row(session, run_id)
+        if row.status in FINAL_STATUSES:
+            raise StoreError(
+                f"cannot {action} run {row.id}: it is already {row.status}",
+                hint="a finished run's record is final",
+            )
+        return row
+
+    def _artifact(self, row: ArtifactRow) -> Artifact:
+        return artifact_record(row, self.artifacts_dir)
+
+    def _load(self, session: Session, ids: Iterable[str]) -> list[Run]:
+        return load_runs(session, ids, self.artifacts_dir)
