@@ -484,3 +484,14 @@ def test_the_cli_finds_the_engine(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     nb = nbformat.read(str(tmp_path / "o.ipynb"), as_version=4)
     assert nb.cells[-1].outputs[0].text == "42\n"
+
+
+def test_output_of_processes_the_code_forks_is_kept(tmp_path: Path) -> None:
+    source = write_notebook(
+        tmp_path / "in.ipynb",
+        "import multiprocessing as mp\ndef f(x):\n    print('in child', x)\n    return x * 2\n"
+        "with mp.get_context('fork').Pool(2) as pool:\n    print(sorted(pool.map(f, range(3))))",
+    )
+    out = run_mlops(source, tmp_path / "o.ipynb", execution_timeout=20)
+    lines = "".join(o.text for o in out.cells[0].outputs).splitlines()
+    assert sorted(lines) == ["[0, 2, 4]", "in child 0", "in child 1", "in child 2"]

@@ -109,7 +109,9 @@ class OutStream(io.TextIOBase):
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if text:
+        if text and os.getpid() != self._sink.pid:  # in a process the user's code forked
+            write_all(self._fileno, text.encode("utf-8", "replace"))
+        elif text:
             with self._sink.lock:
                 self._pending.append(text)
                 if self.pending_since is None:
