@@ -75,7 +75,7 @@ class MLOps(LoggingConfigurable):
         super().__init__(**kwargs)
         self._store: Store | None = None
         self._runner: Runner | None = None
-        self._open_lock = threading.Lock()
+        self._open_lock = threading.RLock()  # runner opens the store under it too
 
     # -- notebooks ---------------------------------------------------------------------------
 
@@ -119,13 +119,8 @@ class MLOps(LoggingConfigurable):
             if self._runner is None:
                 from .execute.runner import Runner
 
-                store = self._store
-                if store is None:
-                    from .store import Store
-
-                    store = self._store = Store(self.store_url, self.artifacts_dir)
                 work = Path(self.root_dir) / STATE_DIR / "work"
-                self._runner = Runner(store, work, engine=self.engine)
+                self._runner = Runner(self.store, work, engine=self.engine)
             return self._runner
 
     def run(
