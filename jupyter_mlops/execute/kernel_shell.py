@@ -62,6 +62,8 @@ class OutputSink:
 
     def _after_fork(self) -> None:
         self.lock = threading.RLock()
+        for stream in self.streams:  # the parent still holds (and will send) this text
+            stream.forget_pending()
 
     def send(self, message: Message) -> None:
         if os.getpid() != self.pid:
@@ -110,7 +112,7 @@ class OutStream(io.TextIOBase):
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if text and os.getpid() != self._sink.pid:  # in a process the user's code forked
-            write_all(self._fileno, text.encode("utf-8", "replace"))
+            self._write_forked(text)
         elif text:
             with self._sink.lock:
                 self._pending.append(text)
@@ -120,7 +122,28 @@ class OutStream(io.TextIOBase):
                     self.flush()
         return len(text)
 
+    def forget_pending(self) -> None:
+        self._pending = []
+        self.pending_since = None
+
+    def _write_forked(self, text: str) -> None:
+        """Whole lines straight to the fd: a pipe write under PIPE_BUF is atomic, so lines
+        that concurrent forked workers print do not interleave (``print`` writes in pieces)."""
+        self._pending.append(text)
+        if "\n" not in text:
+            return
+        buffered = "".join(self._pending)
+        cut = buffered.rfind("\n") + 1
+        self._pending = [buffered[cut:]] if cut < len(buffered) else []
+        write_all(self._fileno, buffered[:cut].encode("utf-8", "replace"))
+
     def flush(self) -> None:
+        if os.getpid() != self._sink.pid:
+            text = "".join(self._pending)
+            self.forget_pending()
+            if text:
+                write_all(self._fileno, text.encode("utf-8", "replace"))
+            return
         with self._sink.lock:
             if not self._pending:
                 return
