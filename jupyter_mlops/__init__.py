@@ -10,3 +10,15 @@ from ._version import __version__
 from .runtime import log_artifact, log_metric
 
 __all__ = ["__version__", "log_artifact", "log_metric"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, object]]:
+    """The server extension (enabled on install by jupyter-config/…/jupyter_mlops.json)."""
+    from .extension.app import MLOpsExtension
+
+    return [{"module": "jupyter_mlops", "app": MLOpsExtension}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension shipped in the wheel."""
+    return [{"src": "labextension", "dest": "jupyter-mlops"}]

@@ -13,7 +13,8 @@ idiom (exit code, HTTP status, IPython error) without ever showing a traceback::
     ├── ParameterError              a run's parameter value or name is wrong (nothing started)
     ├── ExecutionError              a run could not finish (kernel died, timeout, cancelled)
     ├── StoreError                  the run store is unusable or a record conflicts
-    │   └── NotFoundError           no run, version, sweep or artifact by that id or name
+    │   ├── NotFoundError           no run, version, sweep or artifact by that id or name
+    │   └── ConflictError           the record's state forbids it (cancel a finished run)
     └── UnknownNameError            no converter (or other registered thing) by that name
 
 Each carries the fields a surface needs to point at the problem: the notebook, the cell
@@ -115,3 +116,7 @@ class StoreError(MLOpsError):
 
 class NotFoundError(StoreError, LookupError):
     """No run, version, sweep or artifact matches the id, prefix or name given."""
+
+
+class ConflictError(StoreError):
+    """The record exists but its state forbids the change (a finished run is final)."""

@@ -23,6 +23,10 @@ class PathError(MLOpsError):
     """A user-given path is outside the root, hidden, a URL or otherwise not allowed."""
 
 
+class MissingPathError(PathError):
+    """A well-formed path inside the root where nothing (or not a notebook) exists."""
+
+
 def resolve_in_root(root: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
     """``path`` (relative to ``root``, or absolute inside it) as a resolved Path in the root."""
     text = os.fspath(path)
@@ -52,7 +56,7 @@ def notebook_in_root(root: str | os.PathLike[str], path: str | os.PathLike[str])
     if resolved.suffix != ".ipynb":
         raise PathError(f"{os.fspath(path)!r} is not a notebook (expected a .ipynb file)")
     if not resolved.is_file():
-        raise PathError(f"no notebook {os.fspath(path)!r} under the project root")
+        raise MissingPathError(f"no notebook {os.fspath(path)!r} under the project root")
     return resolved
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,9 @@ from .notebook.plan import Plan
 from .notebook.reader import NOTEBOOK_SOURCE, NotebookSource
 
 if TYPE_CHECKING:
-    from .execute.runner import Runner
-    from .execute.sweep import ProgressCallback, SweepResult
-    from .store import Run, RunPage, Store, Version
+    from .execute.runner import Runner, RunRequest
+    from .execute.sweep import ProgressCallback, SweepJob, SweepResult
+    from .store import AliasMove, Run, RunPage, Store, Version
 
 STATE_DIR = ".mlops"
 
@@ -123,6 +124,41 @@ class MLOps(LoggingConfigurable):
                 self._runner = Runner(self.store, work, engine=self.engine)
             return self._runner
 
+    def describe(
+        self, notebook: str | os.PathLike[str], *, content: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The Plan of a notebook in the root (or of its live ``content``) and each cell's role.
+
+        What the sidebar shows: functions with the parameters each reads, and one role per
+        cell for the badges drawn on cells.
+        """
+        from .notebook.reader import read_notebook
+        from .notebook.roles import cell_roles
+
+        path, name, _ = self._locate(notebook, content)
+        source = read_notebook(content if content is not None else path, name=name)
+        plan = self.inspect(source, name=name)
+        described = plan.to_dict()
+        for entry, function in zip(described["functions"], plan.functions, strict=True):
+            entry["parameters"] = function.parameters
+        described["cells"] = [role.to_dict() for role in cell_roles(source, plan)]
+        return described
+
+    def check(
+        self,
+        notebook: str | os.PathLike[str],
+        parameters: Mapping[str, Any],
+        *,
+        content: Mapping[str, Any] | None = None,
+        as_text: bool = False,
+        function: str | None = None,
+    ) -> dict[str, Any]:
+        """Check parameter values as a run would, without running: the complete values."""
+        request = self._request(
+            notebook, parameters, as_text=as_text, function=function, content=content, stage=False
+        )
+        return dict(request.parameters)
+
     def run(
         self,
         notebook: str | os.PathLike[str],
@@ -133,8 +169,40 @@ class MLOps(LoggingConfigurable):
         from_run: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
+        content: Mapping[str, Any] | None = None,
     ) -> Run:
         """Run a whole notebook or one function, tracked; returns the finished run."""
+        return self.runner.execute(
+            self.prepare_run(
+                notebook,
+                parameters=parameters,
+                as_text=as_text,
+                function=function,
+                from_run=from_run,
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+                content=content,
+            )
+        )
+
+    def prepare_run(
+        self,
+        notebook: str | os.PathLike[str],
+        *,
+        parameters: Mapping[str, Any] | None = None,
+        as_text: bool = False,
+        function: str | None = None,
+        from_run: str | None = None,
+        idempotency_key: str | None = None,
+        timeout: float | None = None,
+        content: Mapping[str, Any] | None = None,
+    ) -> RunRequest:
+        """Check everything and record the run ``queued``; ``runner.execute`` runs it.
+
+        A server answers with the queued run at once and executes it in the background.
+        With ``content`` (the editor's live notebook, unsaved edits included) that content
+        runs, in the directory of ``notebook``.
+        """
         request = self._request(
             notebook,
             parameters or {},
@@ -143,10 +211,34 @@ class MLOps(LoggingConfigurable):
             from_run=from_run,
             idempotency_key=idempotency_key,
             timeout=timeout,
+            content=content,
         )
-        return self.runner.execute(request)
+        run, _ = self.runner.record(request)
+        return replace(request, run_id=run.id)
 
     def sweep(
+        self,
+        notebook: str | os.PathLike[str],
+        space: Mapping[str, list[Any]],
+        *,
+        parallel: int = 1,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+        **options: Any,
+    ) -> SweepResult:
+        """Run every point of a parameter space; every value is checked before any run.
+
+        ``options`` are those of :meth:`prepare_sweep`.
+        """
+        from .execute.sweep import SweepExecutor, check_parallel
+
+        check_parallel(parallel)
+        job = self.prepare_sweep(notebook, space, **options)
+        return SweepExecutor(self.store, self.runner).run(
+            job, parallel=parallel, fail_fast=fail_fast, on_progress=on_progress
+        )
+
+    def prepare_sweep(
         self,
         notebook: str | os.PathLike[str],
         space: Mapping[str, list[Any]],
@@ -157,18 +249,21 @@ class MLOps(LoggingConfigurable):
         strategy: str = "grid",
         max_runs: int | None = None,
         seed: int | None = None,
-        parallel: int = 1,
         select: str | None = None,
-        fail_fast: bool = False,
         from_run: str | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> SweepResult:
-        """Run every point of a parameter space; every value is checked before any run."""
+        content: Mapping[str, Any] | None = None,
+    ) -> SweepJob:
+        """Check the space, record the sweep and its runs ``queued``; ``run_sweep`` runs it."""
         from .execute.params import check_value, declared
         from .execute.sweep import Selector, SweepExecutor, expand
 
         request = self._request(
-            notebook, fixed or {}, as_text=as_text, function=function, from_run=from_run
+            notebook,
+            fixed or {},
+            as_text=as_text,
+            function=function,
+            from_run=from_run,
+            content=content,
         )
         plan = request.plan
         checked: dict[str, list[Any]] = {}
@@ -177,20 +272,53 @@ class MLOps(LoggingConfigurable):
             checked[name] = [check_value(plan, parameter, v, as_text=as_text) for v in values]
         selector = Selector.parse(select) if select else None
         points = expand(checked, strategy, max_runs=max_runs, seed=seed)
-        return SweepExecutor(self.store, self.runner).run(
-            request,
-            points,
-            strategy=strategy,
-            space=checked,
-            parallel=parallel,
-            select=selector,
-            fail_fast=fail_fast,
-            on_progress=on_progress,
+        return SweepExecutor(self.store, self.runner).prepare(
+            request, points, strategy=strategy, space=checked, select=selector
         )
 
-    def cancel(self, run_id: str) -> bool:
-        """Cancel a run this process executes (the CLI's Ctrl-C, the server's cancel)."""
-        return self.runner.cancel(self.store.get_run(run_id).id)
+    def run_sweep(
+        self,
+        job: SweepJob,
+        *,
+        parallel: int = 1,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> SweepResult:
+        from .execute.sweep import SweepExecutor
+
+        return SweepExecutor(self.store, self.runner).run(
+            job, parallel=parallel, fail_fast=fail_fast, on_progress=on_progress
+        )
+
+    def cancel(self, run_id: str) -> Run:
+        """Cancel a run: a queued one is marked ``cancelled`` before it starts; a running one
+        this process executes is stopped (its kernel and children killed).
+
+        Raises ConflictError for a run that already finished, and ExecutionError for one
+        running in another process (stop it there).
+        """
+        from .errors import ConflictError, ExecutionError
+
+        run = self.store.get_run(run_id)
+        if run.finished:
+            raise ConflictError(f"run {run.id} already {run.status}; nothing to cancel")
+        if self.runner.cancel(run.id):
+            return self.store.get_run(run.id)
+        if run.status == "queued":
+            try:
+                return self.store.finish_run(
+                    run.id,
+                    "cancelled",
+                    error={"cell": None, "ename": "RunCancelled", "evalue": "cancelled"},
+                )
+            except ConflictError:  # it started meanwhile: stop it as a running one
+                if self.runner.cancel(run.id):
+                    return self.store.get_run(run.id)
+                raise
+        raise ExecutionError(
+            f"run {run.id} is running in another process (pid {run.pid} on {run.host}); "
+            "cancel it there"
+        )
 
     def runs(
         self,
@@ -220,6 +348,23 @@ class MLOps(LoggingConfigurable):
     def versions(self, function: str) -> list[Version]:
         return self.store.list_versions(function)
 
+    def alias_history(self, function: str) -> list[AliasMove]:
+        return self.store.alias_history(function)
+
+    def diff(self, function: str, a: str, b: str) -> tuple[Version, Version, str]:
+        """Two versions of a function (by version prefix or alias) and a unified diff."""
+        import difflib
+
+        old = self.store.get_version(function, a)
+        new = self.store.get_version(function, b)
+        lines = difflib.unified_diff(
+            old.code.splitlines(keepends=True),
+            new.code.splitlines(keepends=True),
+            fromfile=f"{function}@{old.version[:12]}",
+            tofile=f"{function}@{new.version[:12]}",
+        )
+        return old, new, "".join(lines)
+
     def tag(self, function: str, version: str, alias: str) -> Version:
         """Point ``alias`` (staging, production, any name) at a version of a function."""
         from .execute.params import check_alias
@@ -227,6 +372,48 @@ class MLOps(LoggingConfigurable):
         return self.store.set_alias(function, version, check_alias(alias))
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _locate(
+        self, notebook: str | os.PathLike[str], content: Mapping[str, Any] | None
+    ) -> tuple[Path, str, Path]:
+        """(path in the root, store name, working directory) of a notebook to read or run.
+
+        With live ``content`` the file need not be saved yet, but its folder must exist.
+        """
+        from .paths import (
+            MissingPathError,
+            PathError,
+            notebook_in_root,
+            relative_name,
+            resolve_in_root,
+        )
+
+        if content is None:
+            path = notebook_in_root(self.root_dir, notebook)
+        else:
+            path = resolve_in_root(self.root_dir, notebook)
+            if path.suffix != ".ipynb":
+                raise PathError(f"{os.fspath(notebook)!r} is not a notebook (expected .ipynb)")
+            if not path.parent.is_dir():
+                raise MissingPathError(f"no folder for {os.fspath(notebook)!r} under the root")
+        return path, relative_name(self.root_dir, path), path.parent
+
+    def _stage(self, content: Mapping[str, Any]) -> Path:
+        """Write live content where the runner can read it: content-addressed, atomically."""
+        import hashlib
+        import json
+        import tempfile
+
+        data = json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        folder = Path(self.root_dir) / STATE_DIR / "posted"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{hashlib.sha256(data).hexdigest()}.ipynb"
+        if not target.exists():
+            handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, target)
+        return target
 
     def _request(
         self,
@@ -238,19 +425,23 @@ class MLOps(LoggingConfigurable):
         from_run: str | None = None,
         idempotency_key: str | None = None,
         timeout: float | None = None,
-    ) -> Any:
+        content: Mapping[str, Any] | None = None,
+        stage: bool = True,
+    ) -> RunRequest:
         from .execute.params import check_parameters
         from .execute.runner import RunRequest
-        from .paths import notebook_in_root, relative_name
+        from .notebook.reader import read_notebook
 
-        path = notebook_in_root(self.root_dir, notebook)
-        name = relative_name(self.root_dir, path)
-        plan = self.inspect(path, name=name)
+        path, name, cwd = self._locate(notebook, content)
+        source = read_notebook(content if content is not None else path, name=name)
+        plan = self.inspect(source, name=name)
         if function is not None:
             function = plan.function(function).name  # unknown function: fail now
         values = check_parameters(plan, parameters, as_text=as_text)
         if from_run is not None:
             from_run = self.store.get_run(from_run).id
+        if content is not None and stage:
+            path = self._stage(source.content)
         return RunRequest(
             notebook=path,
             notebook_name=name,
@@ -261,6 +452,7 @@ class MLOps(LoggingConfigurable):
             idempotency_key=idempotency_key,
             timeout=timeout,
             cell_timeout=self.cell_timeout or None,
+            cwd=cwd,
         )
 
     def close(self) -> None:

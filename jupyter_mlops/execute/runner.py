@@ -32,7 +32,7 @@ from typing import Any
 import papermill
 
 from ..convert.notebooks import DATA_DIR, function_notebook
-from ..errors import MLOpsError
+from ..errors import ConflictError, MLOpsError
 from ..notebook.plan import Function, Plan
 from ..runtime import (
     ARTIFACTS_DIR,
@@ -71,6 +71,7 @@ class RunRequest:
     timeout: float | None = None  # seconds for the whole run
     cell_timeout: float | None = None
     run_id: str | None = None  # a run already recorded `queued` (sweeps record theirs first)
+    cwd: Path | None = None  # where the code runs (default: the notebook's folder)
 
 
 @dataclass
@@ -118,6 +119,8 @@ class Runner:
                 return run  # the same idempotency key: that run, not a second one
         else:
             run = self.store.get_run(request.run_id)
+            if run.finished:
+                return run  # cancelled while it waited in a queue
         control = ExecutionControl()
         if request.timeout:
             control.deadline = time.monotonic() + request.timeout
@@ -126,7 +129,10 @@ class Runner:
         folder = self.work_dir / run.id
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            run = self.store.start_run(run.id)
+            try:
+                run = self.store.start_run(run.id)
+            except ConflictError:  # cancelled between the check above and now
+                return self.store.get_run(run.id)
             if on_start is not None:
                 on_start(run)
             return self._execute(request, run, control, folder)
@@ -206,7 +212,7 @@ class Runner:
             "progress_bar": False,
             "execution_timeout": request.cell_timeout,
         }
-        cwd = str(request.notebook.parent)
+        cwd = str(request.cwd or request.notebook.parent)
         try:
             if self.engine == "mlops":
                 papermill.execute_notebook(

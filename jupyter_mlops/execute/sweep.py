@@ -130,6 +130,25 @@ class SweepResult:
 ProgressCallback = Callable[[int, int, "Run"], None]
 
 
+@dataclass
+class SweepJob:
+    """A recorded sweep whose runs are queued: ``requests[i].run_id`` is set for each."""
+
+    sweep: Sweep
+    requests: list[RunRequest]
+    select: Selector | None
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [request.run_id for request in self.requests if request.run_id is not None]
+
+
+def check_parallel(parallel: int) -> int:
+    if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+        raise ParameterError("--parallel must be an integer of at least 1", parameter="parallel")
+    return parallel
+
+
 class SweepExecutor:
     """Runs the points of a sweep on ``parallel`` workers, each a run of the Runner."""
 
@@ -137,20 +156,16 @@ class SweepExecutor:
         self.store = store
         self.runner = runner
 
-    def run(
+    def prepare(
         self,
         base: RunRequest,
         points: list[dict[str, Any]],
         *,
         strategy: str,
         space: dict[str, list[Any]],
-        parallel: int = 1,
         select: Selector | None = None,
-        fail_fast: bool = False,
-        on_progress: ProgressCallback | None = None,
-    ) -> SweepResult:
-        if parallel < 1:
-            raise ParameterError("--parallel must be at least 1", parameter="parallel")
+    ) -> SweepJob:
+        """Record the sweep and each of its runs ``queued``; nothing runs yet."""
         sweep = self.store.create_sweep(
             notebook=base.notebook_name,
             function=base.function,
@@ -163,6 +178,19 @@ class SweepExecutor:
             request = replace(base, parameters={**base.parameters, **point}, sweep_id=sweep.id)
             run, _ = self.runner.record(request)
             requests.append(replace(request, run_id=run.id))
+        return SweepJob(sweep, requests, select)
+
+    def run(
+        self,
+        job: SweepJob,
+        *,
+        parallel: int = 1,
+        fail_fast: bool = False,
+        on_progress: ProgressCallback | None = None,
+    ) -> SweepResult:
+        """Execute a prepared sweep's runs on ``parallel`` workers and finish its record."""
+        check_parallel(parallel)
+        sweep, requests, select = job.sweep, job.requests, job.select
         stop = threading.Event()
         ours = {request.run_id for request in requests if request.run_id is not None}
         done: list[Run] = []

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ..errors import NotFoundError, StoreError
+from ..errors import ConflictError, NotFoundError, StoreError
 from . import checks, versions
 from .artifacts import BlobStore
 from .database import Database
@@ -166,7 +166,7 @@ class Store:
         with self._db.write() as session:
             row = self._run_row(session, run_id)
             if row.status != "queued":
-                raise StoreError(f"run {row.id} is {row.status}; only a queued run can start")
+                raise ConflictError(f"run {row.id} is {row.status}; only a queued run can start")
             row.status, row.started_at = "running", _now()
             row.host, row.pid, row.process_start = owner.host, owner.pid, owner.start
             session.flush()
@@ -456,7 +456,7 @@ class Store:
     def _active_row(self, session: Session, run_id: str, action: str) -> RunRow:
         row = self._run_row(session, run_id)
         if row.status in FINAL_STATUSES:
-            raise StoreError(
+            raise ConflictError(
                 f"cannot {action} run {row.id}: it is already {row.status}",
                 hint="a finished run's record is final",
             )

@@ -1,0 +1,78 @@
+"""The server extension application: wires the MLOps service and the routes into Jupyter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Int
+
+from ..service import MLOps
+from .handlers import ROUTES
+from .tasks import BackgroundWork
+
+
+class MLOpsExtension(ExtensionApp):
+    """``jupyter_mlops`` on a Jupyter server: the REST API the sidebar talks to.
+
+    Configure the service as ``c.MLOps.…`` (store URL, engine; the project root defaults to
+    the server's root directory) and the extension as ``c.MLOpsExtension.…``.
+    """
+
+    name = "jupyter_mlops"
+    description = "Tracked runs, sweeps and versions of tagged notebook functions"
+    load_other_extensions = True
+
+    max_body_bytes = Int(
+        64 * 1024 * 1024,
+        config=True,
+        help="Largest request body accepted (bytes); a larger one is refused with 413.",
+    )
+    max_concurrent_runs = Int(
+        2, config=True, help="Runs started from the sidebar that execute at the same time."
+    )
+
+    service: MLOps | None = None
+    work: BackgroundWork | None = None
+
+    def initialize_settings(self) -> None:
+        assert self.serverapp is not None
+        options: dict[str, Any] = {}
+        if "root_dir" not in self.config.get("MLOps", {}):
+            options["root_dir"] = self.serverapp.root_dir
+        self.service = MLOps(parent=self, **options)
+        # Open the store now: migrations run, and runs left `running` by a server that died
+        # are marked `interrupted` before anyone lists them.
+        self.service.store  # noqa: B018
+        self.work = BackgroundWork(self.service, max_runs=max(1, self.max_concurrent_runs))
+        self.settings.update(
+            {
+                "mlops_service": self.service,
+                "mlops_work": self.work,
+                "mlops_max_body_bytes": self.max_body_bytes,
+            }
+        )
+        self.log.info(
+            "jupyter_mlops: project root %s, store %s",
+            self.service.root_dir,
+            _shown(self.service.store_url),
+        )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(ROUTES)
+
+    async def stop_extension(self) -> None:
+        if self.work is not None:
+            self.work.stop()
+        if self.service is not None:
+            self.service.close()
+
+
+def _shown(url: str) -> str:
+    """A store URL fit for a log line: any password replaced."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable URL)"

@@ -1,0 +1,31 @@
+"""The routes, in one table: a test checks each is in docs/openapi.yaml and authenticated."""
+
+from __future__ import annotations
+
+from .artifacts import ArtifactHandler
+from .base import MLOpsHandler
+from .notebooks import CheckHandler, InfoHandler, ParseHandler
+from .runs import CancelHandler, OutputNotebookHandler, RunHandler, RunsHandler
+from .sweeps import SweepHandler, SweepsHandler
+from .versions import AliasHandler, DiffHandler, VersionsHandler
+
+API = "mlops/api"
+_ID = r"(?P<{}>[0-9A-Za-z-]+)"
+_NAME = r"(?P<{}>[^/]+)"
+
+# (pattern relative to the server's base_url, handler); path arguments by name.
+ROUTES: list[tuple[str, type[MLOpsHandler]]] = [
+    (f"{API}/info", InfoHandler),
+    (f"{API}/parse", ParseHandler),
+    (f"{API}/check", CheckHandler),
+    (f"{API}/runs", RunsHandler),
+    (f"{API}/runs/{_ID.format('run_id')}", RunHandler),
+    (f"{API}/runs/{_ID.format('run_id')}/cancel", CancelHandler),
+    (f"{API}/runs/{_ID.format('run_id')}/notebook", OutputNotebookHandler),
+    (f"{API}/sweeps", SweepsHandler),
+    (f"{API}/sweeps/{_ID.format('sweep_id')}", SweepHandler),
+    (f"{API}/artifacts/{_ID.format('artifact_id')}", ArtifactHandler),
+    (f"{API}/functions/{_NAME.format('function')}/versions", VersionsHandler),
+    (f"{API}/functions/{_NAME.format('function')}/diff", DiffHandler),
+    (f"{API}/functions/{_NAME.format('function')}/aliases/{_NAME.format('alias')}", AliasHandler),
+]

@@ -1,0 +1,85 @@
+"""Work that must not block the server's event loop: quick calls, runs and sweeps.
+
+Quick calls (parse, queries) go to a small thread pool and are awaited. Runs and sweeps
+are recorded ``queued`` by the handler (so the response carries their id) and executed on
+their own pools; the handler returns at once and the sidebar polls. On server stop the
+running ones are cancelled and the queued ones marked ``cancelled``, so none is left
+``running`` in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ..execute.runner import RunRequest
+    from ..execute.sweep import SweepJob
+    from ..service import MLOps
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundWork:
+    def __init__(self, service: MLOps, *, max_runs: int, max_sweeps: int = 2) -> None:
+        self.service = service
+        self._quick = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-api")
+        self._runs = ThreadPoolExecutor(max_workers=max_runs, thread_name_prefix="mlops-run")
+        self._sweeps = ThreadPoolExecutor(max_workers=max_sweeps, thread_name_prefix="mlops-sw")
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()  # run ids submitted here and not finished
+        self._stopping = False
+
+    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` on a worker thread, awaited."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._quick, functools.partial(fn, *args, **kwargs))
+
+    def submit_run(self, request: RunRequest) -> None:
+        assert request.run_id is not None
+        self._track([request.run_id])
+        self._runs.submit(self._guarded, [request.run_id], self.service.runner.execute, request)
+
+    def submit_sweep(self, job: SweepJob, *, parallel: int, fail_fast: bool) -> None:
+        self._track(job.run_ids)
+        self._sweeps.submit(
+            self._guarded,
+            job.run_ids,
+            functools.partial(self.service.run_sweep, parallel=parallel, fail_fast=fail_fast),
+            job,
+        )
+
+    def stop(self) -> None:
+        """Cancel what runs, mark what waits ``cancelled``; called when the server stops."""
+        with self._lock:
+            self._stopping = True
+            pending = list(self._pending)
+        for run_id in pending:
+            try:
+                self.service.cancel(run_id)
+            except Exception as err:  # finished meanwhile, or the store is gone
+                log.debug("on stop, run %s: %s", run_id, err)
+        for pool in (self._runs, self._sweeps, self._quick):
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _track(self, run_ids: list[str]) -> None:
+        with self._lock:
+            self._pending.update(run_ids)
+
+    def _guarded(self, run_ids: list[str], work: Callable[[Any], Any], item: Any) -> None:
+        try:
+            work(item)
+        except BaseException:
+            # The runner records a failed run itself; this is a fault below it (the store
+            # went away), which must not vanish silently on a pool thread.
+            log.exception("background work for runs %s failed", ", ".join(run_ids))
+        finally:
+            with self._lock:
+                self._pending.difference_update(run_ids)
