@@ -328,6 +328,7 @@ class MLOps(LoggingConfigurable):
         status: str | None = None,
         sweep: str | None = None,
         order_by: str = "created_at",
+        descending: bool = True,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
@@ -338,6 +339,7 @@ class MLOps(LoggingConfigurable):
             status=status,
             sweep_id=sweep_id,
             order_by=order_by,
+            descending=descending,
             limit=limit,
             cursor=cursor,
         )
@@ -428,6 +430,7 @@ class MLOps(LoggingConfigurable):
         content: Mapping[str, Any] | None = None,
         stage: bool = True,
     ) -> RunRequest:
+        from .execute.kernels import require_kernel
         from .execute.params import check_parameters
         from .execute.runner import RunRequest
         from .notebook.reader import read_notebook
@@ -435,6 +438,7 @@ class MLOps(LoggingConfigurable):
         path, name, cwd = self._locate(notebook, content)
         source = read_notebook(content if content is not None else path, name=name)
         plan = self.inspect(source, name=name)
+        require_kernel(source.content, name)
         if function is not None:
             function = plan.function(function).name  # unknown function: fail now
         values = check_parameters(plan, parameters, as_text=as_text)

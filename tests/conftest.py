@@ -20,6 +20,9 @@ import pytest
 
 from jupyter_mlops.notebook import Plan, parse_notebook
 
+# jp_fetch, jp_serverapp and friends: a real Jupyter server for the REST API tests.
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "churn.ipynb"
 

@@ -19,6 +19,7 @@ LIST_QUERY = {
     "status": Field(str),
     "sweep": Field(str),
     "order_by": Field(str),
+    "order": Field(str),
     "limit": Field(int),
     "cursor": Field(str),
 }
@@ -45,7 +46,10 @@ class RunsHandler(MLOpsHandler):
     @authorized
     async def get(self) -> None:
         query = self.query(LIST_QUERY)
-        page = await self.work.call(self.mlops.runs, **query)
+        order = query.pop("order", "desc")
+        if order not in ("asc", "desc"):
+            raise RequestError(f"order must be asc or desc, not {order!r}", field="order")
+        page = await self.work.call(self.mlops.runs, descending=order == "desc", **query)
         self.reply({"runs": [run.to_dict() for run in page.runs], "next_cursor": page.next_cursor})
 
     @web.authenticated
