@@ -537,6 +537,8 @@ async def test_versions_diff_and_alias_moves(api: Any) -> None:
     assert (status, error["field"]) == (400, "version")
     status, error = await api("GET", "functions", "double", "diff", params={"a": "x"})
     assert (status, error["field"]) == (400, "b")
+    status, error = await api("GET", "functions", "double", "diff", params={"a": "", "b": ""})
+    assert (status, error["field"]) == (400, "a")
     # A function nobody ran yet has no versions: an empty list, not an error.
     status, listed = await api("GET", "functions", "nobody", "versions")
     assert (status, listed) == (200, {"versions": [], "history": []})

@@ -88,7 +88,7 @@ def read_query(arguments: Mapping[str, list[bytes]], fields: Mapping[str, Field]
     checked: dict[str, Any] = {}
     for name, spec in fields.items():
         values = arguments.get(name)
-        if not values:
+        if not values or values == [b""]:  # ?a= is no value
             if spec.required:
                 raise RequestError(f"query argument {name!r} is required", field=name)
             continue
