@@ -366,6 +366,15 @@ async def test_a_bad_query_is_a_400(api: Any, params: dict[str, str], field: str
     assert error.get("field") == field
 
 
+async def test_the_cache_buster_jupyterlab_appends_is_not_an_unknown_argument(
+    jp_fetch: Any, api: Any
+) -> None:
+    response = await jp_fetch("mlops", "api", "runs", params={"1796218925538": ""})
+    assert response.code == 200
+    status, error = await api("GET", "runs", params={"1796218925538": "x"})
+    assert (status, error["field"]) == (400, "1796218925538")
+
+
 async def test_a_bad_run_request_records_nothing(api: Any) -> None:
     for body in (
         {"path": "nb.ipynb", "parameters": {"x": "abc"}},

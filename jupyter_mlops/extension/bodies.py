@@ -79,7 +79,7 @@ def read_body(raw: bytes, fields: Mapping[str, Field]) -> dict[str, Any]:
 
 def read_query(arguments: Mapping[str, list[bytes]], fields: Mapping[str, Field]) -> dict[str, Any]:
     """Query arguments as typed values: ``limit=abc`` for an integer is a 400 naming it."""
-    unknown = sorted(set(arguments) - set(fields) - _SERVER_QUERY)
+    unknown = sorted(set(arguments) - set(fields) - _SERVER_QUERY - set(_cache_busters(arguments)))
     if unknown:
         raise RequestError(
             f"unknown query argument {unknown[0]!r} (arguments: {', '.join(sorted(fields))})",
@@ -108,6 +108,12 @@ def read_query(arguments: Mapping[str, list[bytes]], fields: Mapping[str, Field]
         elif text:
             checked[name] = text
     return checked
+
+
+def _cache_busters(arguments: Mapping[str, list[bytes]]) -> list[str]:
+    """Bare timestamps such as ``?1796218925538``: JupyterLab's ServerConnection appends one to
+    every request made with ``cache: 'no-store'`` (its default), so they are not mistakes."""
+    return [name for name, values in arguments.items() if name.isdigit() and values == [b""]]
 
 
 def _is(value: Any, kind: type) -> bool:
