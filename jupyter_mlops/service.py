@@ -359,13 +359,17 @@ class MLOps(LoggingConfigurable):
 
         old = self.store.get_version(function, a)
         new = self.store.get_version(function, b)
+        # Lines without their ends: code that ends without a newline would otherwise glue
+        # its last removed line to the first added one.
         lines = difflib.unified_diff(
-            old.code.splitlines(keepends=True),
-            new.code.splitlines(keepends=True),
+            old.code.splitlines(),
+            new.code.splitlines(),
             fromfile=f"{function}@{old.version[:12]}",
             tofile=f"{function}@{new.version[:12]}",
+            lineterm="",
         )
-        return old, new, "".join(lines)
+        text = "\n".join(lines)
+        return old, new, text + "\n" if text else ""
 
     def tag(self, function: str, version: str, alias: str) -> Version:
         """Point ``alias`` (staging, production, any name) at a version of a function."""

@@ -508,7 +508,7 @@ async def test_a_bad_sweep_is_a_400_and_runs_nothing(api: Any, body: dict[str, A
 async def test_versions_diff_and_alias_moves(api: Any) -> None:
     first = await _run(api, function="double")
     edited = json.loads(json.dumps(NOTEBOOK))
-    edited["cells"][2]["source"] = "time.sleep(pause)\ndoubled = x + x\nprint('doubled', doubled)"
+    edited["cells"][2]["source"] = "time.sleep(pause)\ndoubled = x + x\nprint('twice', doubled)"
     second = await _run(api, function="double", content=edited)
     assert first["version"] != second["version"]
 
@@ -528,8 +528,12 @@ async def test_versions_diff_and_alias_moves(api: Any) -> None:
         params={"a": first["version"][:12], "b": second["version"][:12]},
     )
     assert status == 200
-    assert "-doubled = x * 2" in diff["diff"]
-    assert "+doubled = x + x" in diff["diff"]
+    lines = diff["diff"].splitlines()
+    assert "-doubled = x * 2" in lines
+    assert "+doubled = x + x" in lines
+    # the last lines have no newline: each still on a line of its own
+    assert "-print('doubled', doubled)" in lines
+    assert "+print('twice', doubled)" in lines
 
     status, moved = await api(
         "PUT", "functions", "double", "aliases", "production", body={"version": first["version"]}
