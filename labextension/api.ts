@@ -12,20 +12,9 @@ import { Signal } from '@lumino/signaling';
 
 /** A JSON value as the server sends it. */
 export type JSONValue =
-  | string
-  | number
-  | boolean
-  | null
-  | JSONValue[]
-  | { [key: string]: JSONValue };
+  string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
 
-export type RunStatus =
-  | 'queued'
-  | 'running'
-  | 'succeeded'
-  | 'failed'
-  | 'cancelled'
-  | 'interrupted';
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
 
 export const FINAL_STATUSES: ReadonlySet<RunStatus> = new Set<RunStatus>([
   'succeeded',
@@ -61,13 +50,7 @@ export interface IFunctionInfo {
   version: string;
 }
 
-export type CellRoleName =
-  | 'parameters'
-  | 'setup'
-  | 'function'
-  | 'metrics'
-  | 'skip'
-  | 'none';
+export type CellRoleName = 'parameters' | 'setup' | 'function' | 'metrics' | 'skip' | 'none';
 
 /** What one cell of the notebook is, for the badge shown on it. */
 export interface ICellRole {
@@ -149,6 +132,8 @@ export interface IRunFilters {
   sweep?: string;
   /** created_at (default) or metric:NAME */
   order_by?: string;
+  /** desc (default: newest or highest first) or asc */
+  order?: 'asc' | 'desc';
   limit?: number;
   cursor?: string;
 }
@@ -275,7 +260,9 @@ export async function requestAPI<T>(
   if (query.length > 0) {
     url += URLExt.objectToQueryString(Object.fromEntries(query.map(([k, v]) => [k, String(v)])));
   }
-  const request: RequestInit = { method: init.method ?? 'GET' };
+  // Not 'no-store' (ServerConnection's default): for that it appends a bare `?<timestamp>`
+  // argument, which the server's strict query check refuses. 'no-cache' still revalidates.
+  const request: RequestInit = { method: init.method ?? 'GET', cache: 'no-cache' };
   if (init.body !== undefined) {
     request.body = JSON.stringify(init.body);
     request.headers = { 'Content-Type': 'application/json' };
@@ -341,8 +328,7 @@ export const api = {
     return sweep;
   },
   getSweep: (id: string): Promise<ISweep> => requestAPI(`sweeps/${seg(id)}`),
-  versions: (fn: string): Promise<IVersionList> =>
-    requestAPI(`functions/${seg(fn)}/versions`),
+  versions: (fn: string): Promise<IVersionList> => requestAPI(`functions/${seg(fn)}/versions`),
   diff: (fn: string, a: string, b: string): Promise<IVersionDiff> =>
     requestAPI(`functions/${seg(fn)}/diff`, { query: { a, b } }),
   setAlias: async (fn: string, alias: string, version: string): Promise<IVersion> => {

@@ -43,3 +43,26 @@ def test_example_notebook_runs_top_to_bottom_in_a_kernel(tmp_path: Path) -> None
         cwd=str(tmp_path),
     )
     assert "accuracy=" in output.read_text()
+
+
+def _jlpm(*args: str) -> subprocess.CompletedProcess[str]:
+    jlpm = shutil.which("jlpm")
+    assert jlpm is not None, "jlpm comes with jupyterlab (a dependency)"
+    if not (ROOT / "node_modules").is_dir():  # the wheel build installs them; else do it now
+        installed = _run(jlpm, "install", "--immutable")
+        assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
+    return _run(jlpm, *args)
+
+
+def test_the_typescript_is_strict_clean_and_formatted() -> None:
+    types = _jlpm("tsc", "--noEmit")
+    assert types.returncode == 0, types.stdout + types.stderr
+    style = _jlpm("prettier:check")
+    assert style.returncode == 0, style.stdout + style.stderr
+
+
+def test_the_frontend_unit_tests_pass() -> None:
+    tests = _jlpm("test")
+    assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-3000:]
+    assert "# fail 0" in tests.stdout
+    assert "# pass 0" not in tests.stdout  # "no tests ran" must not pass

@@ -1,0 +1,37 @@
+/**
+ * A collapsible section of the sidebar: a header that folds its body away.
+ */
+import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
+import React, { useState } from 'react';
+
+export interface ISectionProps {
+  title: string;
+  testId: string;
+  /** Shown after the title, e.g. a count. */
+  detail?: string;
+  initiallyOpen?: boolean;
+  children: React.ReactNode;
+}
+
+export function Section(props: ISectionProps): React.ReactElement {
+  const [open, setOpen] = useState(props.initiallyOpen ?? true);
+  const Caret = open ? caretDownIcon : caretRightIcon;
+  return (
+    <section
+      className={`jp-mlops-section${open ? '' : ' jp-mod-collapsed'}`}
+      data-testid={props.testId}
+    >
+      <button
+        type="button"
+        className="jp-mlops-section-header"
+        aria-expanded={open}
+        onClick={() => setOpen(!open)}
+      >
+        <Caret.react tag="span" className="jp-mlops-section-caret" />
+        <span className="jp-mlops-section-title">{props.title}</span>
+        {props.detail ? <span className="jp-mlops-section-detail">{props.detail}</span> : null}
+      </button>
+      {open ? <div className="jp-mlops-section-body">{props.children}</div> : null}
+    </section>
+  );
+}
