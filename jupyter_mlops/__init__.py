@@ -6,10 +6,25 @@ heavy dependencies such as kfp load only when the feature that needs them is use
 
 from __future__ import annotations
 
+from typing import Any
+
 from ._version import __version__
 from .runtime import log_artifact, log_metric
 
 __all__ = ["__version__", "log_artifact", "log_metric"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_mlops``: the ``%mlops`` magic (IPython is imported only now)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, object]]:

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._version import __version__
+from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
 from .errors import MLOpsError
-from .notebook.plan import PARAMETERS, Plan
+from .reports import describe
 
 EXIT_USER_ERROR = 2
 
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    arguments = build_parser().parse_args(normalize_parameters(words))
     from .service import MLOps  # after argument parsing: --help stays instant
 
     service = MLOps(root_dir=arguments.root) if arguments.root else MLOps()
@@ -91,73 +93,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _print(value: Any, as_json: bool) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False, default=repr) if as_json else value)
-
-
-def describe(plan: Plan) -> str:
-    """A plan as a short report a person reads top to bottom."""
-    lines = [plan.notebook, ""]
-    if plan.parameters:
-        lines.append("Parameters")
-        width = max(len(f"{p.name}: {p.type} = {p.default!r}") for p in plan.parameters)
-        for p in plan.parameters:
-            declaration = f"{p.name}: {p.type} = {p.default!r}"
-            lines.append(f"  {declaration:<{width}}  {p.help}".rstrip())
-        lines.append("")
-    if plan.setup:
-        lines.append("Setup cells: " + ", ".join(str(c.index) for c in plan.setup))
-        lines.append("")
-    lines.append("Functions (in run order)")
-    for f in plan.functions:
-        lines.append(f"  {f.name}  cells {_ranges(f.cell_indices)}  version {f.version[:12]}")
-        if f.parameters:
-            lines.append(f"    parameters: {', '.join(f.parameters)}")
-        for producer in dict.fromkeys(f.sources[n] for n in f.data_inputs):
-            names = [n for n in f.data_inputs if f.sources[n] == producer]
-            lines.append(f"    from {producer}: {', '.join(names)}")
-        lines.append(f"    outputs: {', '.join(f.outputs) or '-'}")
-        if f.after:
-            lines.append(f"    after: {', '.join(f.after)}")
-        if f.options:
-            lines.append("    options: " + ", ".join(f"{k}={v}" for k, v in f.options.items()))
-    if not plan.functions:
-        lines.append("  (none)")
-    if plan.metrics:
-        lines += [
-            "",
-            "Metrics: "
-            + ", ".join(
-                f"{m.name} ({'parameter' if m.function == PARAMETERS else m.function})"
-                for m in plan.metrics
-            ),
-        ]
-    if plan.edges:
-        lines += ["", "DAG"]
-        lines += [
-            f"  {e.source} -> {e.target}"
-            + (f"  ({', '.join(e.names)})" if e.names else "  (after)")
-            for e in plan.edges
-        ]
-    if plan.warnings:
-        lines += ["", f"Warnings ({len(plan.warnings)})"]
-        lines += [
-            f"  {'cell ' + str(w.cell) if w.cell is not None else 'notebook'}: {w.message}"
-            for w in plan.warnings
-        ]
-    return "\n".join(lines)
-
-
-def _ranges(indices: list[int]) -> str:
-    """[3, 4, 5, 8] -> '3-5, 8'."""
-    parts: list[str] = []
-    start = previous = None
-    for index in [*indices, None]:
-        if start is not None and (index is None or previous is None or index != previous + 1):
-            parts.append(str(start) if start == previous else f"{start}-{previous}")
-            start = None
-        if index is not None and start is None:
-            start = index
-        previous = index
-    return ", ".join(parts)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,12 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .arguments import add_run_options, add_sweep_options, parameter_values, sweep_space
+from .reports import describe_run, runs_table, sweep_report, versions_table
+
 if TYPE_CHECKING:
     from .service import MLOps
-    from .store import Run, Version
+    from .store import Run
 
 Emit = Callable[[Any, bool], None]
 
@@ -22,32 +25,14 @@ def add_commands(commands: Any) -> None:
     """Add the run commands to the CLI's subparsers."""
     run = commands.add_parser("run", help="run a notebook (or one function), tracked")
     run.add_argument("notebook", help="path to a .ipynb file under the project root")
-    _parameters(run)
     run.add_argument("--function", "-f", metavar="NAME", help="run only this function")
-    run.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
-    run.add_argument("--idempotency-key", metavar="KEY", help="a second submit returns the run")
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="limit for the whole run")
+    add_run_options(run)
     run.add_argument("--json", action="store_true", help="print the run as JSON")
 
     sweep = commands.add_parser("sweep", help="run over a grid, list or random sample of values")
     sweep.add_argument("notebook", help="path to a .ipynb file under the project root")
-    sweep.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUES"),
-        help="values separated by commas (brackets and quotes keep their commas)",
-    )
     sweep.add_argument("--function", "-f", metavar="NAME", help="sweep only this function")
-    sweep.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
-    sweep.add_argument("--strategy", choices=["grid", "list", "random"], default="grid")
-    sweep.add_argument("--max-runs", type=int, metavar="N", help="at most N runs")
-    sweep.add_argument("--seed", type=int, help="seed of the random strategy")
-    sweep.add_argument("--parallel", type=int, default=1, metavar="N", help="runs at once")
-    sweep.add_argument("--select", metavar="max:METRIC|min:METRIC", help="mark the best run")
-    sweep.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+    add_sweep_options(sweep)
     sweep.add_argument("--json", action="store_true", help="print the sweep as JSON")
 
     runs = commands.add_parser("runs", help="list tracked runs, newest first")
@@ -76,18 +61,6 @@ def add_commands(commands: Any) -> None:
 
 
 COMMANDS = ("run", "sweep", "runs", "show", "versions", "tag")
-
-
-def _parameters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="a parameter value, parsed by its declared type (papermill's -p)",
-    )
 
 
 def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
@@ -138,45 +111,28 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
 
 def _run_with_interrupt(service: MLOps, arguments: argparse.Namespace) -> Run:
     """Ctrl-C cancels the run (its kernel and children are stopped) and still records it."""
-    import threading
+    from .execute.foreground import wait_in_foreground
 
-    result: list[Run] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(
-                service.run(
-                    arguments.notebook,
-                    parameters=dict(arguments.parameter),
-                    as_text=True,
-                    function=arguments.function,
-                    from_run=arguments.from_run,
-                    idempotency_key=arguments.idempotency_key,
-                    timeout=arguments.timeout,
-                )
-            )
-        except BaseException as err:  # handed to the main thread as it is
-            failure.append(err)
-
-    worker = threading.Thread(target=target, name="mlops-run")
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except KeyboardInterrupt:
+    def cancel() -> None:
         for run_id in service.runner.running():
             service.runner.cancel(run_id)
-        worker.join()
-    if failure:
-        raise failure[0]
-    return result[0]
+
+    return wait_in_foreground(
+        lambda: service.run(
+            arguments.notebook,
+            parameters=parameter_values(arguments.parameter),
+            as_text=True,
+            function=arguments.function,
+            from_run=arguments.from_run,
+            idempotency_key=arguments.idempotency_key,
+            timeout=arguments.timeout,
+        ),
+        on_interrupt=cancel,
+    )
 
 
 def _sweep(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
-    from .execute.params import split_choices
-
-    space = {name: split_choices(values) for name, values in arguments.parameter}
+    space = sweep_space(arguments.parameter)
     progress = _Progress() if sys.stderr.isatty() and not arguments.json else None
     try:
         result = service.sweep(
@@ -207,8 +163,7 @@ def _sweep(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
             True,
         )
     else:
-        head = f"sweep {result.sweep.id[:12]}: {len(result.runs)} runs, {result.sweep.status}"
-        emit(head + "\n" + runs_table(result.runs, best=best, parameters=list(space)), False)
+        emit(sweep_report(result), False)
     return 0 if result.sweep.status == "succeeded" else 1
 
 
@@ -228,71 +183,3 @@ class _Progress:
 
     def close(self) -> None:
         sys.stderr.write("\n")
-
-
-def describe_run(run: Run) -> str:
-    lines = [
-        f"run {run.id}  {run.status}",
-        f"  notebook: {run.notebook}" + (f"  function: {run.function}" if run.function else ""),
-        f"  version: {(run.version or '-')[:12]}  duration: {_seconds(run.duration)}",
-    ]
-    if run.parameters:
-        lines.append("  parameters: " + ", ".join(f"{k}={v!r}" for k, v in run.parameters.items()))
-    if run.metrics:
-        lines.append("  metrics: " + ", ".join(f"{k}={v:.6g}" for k, v in run.metrics.items()))
-    for name, source in (run.inputs or {}).items():
-        lines.append(f"  input {name}: {source.get('how')} run {str(source.get('run'))[:12]}")
-    if run.error:
-        where = f"cell {run.error['cell']}: " if run.error.get("cell") is not None else ""
-        lines.append(f"  error: {where}{run.error['ename']}: {run.error['evalue']}")
-    for artifact in run.artifacts:
-        lines.append(f"  artifact {artifact.name} ({artifact.kind}, {artifact.size} bytes)")
-    return "\n".join(lines)
-
-
-def runs_table(
-    runs: list[Run], *, best: str | None = None, parameters: list[str] | None = None
-) -> str:
-    if not runs:
-        return "no runs"
-    names = parameters or []
-    metric_names = sorted({name for run in runs for name in run.metrics})
-    header = ["", "run", "status", "function", *names, *metric_names, "seconds"]
-    rows = [header]
-    for run in runs:
-        rows.append(
-            [
-                "*" if run.id == best else "",
-                run.id[:12],
-                run.status,
-                run.function or "(notebook)",
-                *(repr(run.parameters.get(n)) for n in names),
-                *(f"{run.metrics[m]:.4g}" if m in run.metrics else "-" for m in metric_names),
-                _seconds(run.duration),
-            ]
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip()
-        for row in rows
-    ]
-    if best:
-        lines.append("* best run")
-    return "\n".join(lines)
-
-
-def versions_table(versions: list[Version]) -> str:
-    if not versions:
-        return "no versions recorded (run the notebook first)"
-    lines = []
-    for version in versions:
-        aliases = f"  [{', '.join(version.aliases)}]" if version.aliases else ""
-        lines.append(
-            f"{version.version[:12]}  {version.created_at:%Y-%m-%d %H:%M}  "
-            f"{version.run_count} runs  {version.notebook}{aliases}"
-        )
-    return "\n".join(lines)
-
-
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"

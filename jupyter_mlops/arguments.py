@@ -1,0 +1,93 @@
+"""The command-line grammar the CLI and the ``%mlops`` magic share.
+
+Both surfaces take parameters the papermill way, ``-p NAME VALUE``, and also as one word,
+``-p NAME=VALUE`` (the form people type in a notebook). argparse cannot take "one or two
+words" for an option without swallowing a positional argument that follows, so the words
+are normalized first: ``-p NAME=VALUE`` becomes ``-p NAME VALUE`` and the option keeps
+``nargs=2``. A first word without ``=`` is a name and the next word its value, so a value may
+itself contain ``=`` (``-p query a=b``). Sweep values are split on commas by
+:func:`~jupyter_mlops.execute.params.split_choices` (brackets and quotes keep theirs).
+
+The options themselves (``--from``, ``--strategy``, ``--parallel``…) are added here once, so
+``jupyter mlops sweep`` and ``%mlops sweep`` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Iterable, Sequence
+
+PARAMETER_OPTIONS = ("-p", "--parameter")
+_NAME_IS_VALUE = re.compile(r"[^\s=-][^\s=]*=")  # NAME=…, not a lone '=' or an option
+
+
+def normalize_parameters(argv: Sequence[str]) -> list[str]:
+    """``-p NAME=VALUE`` (and ``--parameter=NAME=VALUE``) as ``-p NAME VALUE``."""
+    words: list[str] = []
+    pending = list(argv)
+    index = 0
+    while index < len(pending):
+        word = pending[index]
+        index += 1
+        if word.startswith("--parameter="):
+            pending.insert(index, word.removeprefix("--parameter="))
+            word = "--parameter"
+        words.append(word)
+        if word in PARAMETER_OPTIONS and index < len(pending):
+            following = pending[index]
+            if _NAME_IS_VALUE.match(following):
+                name, _, value = following.partition("=")
+                words += [name, value]
+                index += 1
+    return words
+
+
+def add_parameter_option(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
+    """``-p NAME VALUE`` (or ``-p NAME=VALUE``), repeatable; for a sweep VALUE is a list."""
+    parser.add_argument(
+        *PARAMETER_OPTIONS,
+        dest="parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUES" if sweep else "VALUE"),
+        help="values separated by commas (brackets and quotes keep their commas); "
+        "also -p NAME=VALUES"
+        if sweep
+        else "a parameter value, parsed by its declared type (papermill's -p); also -p NAME=VALUE",
+    )
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What ``run`` takes besides the notebook and function: parameters, inputs, limits."""
+    add_parameter_option(parser)
+    parser.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
+    parser.add_argument(
+        "--idempotency-key", metavar="KEY", help="a second submit returns the first run"
+    )
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="limit for the whole run")
+
+
+def add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    """What ``sweep`` takes besides the notebook and function."""
+    add_parameter_option(parser, sweep=True)
+    parser.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
+    parser.add_argument("--strategy", choices=["grid", "list", "random"], default="grid")
+    parser.add_argument("--max-runs", type=int, metavar="N", help="at most N runs")
+    parser.add_argument("--seed", type=int, help="seed of the random strategy")
+    parser.add_argument("--parallel", type=int, default=1, metavar="N", help="runs at once")
+    parser.add_argument("--select", metavar="max:METRIC|min:METRIC", help="mark the best run")
+    parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+
+
+def parameter_values(pairs: Iterable[Sequence[str]]) -> dict[str, str]:
+    """``[[name, text], …]`` from ``-p`` as a mapping (a later ``-p`` of a name wins)."""
+    return {pair[0]: pair[1] for pair in pairs}
+
+
+def sweep_space(pairs: Iterable[Sequence[str]]) -> dict[str, list[str]]:
+    """``[[name, "0.1,1"], …]`` from a sweep's ``-p`` as the texts of each name's values."""
+    from .execute.params import split_choices
+
+    return {name: split_choices(values) for name, values in pairs}

@@ -1,0 +1,482 @@
+"""``%mlops``: the IPython surface (``%load_ext jupyter_mlops``).
+
+One line magic with the CLI's subcommands, acting on a notebook *file*::
+
+    %mlops inspect
+    r = %mlops run train -p C=0.5
+    best = %mlops sweep train -p C=0.1,1 -p max_iter=100,300 --parallel 2 --select max:accuracy
+    %mlops runs --function train --limit 5
+
+**The saved notebook.** The magic reads the notebook as it is on disk: save it (Ctrl-S) to run
+what you see. The sidebar sends the editor's live content, unsaved edits included.
+
+**Which notebook.** ``--notebook PATH`` (relative to the kernel's working directory) if given.
+Otherwise the notebook this kernel belongs to: jupyter_server (2.x and later) starts each
+notebook's kernel with ``JPY_SESSION_NAME`` in its environment, set once when the session
+is created (``SessionManager.get_kernel_env``). It is the session's path: an absolute file
+path when the frontend names the session (JupyterLab does), else the API path relative to
+the server's root, which is resolved here by walking up from the kernel's working directory
+(the server starts a kernel in the notebook's folder). VS Code's ``__vsc_ipynb_file__``
+variable is used the same way. A notebook renamed after its kernel started keeps the old
+name in the environment: then, or in a kernel no server started (``jupyter console``,
+papermill), the magic says to pass ``--notebook``.
+
+**Which store.** The project root the service uses: ``c.MLOps.root_dir`` if the kernel's
+configuration sets it; else the root of the Jupyter server that started this kernel
+(its ``jpserver-<pid>.json`` runtime file, ``JPY_PARENT_PID`` being the server's pid), so the
+runs are those the sidebar shows; else the kernel's working directory, as for the CLI run
+from there. Runs land in ``<root>/.mlops/`` and ``jupyter mlops runs --root <root>`` lists them.
+
+**Errors.** A bad argument, parameter, notebook or function is one ``UsageError`` line that
+names it (no traceback, nothing run or recorded). A run that fails is not an error: the Run
+comes back with ``status == "failed"`` and the failing cell. Interrupting the kernel cancels
+the run (its kernel and children are stopped) and records it ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from traitlets import Bool
+
+from .arguments import (
+    add_run_options,
+    add_sweep_options,
+    normalize_parameters,
+    parameter_values,
+    sweep_space,
+)
+from .errors import MLOpsError
+
+if TYPE_CHECKING:
+    from .service import MLOps
+
+SESSION_VARIABLE = "JPY_SESSION_NAME"
+VSCODE_VARIABLE = "__vsc_ipynb_file__"
+
+USAGE = """\
+%mlops COMMAND [options]      (every command takes --notebook PATH; COMMAND -h for its options)
+
+  inspect                          parameters, functions, inputs/outputs, DAG, warnings
+  run [FUNCTION] -p NAME=VALUE     run the notebook or one function, tracked; returns the Run
+      [--from RUN] [--timeout S]
+  sweep [FUNCTION] -p NAME=V1,V2   run a grid (or list, random sample) of values
+      [--parallel N] [--select max:METRIC] [--strategy grid|list|random]
+      [--max-runs N] [--seed S] [--fail-fast]
+  runs [--function F] [--status S] [--limit N] [--all]
+                                   this notebook's runs, newest first (--all: every notebook)
+  show RUN                         one run: parameters, metrics, artifacts, error
+  cancel RUN                       cancel a queued or running run
+  versions FUNCTION                the versions of a function, with aliases
+  tag FUNCTION VERSION ALIAS       point an alias (staging, production…) at a version
+  diff FUNCTION A B                the code of two versions (hash prefixes or aliases)
+  convert --to kfp|python|notebooks [-o DIR]
+  help                             this text
+
+The notebook is read as SAVED on disk (save it first); the sidebar runs live, unsaved content.
+Without --notebook it is the notebook this kernel was started for (JPY_SESSION_NAME).
+"""
+
+
+class _HelpShownError(Exception):
+    """argparse printed a help text (``-h``); nothing else to do."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake as one UsageError line instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if status:
+            raise UsageError(message or f"{self.prog}: error")
+        raise _HelpShownError()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``%mlops`` grammar: the CLI's, with FUNCTION first and the notebook optional."""
+    parser = _Parser(prog="%mlops", add_help=False, usage=USAGE.replace("%", "%%"))
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--notebook",
+        metavar="PATH",
+        help="the saved .ipynb to use (default: the notebook of this kernel)",
+    )
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub: argparse.ArgumentParser = commands.add_parser(
+            name, help=text, description=text, parents=[common], prog=f"%mlops {name}"
+        )
+        return sub
+
+    command("inspect", "parameters, functions, inputs/outputs, DAG and warnings")
+    run = command("run", "run the notebook, or one function, tracked")
+    run.add_argument("function", nargs="?", metavar="FUNCTION")
+    add_run_options(run)
+    sweep = command("sweep", "run over a grid, list or random sample of values")
+    sweep.add_argument("function", nargs="?", metavar="FUNCTION")
+    add_sweep_options(sweep)
+    runs = command("runs", "tracked runs of this notebook, newest first")
+    runs.add_argument("--function", metavar="NAME")
+    runs.add_argument("--status", metavar="STATUS")
+    runs.add_argument("--sweep", metavar="SWEEP_ID")
+    runs.add_argument("--sort", default="created_at", metavar="created_at|metric:NAME")
+    runs.add_argument("--limit", type=int, default=20, metavar="N")
+    runs.add_argument("--all", action="store_true", help="runs of every notebook in the store")
+    command("show", "one run").add_argument("run_id", metavar="RUN")
+    command("cancel", "cancel a queued or running run").add_argument("run_id", metavar="RUN")
+    command("versions", "the versions of a function").add_argument("function", metavar="FUNCTION")
+    tag = command("tag", "point an alias at a version of a function")
+    tag.add_argument("function", metavar="FUNCTION")
+    tag.add_argument("version", metavar="VERSION", help="a version hash prefix or an alias")
+    tag.add_argument("alias", metavar="ALIAS")
+    diff = command("diff", "the code of two versions of a function")
+    diff.add_argument("function", metavar="FUNCTION")
+    diff.add_argument("a", metavar="A", help="a version hash prefix or an alias")
+    diff.add_argument("b", metavar="B")
+    convert = command("convert", "write a Python module, function notebooks or a KFP pipeline")
+    convert.add_argument("--to", required=True, metavar="TARGET")
+    convert.add_argument("-o", "--output", default="build", metavar="DIR")
+    command("help", "the list of commands")
+    return parser
+
+
+@magics_class
+class MLOpsMagics(Magics):
+    """``%mlops …``: see the module docstring, or ``%mlops help``."""
+
+    widgets = Bool(
+        True,
+        config=True,
+        help="Show results and progress as ipywidgets when the shell runs in a kernel "
+        "(False: plain text only, as in a terminal).",
+    )
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)  # type: ignore[no-untyped-call]
+        self._services: dict[str, MLOps] = {}
+
+    @property
+    def use_widgets(self) -> bool:
+        """In a kernel (a frontend may render widgets) and not switched off."""
+        return bool(self.widgets) and getattr(self.shell, "kernel", None) is not None
+
+    @line_magic  # type: ignore[untyped-decorator]
+    def mlops(self, line: str) -> Any:
+        """Tracked runs, sweeps and versions of this notebook's tagged functions.
+
+        %mlops inspect | run [FUNCTION] -p NAME=VALUE | sweep [FUNCTION] -p NAME=V1,V2 |
+        runs | show RUN | cancel RUN | versions F | tag F VERSION ALIAS | diff F A B |
+        convert --to TARGET | help;  every command takes --notebook PATH.
+
+        Acts on the notebook as saved on disk (the sidebar uses live, unsaved content).
+        Without --notebook: the notebook this kernel was started for (JPY_SESSION_NAME).
+        ``%mlops help`` lists the options.
+        """
+        try:
+            words = shlex.split(line)
+        except ValueError as err:
+            raise UsageError(f"%mlops: {err}") from None
+        try:
+            arguments = build_parser().parse_args(normalize_parameters(words))
+        except _HelpShownError:
+            return None
+        command = arguments.command or "help"
+        if command == "help":
+            print(USAGE, end="")
+            return None
+        try:
+            return getattr(self, f"_{command}")(arguments)
+        except MLOpsError as err:
+            raise UsageError(str(err)) from None
+
+    # -- the commands ------------------------------------------------------------------------
+
+    def _inspect(self, arguments: argparse.Namespace) -> Any:
+        service, notebook = self._notebook(arguments.notebook)
+        return self._plan(service, notebook)
+
+    def _run(self, arguments: argparse.Namespace) -> Any:
+        from .execute.foreground import wait_in_foreground
+        from .widgets import RunProgress
+
+        service, notebook = self._notebook(arguments.notebook)
+        request = service.prepare_run(
+            notebook,
+            parameters=parameter_values(arguments.parameter),
+            as_text=True,
+            function=arguments.function,
+            from_run=arguments.from_run,
+            idempotency_key=arguments.idempotency_key,
+            timeout=arguments.timeout,
+        )
+        assert request.run_id is not None
+        run_id = request.run_id
+        progress = RunProgress(
+            arguments.function or request.notebook_name, widgets=self.use_widgets
+        )
+        progress.show()
+
+        def cancel() -> None:
+            with contextlib.suppress(MLOpsError):  # it finished meanwhile
+                service.cancel(run_id)
+
+        run = wait_in_foreground(
+            lambda: service.runner.execute(request, on_start=progress.started),
+            on_interrupt=cancel,
+            tick=progress.tick,
+            interval=0.5,
+        )
+        progress.finish(run)
+        return run
+
+    def _sweep(self, arguments: argparse.Namespace) -> Any:
+        from .execute.sweep import check_parallel
+        from .widgets import SweepProgress
+
+        service, notebook = self._notebook(arguments.notebook)
+        check_parallel(arguments.parallel)
+        job = service.prepare_sweep(
+            notebook,
+            sweep_space(arguments.parameter),
+            as_text=True,
+            function=arguments.function,
+            strategy=arguments.strategy,
+            max_runs=arguments.max_runs,
+            seed=arguments.seed,
+            select=arguments.select,
+            from_run=arguments.from_run,
+        )
+        what = f"sweep {arguments.function or job.sweep.notebook}"
+        progress = SweepProgress(what, len(job.requests), job.select, widgets=self.use_widgets)
+        progress.show()
+        try:
+            result = service.run_sweep(
+                job,
+                parallel=arguments.parallel,
+                fail_fast=arguments.fail_fast,
+                on_progress=progress.update,
+            )
+        except KeyboardInterrupt:
+            progress.interrupted()
+            raise
+        progress.finish(result)
+        return result
+
+    def _runs(self, arguments: argparse.Namespace) -> Any:
+        from .widgets import RunList
+
+        notebook_name: str | None = None
+        if arguments.all:
+            service = self._service(self._root(None))
+        elif arguments.notebook is None and self._kernel_notebook() is None:
+            service = self._service(self._root(None))  # no notebook known: the whole store
+        else:
+            service, notebook = self._notebook(arguments.notebook)
+            notebook_name = _name_in(service, notebook)
+        page = service.runs(
+            notebook=notebook_name,
+            function=arguments.function,
+            status=arguments.status,
+            sweep=arguments.sweep,
+            order_by=arguments.sort,
+            limit=arguments.limit,
+        )
+        return RunList(page.runs)
+
+    def _show(self, arguments: argparse.Namespace) -> Any:
+        return self._store_service(arguments).show(arguments.run_id)
+
+    def _cancel(self, arguments: argparse.Namespace) -> Any:
+        return self._store_service(arguments).cancel(arguments.run_id)
+
+    def _versions(self, arguments: argparse.Namespace) -> Any:
+        from .widgets import VersionList
+
+        service = self._store_service(arguments)
+        return VersionList(arguments.function, service.versions(arguments.function))
+
+    def _tag(self, arguments: argparse.Namespace) -> Any:
+        service = self._store_service(arguments)
+        return service.tag(arguments.function, arguments.version, arguments.alias)
+
+    def _diff(self, arguments: argparse.Namespace) -> Any:
+        from .widgets import VersionDiff
+
+        service = self._store_service(arguments)
+        old, new, text = service.diff(arguments.function, arguments.a, arguments.b)
+        return VersionDiff(arguments.function, old, new, text)
+
+    def _convert(self, arguments: argparse.Namespace) -> Any:
+        service, notebook = self._notebook(arguments.notebook)
+        return service.convert(notebook, arguments.to, Path(arguments.output))
+
+    # -- notebooks, roots and services -------------------------------------------------------
+
+    @staticmethod
+    def _plan(service: MLOps, notebook: str) -> Any:
+        from .notebook.reader import read_notebook
+        from .paths import notebook_in_root
+
+        path = notebook_in_root(service.root_dir, notebook)
+        name = _name_in(service, notebook)
+        return service.inspect(read_notebook(path, name=name), name=name)
+
+    def _kernel_notebook(self) -> Path | None:
+        import sys
+
+        user_ns = getattr(self.shell, "user_ns", {}) or {}
+        main = vars(sys.modules["__main__"]) if "__main__" in sys.modules else {}
+        vscode = user_ns.get(VSCODE_VARIABLE, main.get(VSCODE_VARIABLE))
+        return kernel_notebook(os.environ, Path.cwd(), vscode)
+
+    def _notebook(self, given: str | None) -> tuple[MLOps, str]:
+        """The service for a notebook's project root, and the notebook as it names it."""
+        relative: str | None = None
+        if given is not None:
+            path = Path(given).expanduser()
+            absolute = path if path.is_absolute() else Path.cwd() / path
+            relative = None if path.is_absolute() else given
+        else:
+            found = self._kernel_notebook()
+            if found is None:
+                raise UsageError(_no_notebook_message())
+            if not found.is_file():
+                raise UsageError(
+                    f"this kernel was started for {str(found)!r}, which is not there now "
+                    "(renamed or moved?); pass --notebook PATH"
+                )
+            absolute = found
+        root = self._root(absolute)
+        service = self._service(root)
+        if relative is not None and Path.cwd().resolve() == root:
+            return service, relative  # as typed: the service's path check quotes it so
+        return service, str(absolute)
+
+    def _store_service(self, arguments: argparse.Namespace) -> MLOps:
+        if arguments.notebook is not None:
+            return self._notebook(arguments.notebook)[0]
+        return self._service(self._root(self._kernel_notebook()))
+
+    def _root(self, notebook: Path | None) -> Path:
+        """The project root: configured, else the server's (if it holds the notebook), else
+        the kernel's working directory."""
+        configured = self.shell.config.get("MLOps", {}).get("root_dir") if self.shell else None
+        if configured:
+            return Path(configured).resolve()
+        cwd = Path.cwd().resolve()
+        server_root = jupyter_server_root(os.environ)
+        target = (notebook or cwd).resolve()
+        if server_root is not None and (server_root == target or server_root in target.parents):
+            return server_root
+        return cwd
+
+    def _service(self, root: Path) -> MLOps:
+        from .service import MLOps
+
+        key = str(root)
+        if key not in self._services:
+            self._services[key] = MLOps(parent=self.shell, root_dir=key)
+        return self._services[key]
+
+    def close(self) -> None:
+        for service in self._services.values():
+            service.close()
+        self._services.clear()
+
+
+def _name_in(service: MLOps, notebook: str) -> str:
+    from .paths import notebook_in_root, relative_name
+
+    return relative_name(service.root_dir, notebook_in_root(service.root_dir, notebook))
+
+
+def kernel_notebook(environ: Mapping[str, str], cwd: Path, vscode_file: Any = None) -> Path | None:
+    """The notebook a kernel was started for, from its environment (None: not known).
+
+    ``JPY_SESSION_NAME`` is an absolute path (the session was named) or an API path relative
+    to the server's root; the kernel runs in the notebook's folder under that root, so the
+    root is the nearest folder, from the working directory up, that holds the path.
+    """
+    session = environ.get(SESSION_VARIABLE, "")
+    if session:
+        path = Path(session)
+        if path.suffix != ".ipynb":
+            return None  # a console or a file that is not a notebook
+        if path.is_absolute():
+            return path
+        relative = PurePosixPath(session)
+        for base in [cwd, *cwd.parents]:
+            candidate = base.joinpath(*relative.parts)
+            if candidate.is_file():
+                return candidate
+        return cwd / relative.name
+    if isinstance(vscode_file, str) and vscode_file.endswith(".ipynb"):
+        return Path(vscode_file)
+    return None
+
+
+def jupyter_server_root(environ: Mapping[str, str]) -> Path | None:
+    """The root directory of the Jupyter server that started this kernel, if one did.
+
+    jupyter_client sets ``JPY_PARENT_PID`` to the launching process, and a running
+    jupyter_server describes itself in ``<runtime dir>/jpserver-<pid>.json``.
+    """
+    pid = environ.get("JPY_PARENT_PID", "")
+    if not pid.isdigit():
+        return None
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    info = Path(jupyter_runtime_dir()) / f"jpserver-{pid}.json"
+    try:
+        root = json.loads(info.read_text(encoding="utf-8"))["root_dir"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(root).resolve() if isinstance(root, str) and root else None
+
+
+def _no_notebook_message() -> str:
+    if os.environ.get(SESSION_VARIABLE):
+        return (
+            f"this kernel's session ({os.environ[SESSION_VARIABLE]!r}) is not a notebook; "
+            "pass --notebook PATH"
+        )
+    return (
+        "which notebook? this kernel was not started by a Jupyter server for a notebook "
+        f"({SESSION_VARIABLE} is not set); pass --notebook PATH"
+    )
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_mlops``: register ``%mlops`` and the result formatters."""
+    from .widgets import register_formatters
+
+    magics = MLOpsMagics(shell=ipython)
+    ipython.register_magics(magics)
+    register_formatters(ipython, widgets=magics.use_widgets)
+    _loaded[id(ipython)] = magics
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext jupyter_mlops``: the formatters go, and the stores are closed."""
+    from .widgets import unregister_formatters
+
+    unregister_formatters(ipython)
+    magics = _loaded.pop(id(ipython), None)
+    if magics is not None:
+        magics.close()
+        ipython.magics_manager.magics["line"].pop("mlops", None)
+
+
+_loaded: dict[int, MLOpsMagics] = {}
