@@ -23,16 +23,22 @@ const EMPTY: IRunPagesState = {
 
 /** The runs matching `query` (null: none, no notebook open). */
 export function useRunPages(query: IRunQuery | null): IRunPages {
-  const [state, setState] = useState<IRunPagesState>(EMPTY);
-  const pager = useRef<RunPager | null>(null);
   const key = query === null ? '' : JSON.stringify(query);
+  // Each state remembers the query it belongs to: on a filter change the old list is not
+  // painted under the new filter for the frame before the effect below clears it.
+  const [tagged, setTagged] = useState<{ key: string; pages: IRunPagesState }>({
+    key,
+    pages: EMPTY
+  });
+  const state = tagged.key === key ? tagged.pages : EMPTY;
+  const pager = useRef<RunPager | null>(null);
 
   useEffect(() => {
-    setState(EMPTY);
+    setTagged({ key, pages: EMPTY });
     if (query === null) {
       return;
     }
-    const current = new RunPager(query, setState);
+    const current = new RunPager(query, pages => setTagged({ key, pages }));
     pager.current = current;
     const onStoreChanged = (): void => current.refresh();
     storeChanged.connect(onStoreChanged);
