@@ -5,6 +5,7 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ReactWidget } from '@jupyterlab/apputils';
 import { PathExt } from '@jupyterlab/coreutils';
+import { Message } from '@lumino/messaging';
 import { refreshIcon } from '@jupyterlab/ui-components';
 import React, { useEffect, useMemo, useState } from 'react';
 
@@ -35,15 +36,39 @@ export class MLOpsSidebar extends ReactWidget {
   }
 
   protected render(): React.ReactElement {
-    return <SidebarView sessions={this._sessions} app={this._app} />;
+    return <SidebarView sessions={this._sessions} app={this._app} shown={this._shown} />;
   }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (this.isVisible) {
+      this._markShown();
+    }
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._markShown();
+  }
+
+  // Runs and versions are fetched from the first time the sidebar is seen, not while
+  // JupyterLab starts with it closed (the badges' parse still runs: cells need it).
+  private _markShown(): void {
+    if (!this._shown) {
+      this._shown = true;
+      this.update();
+    }
+  }
+
+  private _shown = false;
 }
 
 function SidebarView(props: {
   sessions: SessionTracker;
   app: JupyterFrontEnd;
+  shown: boolean;
 }): React.ReactElement {
-  const { sessions, app } = props;
+  const { sessions, app, shown } = props;
   const [session, setSession] = useState<NotebookSession | null>(sessions.current);
   useEffect(() => {
     const follow = (_: SessionTracker, current: NotebookSession | null): void =>
@@ -105,11 +130,11 @@ function SidebarView(props: {
         </>
       )}
       <Section title="Runs" testId="mlops-section-runs">
-        <RunsPanel notebookPath={path} functionNames={functionNames} app={app} />
+        <RunsPanel notebookPath={shown ? path : null} functionNames={functionNames} app={app} />
       </Section>
       <Section title="Versions" testId="mlops-section-versions">
         <VersionsPanel
-          notebookPath={path}
+          notebookPath={shown ? path : null}
           functionNames={functionNames}
           currentVersions={currentVersions}
         />

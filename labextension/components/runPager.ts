@@ -45,6 +45,16 @@ export interface IRunPagesState {
   live: boolean;
 }
 
+/** No runs loaded yet, nothing in flight. */
+export const EMPTY_PAGES: IRunPagesState = {
+  runs: [],
+  started: false,
+  complete: false,
+  loading: false,
+  error: null,
+  live: false
+};
+
 export function isActive(run: IRun): boolean {
   return !FINAL_STATUSES.has(run.status);
 }
@@ -279,14 +289,7 @@ export class RunPager {
     this.onChange(this._state);
   }
 
-  private _state: IRunPagesState = {
-    runs: [],
-    started: false,
-    complete: false,
-    loading: false,
-    error: null,
-    live: false
-  };
+  private _state: IRunPagesState = EMPTY_PAGES;
   private cursor: string | null = null;
   private fetchingPage = false;
   private polling = false;

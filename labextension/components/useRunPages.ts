@@ -4,7 +4,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 
 import { IRun, storeChanged } from '../api';
-import { IRunPagesState, IRunQuery, RunPager } from './runPager';
+import { EMPTY_PAGES, IRunPagesState, IRunQuery, RunPager } from './runPager';
 
 export interface IRunPages extends IRunPagesState {
   loadMore: () => void;
@@ -12,14 +12,7 @@ export interface IRunPages extends IRunPagesState {
   replace: (run: IRun) => void;
 }
 
-const EMPTY: IRunPagesState = {
-  runs: [],
-  started: false,
-  complete: false,
-  loading: false,
-  error: null,
-  live: false
-};
+const EMPTY = EMPTY_PAGES;
 
 /** The runs matching `query` (null: none, no notebook open). */
 export function useRunPages(query: IRunQuery | null): IRunPages {
