@@ -4,8 +4,9 @@
  * Pages come from the server's keyset cursor (newest first), fetched as the user scrolls.
  * While any loaded run is queued or running the pager polls about once a second: it fetches
  * the first page again (new runs, and the changes of the newest ones) and re-reads, by id,
- * the active runs further down. It stops as soon as every loaded run is final, and refreshes
- * at once when told the store changed.
+ * the active runs further down. When every loaded run is final it looks for new ones every
+ * ten seconds instead (runs started from the CLI or a magic), and refreshes at once when told
+ * the store changed.
  */
 import { Signal } from '@lumino/signaling';
 
@@ -17,6 +18,8 @@ export const PAGE_SIZE = 100;
 const POLL_MS = 1000;
 /** Slower while the server answers with errors, so a stopped server is not hammered. */
 const POLL_AFTER_ERROR_MS = 5000;
+/** With nothing active: how often to look for runs started elsewhere. */
+const POLL_IDLE_MS = 10000;
 /** Active runs below the first page re-read per poll, at most. */
 const MAX_REREAD = 50;
 
@@ -259,18 +262,22 @@ export class RunPager {
     }
   }
 
-  /** Poll again in a second while anything loaded is still active. */
+  /** Poll again in a second while anything loaded is still active, else every ten. */
   private schedule(): void {
     this.clearTimer();
     const live = this._state.runs.some(isActive);
     this.update({ live });
-    if (!live || this.disposed || this.fetchingPage || this.polling) {
+    if (this.disposed || this.fetchingPage || this.polling) {
       return;
     }
-    const delay = this._state.error === null ? POLL_MS : POLL_AFTER_ERROR_MS;
+    const delay = this._state.error !== null ? POLL_AFTER_ERROR_MS : live ? POLL_MS : POLL_IDLE_MS;
     this.timer = window.setTimeout(() => {
       this.timer = null;
-      this.refresh();
+      if (live || document.visibilityState === 'visible') {
+        this.refresh();
+      } else {
+        this.schedule(); // a background browser tab: look again later
+      }
     }, delay);
   }
 

@@ -82,4 +82,27 @@ test.describe('runs', () => {
     await expect(maxIter).toBeVisible();
     await expect(maxIter.locator('.jp-mlops-differs')).toHaveCount(0);
   });
+
+  test('a run started elsewhere (not by this sidebar) shows up in the list by itself', async ({
+    page,
+    tmpPath
+  }) => {
+    const notebookPath = await openChurn(page, tmpPath);
+    await expect(sidebar(page).getByTestId('mlops-run-count')).toBeVisible();
+
+    // As the CLI or a magic would: straight to the server, no storeChanged in this page.
+    const started = await page.evaluate(async path => {
+      const settings = window.jupyterapp.serviceManager.serverSettings;
+      const response = await fetch(`${settings.baseUrl}mlops/api/runs`, {
+        method: 'POST',
+        headers: { Authorization: `token ${settings.token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ path, function: 'load_data' })
+      });
+      return { status: response.status, body: (await response.json()) as { id: string } };
+    }, notebookPath);
+    expect(started.status).toBe(202);
+
+    // The idle poll (every 10 s) finds it; then the live poll follows it to the end.
+    await waitForRun(page, started.body.id);
+  });
 });
