@@ -3,6 +3,8 @@ export namespace CommandIDs {
   export const openSidebar = 'jupyter-mlops:open-sidebar';
   export const runFunction = 'jupyter-mlops:run-function';
   export const runNotebook = 'jupyter-mlops:run-notebook';
+  export const sweepFunction = 'jupyter-mlops:sweep-function';
+  export const sweepNotebook = 'jupyter-mlops:sweep-notebook';
   export const tagFunction = 'jupyter-mlops:tag-function';
   export const tagSetup = 'jupyter-mlops:tag-setup';
   export const tagSkip = 'jupyter-mlops:tag-skip';

@@ -92,6 +92,36 @@ export function registerCommands(
     }
   });
 
+  commands.addCommand(CommandIDs.sweepFunction, {
+    label: args => {
+      const fn = typeof args.function === 'string' ? args.function : null;
+      return fn ? `Sweep Function ${fn}…` : 'Sweep the Function of the Active Cell…';
+    },
+    caption: 'Open the sweep form of one function in the MLOps sidebar',
+    isEnabled: args => functionOf(args as IRunArgs) !== null,
+    execute: args => {
+      const session = sessionOf(args as IRunArgs);
+      const fn = functionOf(args as IRunArgs);
+      if (session !== null && fn !== null) {
+        session.sweepTarget = fn;
+        app.shell.activateById(SIDEBAR_ID);
+      }
+    }
+  });
+
+  commands.addCommand(CommandIDs.sweepNotebook, {
+    label: 'Sweep the Whole Notebook…',
+    caption: 'Open the sweep form of the whole notebook in the MLOps sidebar',
+    isEnabled: () => sessions.current !== null,
+    execute: () => {
+      const session = sessions.current;
+      if (session !== null) {
+        session.sweepTarget = null;
+        app.shell.activateById(SIDEBAR_ID);
+      }
+    }
+  });
+
   const codeCellActive = (): boolean => activeNotebook()?.activeCell?.model.type === 'code';
 
   commands.addCommand(CommandIDs.tagFunction, {

@@ -79,6 +79,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.openSidebar,
         CommandIDs.runFunction,
         CommandIDs.runNotebook,
+        CommandIDs.sweepFunction,
+        CommandIDs.sweepNotebook,
         CommandIDs.tagFunction,
         CommandIDs.tagSetup,
         CommandIDs.tagSkip,

@@ -107,6 +107,22 @@ export class NotebookSession implements IDisposable {
     this._parseDelay = value;
   }
 
+  /**
+   * Which sweep form the sidebar shows: a function's name, `null` for the whole notebook, or
+   * `undefined` for none. Here rather than in the panel so the palette's sweep commands can
+   * open it.
+   */
+  get sweepTarget(): string | null | undefined {
+    return this._sweepTarget;
+  }
+
+  set sweepTarget(target: string | null | undefined) {
+    if (target !== this._sweepTarget) {
+      this._sweepTarget = target;
+      this._changed.emit();
+    }
+  }
+
   /** The notebook as the editor holds it now, without outputs (see `liveContent`). */
   content(): JSONValue {
     return liveContent(this.panel.context.model.sharedModel.toJSON());
@@ -308,6 +324,8 @@ export class NotebookSession implements IDisposable {
   }
 
   // -- private ------------------------------------------------------------------------------
+
+  private _sweepTarget: string | null | undefined = undefined;
 
   private _functionParameters(fn: string): string[] {
     return this._plan?.functions.find(f => f.name === fn)?.parameters ?? [];

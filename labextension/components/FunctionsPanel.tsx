@@ -2,7 +2,7 @@
  * The Functions section: a card per function of the active notebook, then the whole
  * notebook. One sweep form is open at a time.
  */
-import React, { useState } from 'react';
+import React from 'react';
 
 import { NotebookSession } from '../session';
 import { FunctionCard } from './FunctionCard';
@@ -14,12 +14,9 @@ export interface IFunctionsPanelProps {
   onReveal: (fn: string) => void;
 }
 
-/** Which sweep form is open: a function's name, the whole notebook, or none. */
-type SweepTarget = { fn: string | null } | null;
-
 export function FunctionsPanel(props: IFunctionsPanelProps): React.ReactElement {
   const { session, onReveal } = props;
-  const [sweep, setSweep] = useState<SweepTarget>(null);
+  const sweep = session.sweepTarget; // the sidebar re-renders when the session changes
   const plan = session.plan;
   if (plan === null) {
     return (
@@ -41,15 +38,15 @@ export function FunctionsPanel(props: IFunctionsPanelProps): React.ReactElement 
           key={fn.name}
           session={session}
           fn={fn}
-          sweeping={sweep !== null && sweep.fn === fn.name}
-          onSweep={open => setSweep(open ? { fn: fn.name } : null)}
+          sweeping={sweep === fn.name}
+          onSweep={open => (session.sweepTarget = open ? fn.name : undefined)}
           onReveal={() => onReveal(fn.name)}
         />
       ))}
       <NotebookCard
         session={session}
-        sweeping={sweep !== null && sweep.fn === null}
-        onSweep={open => setSweep(open ? { fn: null } : null)}
+        sweeping={sweep === null}
+        onSweep={open => (session.sweepTarget = open ? null : undefined)}
       />
     </div>
   );

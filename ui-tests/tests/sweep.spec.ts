@@ -5,7 +5,7 @@
 import { expect, test } from '@jupyterlab/galata';
 import { Response } from '@playwright/test';
 
-import { openChurn, runRow, sidebar, waitForRun } from './mlops';
+import { openChurn, runFromPalette, runRow, sidebar, waitForRun } from './mlops';
 
 function isSweepSubmit(response: Response): boolean {
   return response.request().method() === 'POST' && response.url().includes('/mlops/api/sweeps');
@@ -17,7 +17,8 @@ test('a whole-notebook sweep of C runs every point and marks the best by accurac
 }) => {
   await openChurn(page, tmpPath);
 
-  await sidebar(page).getByTestId('mlops-sweep-notebook').click();
+  // From the command palette, as every sidebar action can be.
+  await runFromPalette(page, 'jupyter-mlops:sweep-notebook');
   const form = sidebar(page).getByTestId('mlops-sweep-form');
   await expect(form).toBeVisible();
   await form.locator('[data-testid="mlops-sweep-values"][data-param="C"]').fill('0.01, 2');
