@@ -81,6 +81,15 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
 
 
+def add_runs_filter_options(parser: argparse.ArgumentParser) -> None:
+    """What ``runs`` takes to choose and order the runs it lists."""
+    parser.add_argument("--function", metavar="NAME")
+    parser.add_argument("--status", metavar="STATUS")
+    parser.add_argument("--sweep", metavar="SWEEP_ID")
+    parser.add_argument("--sort", default="created_at", metavar="created_at|metric:NAME")
+    parser.add_argument("--limit", type=int, default=20, metavar="N")
+
+
 def parameter_values(pairs: Iterable[Sequence[str]]) -> dict[str, str]:
     """``[[name, text], …]`` from ``-p`` as a mapping (a later ``-p`` of a name wins)."""
     return {pair[0]: pair[1] for pair in pairs}

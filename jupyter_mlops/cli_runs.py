@@ -11,7 +11,13 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .arguments import add_run_options, add_sweep_options, parameter_values, sweep_space
+from .arguments import (
+    add_run_options,
+    add_runs_filter_options,
+    add_sweep_options,
+    parameter_values,
+    sweep_space,
+)
 from .reports import describe_run, runs_table, sweep_report, versions_table
 
 if TYPE_CHECKING:
@@ -37,11 +43,7 @@ def add_commands(commands: Any) -> None:
 
     runs = commands.add_parser("runs", help="list tracked runs, newest first")
     runs.add_argument("--notebook", metavar="PATH")
-    runs.add_argument("--function", metavar="NAME")
-    runs.add_argument("--status", metavar="STATUS")
-    runs.add_argument("--sweep", metavar="SWEEP_ID")
-    runs.add_argument("--sort", default="created_at", metavar="created_at|metric:NAME")
-    runs.add_argument("--limit", type=int, default=20, metavar="N")
+    add_runs_filter_options(runs)
     runs.add_argument("--cursor", metavar="CURSOR", help="the next page, as printed")
     runs.add_argument("--json", action="store_true")
 

@@ -50,6 +50,7 @@ from traitlets import Bool
 
 from .arguments import (
     add_run_options,
+    add_runs_filter_options,
     add_sweep_options,
     normalize_parameters,
     parameter_values,
@@ -128,11 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("function", nargs="?", metavar="FUNCTION")
     add_sweep_options(sweep)
     runs = command("runs", "tracked runs of this notebook, newest first")
-    runs.add_argument("--function", metavar="NAME")
-    runs.add_argument("--status", metavar="STATUS")
-    runs.add_argument("--sweep", metavar="SWEEP_ID")
-    runs.add_argument("--sort", default="created_at", metavar="created_at|metric:NAME")
-    runs.add_argument("--limit", type=int, default=20, metavar="N")
+    add_runs_filter_options(runs)
     runs.add_argument("--all", action="store_true", help="runs of every notebook in the store")
     command("show", "one run").add_argument("run_id", metavar="RUN")
     command("cancel", "cancel a queued or running run").add_argument("run_id", metavar="RUN")
