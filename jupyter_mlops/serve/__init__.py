@@ -1,0 +1,23 @@
+"""Serving: one function version of a notebook as an HTTP endpoint, in its own process.
+
+The layers, each a module::
+
+    spec       ServeSpec: everything a serving process is started with (options, limits)
+    binding    which run's artifacts feed the function's upstream inputs (--from or newest)
+    loader     setup code run once, the function compiled from the python target's code
+    inputs     request bodies checked against the function's parameter types
+    outputs    the function's return values as JSON (numpy / pandas converted)
+    openapi    the OpenAPI document of the endpoint
+    app        the ASGI application: /invoke, /health, /openapi.json, auth, limits
+    process    binds the socket, writes the start record, runs uvicorn (N workers)
+
+``python -m jupyter_mlops.serve NOTEBOOK FUNCTION …`` starts one; ``--help`` lists the options.
+The process writes one JSON start record (function, version, binding, URL, pid) to stdout
+and to ``--record``; a supervisor reads it and polls ``GET /health``.
+"""
+
+from __future__ import annotations
+
+from .spec import ServeSpec
+
+__all__ = ["ServeSpec"]

@@ -1,0 +1,135 @@
+"""``python -m jupyter_mlops.serve NOTEBOOK FUNCTION [options]``: serve one function version.
+
+The bearer token is never an argument (arguments are visible to every user of the machine):
+the process reads the hex sha256 of the token from an environment variable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+
+from ..errors import MLOpsError
+from .spec import TOKEN_HASH_ENV, ServeSpec
+
+
+def parser() -> argparse.ArgumentParser:
+    defaults = ServeSpec(notebook="", function="", root_dir="")
+    p = argparse.ArgumentParser(
+        prog="python -m jupyter_mlops.serve",
+        description="Serve one function of a notebook over HTTP (POST /invoke, GET /health, "
+        "GET /openapi.json). Prints one JSON start record (URL, version, binding) on stdout.",
+    )
+    p.add_argument("notebook", help="the .ipynb file")
+    p.add_argument("function", help="the function to serve (its mlops:fn: name)")
+    p.add_argument("--root", default=os.getcwd(), help="project root (default: current directory)")
+    p.add_argument(
+        "--name", default="", help="the notebook's name in the store (default: path under --root)"
+    )
+    p.add_argument(
+        "--version",
+        help="refuse to start unless the function's version is this (a prefix or an alias)",
+    )
+    p.add_argument(
+        "--from",
+        dest="from_run",
+        help="bind upstream inputs from this run (default: newest succeeded run producing them)",
+    )
+    p.add_argument("--store-url", help="SQLAlchemy URL of the store (default: under --root)")
+    p.add_argument("--host", default=defaults.host, help="address to bind (default: %(default)s)")
+    p.add_argument(
+        "--port", type=int, default=defaults.port, help="0: any free port (default: %(default)s)"
+    )
+    p.add_argument("--workers", type=int, default=defaults.workers, help="worker processes")
+    p.add_argument(
+        "--threads", type=int, default=defaults.threads, help="concurrent calls per worker"
+    )
+    p.add_argument(
+        "--token-hash-env",
+        default=TOKEN_HASH_ENV,
+        help="environment variable holding the token's hex sha256 (default: %(default)s)",
+    )
+    p.add_argument("--max-body", type=int, default=defaults.max_body, help="bytes (413 above)")
+    p.add_argument("--max-batch", type=int, default=defaults.max_batch, help="objects per batch")
+    p.add_argument(
+        "--timeout", type=float, default=defaults.timeout, help="seconds per request (504 after)"
+    )
+    p.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=defaults.max_concurrency,
+        help="open connections per worker (503 above)",
+    )
+    p.add_argument(
+        "--inline-below",
+        type=float,
+        default=defaults.inline_below * 1000,
+        help="milliseconds: calls that recently took less run on the event loop, not in a "
+        "thread (0: always in a thread; default: %(default)s)",
+    )
+    p.add_argument(
+        "--use-defaults",
+        action="store_true",
+        help="let requests leave out parameters that have a default (default: all required)",
+    )
+    p.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
+    p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    p.add_argument("--log-file", help="append the log here (default: stderr)")
+    p.add_argument("--record", help="also write the JSON start record to this file")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    for name in ("workers", "threads", "max_body", "max_batch", "max_concurrency"):
+        if getattr(args, name) < 1:
+            parser().error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.inline_below < 0:
+        parser().error("--inline-below must not be negative")
+    if args.timeout <= 0 or not 0 <= args.port <= 65535:
+        parser().error("--timeout must be positive and --port within 0..65535")
+    spec = ServeSpec(
+        notebook=args.notebook,
+        function=args.function,
+        root_dir=args.root,
+        notebook_name=args.name,
+        version=args.version,
+        from_run=args.from_run,
+        store_url=args.store_url,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads,
+        token_hash_env=args.token_hash_env,
+        max_body=args.max_body,
+        max_batch=args.max_batch,
+        timeout=args.timeout,
+        max_concurrency=args.max_concurrency,
+        inline_below=args.inline_below / 1000,
+        use_defaults=args.use_defaults,
+        # absolute: the process works in the notebook's folder once the setup code runs
+        log_file=os.path.abspath(args.log_file) if args.log_file else None,
+        record_file=os.path.abspath(args.record) if args.record else None,
+        log_level=args.log_level,
+        loop=args.loop,
+        http=args.http,
+    )
+    from .process import serve
+
+    if importlib.util.find_spec("uvicorn") is None:
+        sys.stderr.write(
+            "jupyter_mlops.serve: serving needs uvicorn: pip install 'jupyter-mlops[serve]'\n"
+        )
+        return 2
+    try:
+        return serve(spec)
+    except MLOpsError as err:
+        sys.stderr.write(f"jupyter_mlops.serve: {err}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

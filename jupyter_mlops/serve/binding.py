@@ -1,0 +1,124 @@
+"""Which stored values feed the served function's upstream inputs.
+
+The same choice a one-function run makes (``execute/runner.py``): the run given with
+``--from``, else the newest succeeded run of the notebook that produced every value needed
+from one upstream function. Unlike a run, serving never executes the upstream functions: no
+such run is an error that says which function to run first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..convert.runtime_io import mlops_load
+from ..errors import MLOpsError
+from ..notebook.plan import Function, Plan
+
+if TYPE_CHECKING:
+    from ..store import Run, Store
+
+
+@dataclass(frozen=True)
+class BoundInput:
+    """One upstream input and the stored bytes it is read from."""
+
+    name: str  # the input's name in the function
+    function: str  # the upstream function that produced it
+    run: str  # the run that produced it
+    run_version: str | None  # that function's version in that run
+    artifact: str
+    sha256: str
+    path: str
+    how: str  # "from-run" or "newest"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bind_inputs(
+    store: Store, plan: Plan, function: Function, notebook_name: str, from_run: str | None
+) -> list[BoundInput]:
+    """Every data input of ``function`` bound to an artifact; MLOpsError if one cannot be."""
+    from ..execute.runner import value_artifact  # imports papermill: not in worker processes
+
+    by_producer: dict[str, list[str]] = {}
+    for name in function.data_inputs:
+        by_producer.setdefault(function.sources[name], []).append(name)
+    bound: list[BoundInput] = []
+    for producer_name, names in by_producer.items():
+        producer = plan.function(producer_name)
+        run, how = _producer_run(store, producer, names, notebook_name, from_run)
+        artifacts = {artifact.name: artifact for artifact in run.artifacts}
+        for name in names:
+            artifact = artifacts[value_artifact(producer, name)]
+            bound.append(
+                BoundInput(
+                    name=name,
+                    function=producer.name,
+                    run=run.id,
+                    run_version=run.version,
+                    artifact=artifact.id,
+                    sha256=artifact.sha256,
+                    path=str(store.artifact_path(artifact.id)),
+                    how=how,
+                )
+            )
+    return bound
+
+
+def _producer_run(
+    store: Store, producer: Function, names: list[str], notebook_name: str, from_run: str | None
+) -> tuple[Run, str]:
+    from ..execute.runner import value_artifact
+
+    wanted = {value_artifact(producer, name) for name in names}
+    if from_run:
+        run = store.get_run(from_run)
+        missing = wanted - {artifact.name for artifact in run.artifacts}
+        if missing:
+            raise MLOpsError(
+                f"run {run.id[:12]} has no {', '.join(sorted(missing))} (it ran "
+                f"{run.function or 'the whole notebook'}, status {run.status})",
+                notebook=notebook_name,
+                hint=f"pick a run that produced the outputs of {producer.name!r}",
+            )
+        return run, "from-run"
+    newest = store.newest_artifact(sorted(wanted)[0], notebook=notebook_name, status="succeeded")
+    if newest is not None:
+        run = store.get_run(newest.run_id)
+        if wanted <= {artifact.name for artifact in run.artifacts}:
+            return run, "newest"
+    raise MLOpsError(
+        f"no succeeded run produced {', '.join(sorted(wanted))}",
+        notebook=notebook_name,
+        hint=f"run {producer.name!r} (or the whole notebook) first, or pass --from RUN_ID",
+    )
+
+
+def load_values(binding: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bound values, read from their stored files (formats of convert/runtime_io.py).
+
+    A value stored with pickle is unpickled: the files are the project's own store, written
+    by the notebook's own functions; never point a deployment at a store you do not trust.
+    """
+    values: dict[str, Any] = {}
+    for entry in binding:
+        digest = _sha256(entry["path"])
+        if digest != entry["sha256"]:
+            raise MLOpsError(
+                f"the stored bytes of {entry['function']}/{entry['name']} (artifact "
+                f"{entry['artifact'][:12]}) changed on disk: sha256 {digest[:12]}, expected "
+                f"{entry['sha256'][:12]}"
+            )
+        values[entry["name"]] = mlops_load(entry["path"])
+    return values
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,112 @@
+"""Request bodies: one JSON object of parameters, or a list of them (a batch).
+
+Each field is checked with the same rules as a run's parameters (``execute/params.py``):
+a wrong type, a missing field or an unknown one is a RequestError naming the field
+(``x``, or ``[3].x`` inside a batch) that the app answers with 400.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ParameterError
+from ..execute.params import check_value
+from ..notebook.parameters import Parameter
+from ..notebook.plan import Function, Plan
+
+
+class RequestError(Exception):
+    """The client's mistake: an HTTP status, a message and the field it concerns."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class RequestSchema:
+    """The parameters a request carries, and whether those with a default may be left out."""
+
+    plan: Plan
+    parameters: tuple[Parameter, ...]
+    use_defaults: bool
+    max_batch: int
+
+    @classmethod
+    def of(cls, plan: Plan, function: Function, *, use_defaults: bool, max_batch: int) -> Any:
+        parameters = tuple(plan.parameter(name) for name in function.parameters)
+        return cls(plan, parameters, use_defaults, max_batch)
+
+    def parse(self, body: bytes) -> tuple[list[dict[str, Any]], bool]:
+        """The checked parameter sets, and whether the body was a batch."""
+        data = parse_json(body)
+        if isinstance(data, dict):
+            return [self.check(data, "")], False
+        if isinstance(data, list):
+            if not data:
+                raise RequestError(400, "an empty batch: send a list of at least one object")
+            if len(data) > self.max_batch:
+                raise RequestError(
+                    413, f"a batch of {len(data)} objects; at most {self.max_batch} are allowed"
+                )
+            return [self.check(item, f"[{i}]") for i, item in enumerate(data)], True
+        raise RequestError(
+            400, f"expected a JSON object (or a list of objects), got {_json_type(data)}"
+        )
+
+    def check(self, data: Any, where: str) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise RequestError(
+                400, f"{where or 'body'}: expected an object, got {_json_type(data)}"
+            )
+        known = {parameter.name for parameter in self.parameters}
+        for name in data:
+            if name not in known:
+                field = f"{where}.{name}" if where else name
+                listed = ", ".join(sorted(known)) or "none"
+                raise RequestError(400, f"unknown field {field!r} (fields: {listed})", field)
+        values: dict[str, Any] = {}
+        for parameter in self.parameters:
+            field = f"{where}.{parameter.name}" if where else parameter.name
+            if parameter.name not in data:
+                if self.use_defaults:
+                    values[parameter.name] = parameter.default
+                    continue
+                raise RequestError(
+                    400, f"missing field {field!r} (expected {parameter.type})", field
+                )
+            try:
+                values[parameter.name] = check_value(self.plan, parameter, data[parameter.name])
+            except ParameterError as err:
+                raise RequestError(400, f"field {field!r}: {_reason(err.message)}", field) from None
+        return values
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON as RFC 8259 has it: UTF-8, no NaN or Infinity."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise RequestError(400, "the body is not UTF-8 text") from None
+    except ValueError as err:
+        raise RequestError(400, f"the body is not valid JSON: {err}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _reason(message: str) -> str:
+    # check_value says "parameter 'x': expected float, got str 'abc'"; keep what follows.
+    return message.split(": ", 1)[1] if message.startswith("parameter ") else message
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number")

@@ -1,0 +1,225 @@
+"""The serving process: resolve, load, bind the socket, announce, serve.
+
+In the parent process: read the notebook, check the function's version, resolve the
+binding of its upstream inputs in the store, load the function once (so a broken setup fails
+here, with its message, before any port is announced), bind the socket (``port=0``: the
+system picks one), write the start record, then run uvicorn. With ``workers > 1`` uvicorn
+starts that many worker processes on the same socket; each runs the setup code and loads
+the bound values itself (from the spec in ``MLOPS_SERVE_SPEC``) and never opens the store.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import MLOpsError
+from ..notebook.parser import parse_notebook
+from ..notebook.plan import Function, Plan
+from ..notebook.reader import read_notebook
+from .app import ServeApp
+from .binding import bind_inputs, load_values
+from .loader import load_function
+from .spec import SPEC_ENV, ServeSpec
+
+logger = logging.getLogger(__name__)
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def read_plan(spec: ServeSpec) -> tuple[Plan, Function]:
+    source = read_notebook(spec.notebook, name=spec.notebook_name)
+    plan = parse_notebook(source, name=spec.notebook_name)
+    return plan, plan.function(spec.function)
+
+
+def token_hash(spec: ServeSpec) -> str:
+    """The sha256 (hex) of the bearer token, from the environment variable the spec names."""
+    value = os.environ.get(spec.token_hash_env, "").strip()
+    if not _SHA256.fullmatch(value):
+        raise MLOpsError(
+            f"no token hash: set {spec.token_hash_env} to the hex sha256 of the bearer token",
+            hint='e.g. python -c "import hashlib,sys; print(hashlib.sha256(sys.argv[1]'
+            '.encode()).hexdigest())" TOKEN',
+        )
+    return value.lower()
+
+
+def resolve(spec: ServeSpec) -> ServeSpec:
+    """The spec with the notebook name, the checked version and the binding filled in."""
+    from ..store import Store
+
+    root = Path(spec.root_dir).resolve()
+    notebook = Path(spec.notebook).resolve()
+    spec.root_dir, spec.notebook = str(root), str(notebook)
+    if not spec.notebook_name:
+        try:
+            spec.notebook_name = notebook.relative_to(root).as_posix()
+        except ValueError:
+            raise MLOpsError(
+                f"the notebook {notebook} is not under the root {root}",
+                hint="pass --root, or --name with the name its runs were recorded under",
+            ) from None
+    token_hash(spec)
+    plan, function = read_plan(spec)
+    store = Store.for_root(root, spec.store_url)
+    try:
+        if spec.version and not function.version.startswith(spec.version):
+            expected = store.get_version(function.name, spec.version).version
+            if expected != function.version:
+                raise MLOpsError(
+                    f"{function.name!r} in the notebook is version {function.version[:12]}, "
+                    f"not {expected[:12]} ({spec.version!r})",
+                    notebook=spec.notebook_name,
+                    hint="serve the notebook that has that version's code",
+                )
+        from_run = store.get_run(spec.from_run).id if spec.from_run else None
+        bound = bind_inputs(store, plan, function, spec.notebook_name, from_run)
+    finally:
+        store.close()
+    spec.from_run = from_run
+    spec.binding = [entry.to_dict() for entry in bound]
+    spec.resolved_version = function.version
+    return spec
+
+
+def build_app(spec: ServeSpec) -> ServeApp:
+    """Load the function of a resolved spec and wrap it in the app (in each worker)."""
+    os.chdir(Path(spec.notebook).parent)  # the setup code runs where the notebook's runs do
+    plan, function = read_plan(spec)
+    if function.version != spec.resolved_version:
+        raise MLOpsError(
+            f"the notebook changed while starting: {function.name!r} is now version "
+            f"{function.version[:12]}, not {spec.resolved_version[:12]}",
+            notebook=spec.notebook_name,
+        )
+    served = load_function(plan, function, load_values(spec.binding))
+    app = ServeApp(served, spec, token_hash(spec))
+    # Everything loaded so far lives as long as the process: keep the collector off it, so
+    # a full collection does not walk the model, the modules and the plan (p99 latency).
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+def worker_app() -> ServeApp:
+    """The uvicorn factory of a worker process: the spec comes in ``MLOPS_SERVE_SPEC``."""
+    spec = ServeSpec.from_json(os.environ[SPEC_ENV])
+    configure_logging(spec)
+    return build_app(spec)
+
+
+def configure_logging(spec: ServeSpec) -> None:
+    handler: logging.Handler = (
+        logging.FileHandler(spec.log_file, encoding="utf-8")
+        if spec.log_file
+        else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(spec.log_level.upper())
+
+
+def start_record(spec: ServeSpec, port: int) -> dict[str, Any]:
+    """What a supervisor needs to know about this process; never the token or its hash."""
+    host = f"[{spec.host}]" if ":" in spec.host else spec.host
+    return {
+        "url": f"http://{host}:{port}",
+        "host": spec.host,
+        "port": port,
+        "pid": os.getpid(),
+        "started_at": time.time(),
+        "notebook": spec.notebook_name,
+        "notebook_path": spec.notebook,
+        "function": spec.function,
+        "version": spec.resolved_version,
+        "from_run": spec.from_run,
+        "binding": spec.binding,
+        "workers": spec.workers,
+        "limits": {
+            "max_body": spec.max_body,
+            "max_batch": spec.max_batch,
+            "timeout": spec.timeout,
+            "threads": spec.threads,
+            "max_concurrency": spec.max_concurrency,
+        },
+        "log_file": spec.log_file,
+    }
+
+
+def serve(spec: ServeSpec) -> int:
+    """Run until SIGINT/SIGTERM; returns the exit code."""
+    import uvicorn
+
+    configure_logging(spec)
+    resolve(spec)
+    app = build_app(spec)  # in the parent too: a setup that fails, fails here
+    family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((spec.host, spec.port))
+    sock.set_inheritable(True)
+    sock.listen(2048)  # from here on, connections wait in the backlog until a worker accepts
+    record = start_record(spec, sock.getsockname()[1])
+    options: dict[str, Any] = {
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "limit_concurrency": spec.max_concurrency,
+        "timeout_graceful_shutdown": 5,
+        "server_header": False,
+        "loop": spec.loop,
+        "http": spec.http,
+    }
+    if spec.workers > 1:
+        del app  # each worker loads its own
+        os.environ[SPEC_ENV] = spec.to_json()
+        config = uvicorn.Config(
+            "jupyter_mlops.serve.process:worker_app", factory=True, workers=spec.workers, **options
+        )
+        _announce(spec, record)
+        _multiprocess(config, sock)
+    else:
+        config = uvicorn.Config(app, **options)
+        _announce(spec, record)
+        uvicorn.Server(config).run(sockets=[sock])
+    logger.info("stopped serving %s", spec.function)
+    return 0
+
+
+def _announce(spec: ServeSpec, record: dict[str, Any]) -> None:
+    text = json.dumps(record)
+    if spec.record_file:
+        path = Path(spec.record_file)
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(text + "\n", encoding="utf-8")
+        temporary.replace(path)
+    logger.info("serving %s@%s at %s", spec.function, spec.resolved_version[:12], record["url"])
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _multiprocess(config: Any, sock: socket.socket) -> None:
+    """uvicorn's worker supervisor (it restarts a worker that dies)."""
+    import inspect
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    options: dict[str, Any] = {"sockets": [sock]}
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.30
+        options["target"] = uvicorn.Server(config).run
+    Multiprocess(config, **options).run()

@@ -1,0 +1,49 @@
+"""What a serving process is started with; JSON-serializable so worker processes get it too."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+TOKEN_HASH_ENV = "MLOPS_SERVE_TOKEN_SHA256"
+SPEC_ENV = "MLOPS_SERVE_SPEC"  # how the parent hands the spec to worker processes
+
+
+@dataclass
+class ServeSpec:
+    """One deployment's process: which function, bound to what, listening where, with limits."""
+
+    notebook: str  # path of the .ipynb to load
+    function: str
+    root_dir: str  # the project root (the store lives under it unless store_url says else)
+    notebook_name: str = ""  # the name runs were recorded under (default: relative to root)
+    version: str | None = None  # expected version (prefix or alias); refuse to start otherwise
+    from_run: str | None = None
+    store_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    threads: int = 4  # per worker: function calls run in this many threads at most
+    token_hash_env: str = TOKEN_HASH_ENV
+    max_body: int = 1024 * 1024  # bytes
+    max_batch: int = 1000  # objects in one batch request
+    timeout: float = 30.0  # seconds a request may take
+    inline_below: float = 0.001  # seconds: faster calls run on the event loop (0: never)
+    max_concurrency: int = 256  # connections+requests at once; more get 503
+    use_defaults: bool = False  # parameters with a default may be left out of a request
+    log_file: str | None = None
+    record_file: str | None = None
+    log_level: str = "info"
+    loop: str = "auto"  # uvicorn's: auto (uvloop if installed), asyncio, uvloop
+    http: str = "auto"  # uvicorn's: auto (httptools if installed), h11, httptools
+    # filled in by the parent process once the binding is resolved
+    binding: list[dict[str, Any]] = field(default_factory=list)
+    resolved_version: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSpec:
+        return cls(**json.loads(text))
