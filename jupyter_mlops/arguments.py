@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 PARAMETER_OPTIONS = ("-p", "--parameter")
 _NAME_IS_VALUE = re.compile(r"[^\s=-][^\s=]*=")  # NAME=…, not a lone '=' or an option
@@ -79,6 +80,19 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parallel", type=int, default=1, metavar="N", help="runs at once")
     parser.add_argument("--select", metavar="max:METRIC|min:METRIC", help="mark the best run")
     parser.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
+
+
+def sweep_options(arguments: argparse.Namespace) -> dict[str, Any]:
+    """The options of ``add_sweep_options`` as ``MLOps.prepare_sweep`` takes them."""
+    return {
+        "as_text": True,
+        "function": arguments.function,
+        "strategy": arguments.strategy,
+        "max_runs": arguments.max_runs,
+        "seed": arguments.seed,
+        "select": arguments.select,
+        "from_run": arguments.from_run,
+    }
 
 
 def add_runs_filter_options(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from .arguments import (
     add_runs_filter_options,
     add_sweep_options,
     parameter_values,
+    sweep_options,
     sweep_space,
 )
 from .reports import describe_run, runs_table, sweep_report, versions_table
@@ -140,16 +141,10 @@ def _sweep(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
         result = service.sweep(
             arguments.notebook,
             space,
-            as_text=True,
-            function=arguments.function,
-            strategy=arguments.strategy,
-            max_runs=arguments.max_runs,
-            seed=arguments.seed,
             parallel=arguments.parallel,
-            select=arguments.select,
             fail_fast=arguments.fail_fast,
-            from_run=arguments.from_run,
             on_progress=progress.update if progress else None,
+            **sweep_options(arguments),
         )
     finally:
         if progress:

@@ -54,6 +54,7 @@ from .arguments import (
     add_sweep_options,
     normalize_parameters,
     parameter_values,
+    sweep_options,
     sweep_space,
 )
 from .errors import MLOpsError
@@ -247,13 +248,7 @@ class MLOpsMagics(Magics):
         job = service.prepare_sweep(
             notebook,
             sweep_space(arguments.parameter),
-            as_text=True,
-            function=arguments.function,
-            strategy=arguments.strategy,
-            max_runs=arguments.max_runs,
-            seed=arguments.seed,
-            select=arguments.select,
-            from_run=arguments.from_run,
+            **sweep_options(arguments),
         )
         what = f"sweep {arguments.function or job.sweep.notebook}"
         progress = SweepProgress(what, len(job.requests), job.select, widgets=self.use_widgets)
