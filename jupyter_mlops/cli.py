@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from . import cli_deploy
 from ._version import __version__
 from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--root", metavar="DIR", help="project root: notebooks and .mlops/ (default: here)"
     )
     add_commands(commands)
+    cli_deploy.add_commands(commands)
     return parser
 
 
@@ -67,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command in COMMANDS:
             return dispatch(service, arguments, _print)
+        if arguments.command in cli_deploy.COMMANDS:
+            return cli_deploy.dispatch(service, arguments, _print)
         if arguments.command == "inspect":
             plan = service.inspect(arguments.notebook)
             _print(plan.to_dict() if arguments.json else describe(plan), arguments.json)

@@ -57,6 +57,7 @@ from .arguments import (
     sweep_options,
     sweep_space,
 )
+from .cli_deploy import add_deploy_options, add_lifecycle_commands
 from .errors import MLOpsError
 
 if TYPE_CHECKING:
@@ -82,11 +83,28 @@ USAGE = """\
   tag FUNCTION VERSION ALIAS       point an alias (staging, production…) at a version
   diff FUNCTION A B                the code of two versions (hash prefixes or aliases)
   convert --to kfp|python|notebooks [-o DIR]
+  deploy FUNCTION [--version V | --alias A] [--from RUN] [--name N] [--port P]
+                                   serve it as an HTTP endpoint; again: a new version, same URL
+                                   (a new token goes to mlops_tokens[NAME], not the output)
+  deployments [NAME] | logs NAME | undeploy NAME [--delete] | rollback NAME [--to V]
   help                             this text
 
 The notebook is read as SAVED on disk (save it first); the sidebar runs live, unsaved content.
 Without --notebook it is the notebook this kernel was started for (JPY_SESSION_NAME).
 """
+
+
+class TextReport:
+    """A report shown as plain text (the deployment commands' output)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text)
 
 
 class _HelpShownError(Exception):
@@ -146,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert = command("convert", "write a Python module, function notebooks or a KFP pipeline")
     convert.add_argument("--to", required=True, metavar="TARGET")
     convert.add_argument("-o", "--output", default="build", metavar="DIR")
+    deploy = command("deploy", "serve a function as an HTTP endpoint (again: new version)")
+    add_deploy_options(deploy, function_flag=False)
+    add_lifecycle_commands(command)
     command("help", "the list of commands")
     return parser
 
@@ -309,6 +330,34 @@ class MLOpsMagics(Magics):
         service = self._store_service(arguments)
         old, new, text = service.diff(arguments.function, arguments.a, arguments.b)
         return VersionDiff(arguments.function, old, new, text)
+
+    def _deploy(self, arguments: argparse.Namespace) -> Any:
+        service, notebook = self._notebook(arguments.notebook)
+        arguments.notebook = notebook
+        return self._deployments_command(service, arguments)
+
+    def _deployments(self, arguments: argparse.Namespace) -> Any:
+        return self._deployments_command(self._store_service(arguments), arguments)
+
+    _logs = _undeploy = _rollback = _deployments
+
+    def _deployments_command(self, service: MLOps, arguments: argparse.Namespace) -> Any:
+        """The CLI's deployment commands; a new token goes to ``mlops_tokens``, not the output
+        (an output is saved in the notebook file)."""
+        from .cli_deploy import dispatch
+
+        printed: list[str] = []
+
+        def keep_token(name: str, token: str) -> str:
+            tokens = self.shell.user_ns.setdefault("mlops_tokens", {}) if self.shell else {}
+            tokens[name] = token
+            return (
+                f"  token     in mlops_tokens[{name!r}] (shown nowhere else: the store keeps "
+                "its sha256 only)"
+            )
+
+        dispatch(service, arguments, lambda text, _json: printed.append(str(text)), keep_token)
+        return TextReport("\n".join(printed))
 
     def _convert(self, arguments: argparse.Namespace) -> Any:
         service, notebook = self._notebook(arguments.notebook)

@@ -23,6 +23,7 @@ from .notebook.plan import Plan
 from .notebook.reader import NOTEBOOK_SOURCE, NotebookSource
 
 if TYPE_CHECKING:
+    from .deploy import Deployments
     from .execute.runner import Runner, RunRequest
     from .execute.sweep import ProgressCallback, SweepJob, SweepResult
     from .store import AliasMove, Run, RunPage, Store, Version
@@ -113,6 +114,13 @@ class MLOps(LoggingConfigurable):
 
                 self._store = Store(self.store_url, self.artifacts_dir)
             return self._store
+
+    @property
+    def deployments(self) -> Deployments:
+        """Deploy, list, stop and roll back the project's deployments (``deploy/``)."""
+        from .deploy import Deployments
+
+        return Deployments(self)
 
     @property
     def runner(self) -> Runner:

@@ -29,7 +29,7 @@ def test_inspect_prints_parameters_functions_dag_and_metrics(capsys):
     lines = out.splitlines()
     assert lines[0] == str(EXAMPLE)
     help_text = "inverse regularization strength of the logistic regression"
-    assert f"  C: float = 1.0           {help_text}" in lines
+    assert f"  C: float = 1.0                  {help_text}" in lines
     assert "Setup cells: 2" in lines
     assert any(line.startswith("  load_data  cells 4-5  version ") for line in lines)
     assert "    from load_data: customers" in lines
@@ -263,7 +263,13 @@ def test_the_jupyter_command_finds_the_mlops_subcommand():
     )
     data = json.loads(result.stdout)
     assert data["notebook"] == "examples/churn.ipynb"
-    assert [f["name"] for f in data["functions"]] == ["load_data", "prepare", "train", "evaluate"]
+    assert [f["name"] for f in data["functions"]] == [
+        "load_data",
+        "prepare",
+        "train",
+        "evaluate",
+        "predict",
+    ]
 
 
 def test_an_output_path_that_is_a_file_is_a_one_line_error(capsys, tmp_path):

@@ -145,7 +145,7 @@ def _stored_runs(project: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.kernel
-def test_inspect_shows_the_four_functions_as_a_widget_with_text(kernel):
+def test_inspect_shows_the_functions_as_a_widget_with_text(kernel):
     data = kernel.ok("%mlops inspect --notebook churn.ipynb").result
     for name in ("load_data", "prepare", "train", "evaluate"):
         assert name in data["text/plain"]
@@ -155,7 +155,8 @@ def test_inspect_shows_the_four_functions_as_a_widget_with_text(kernel):
     plan = kernel.ok(
         "plan = %mlops inspect --notebook churn.ipynb\nprint([f.name for f in plan.functions])"
     )
-    assert plan.stream("stdout").strip() == "['load_data', 'prepare', 'train', 'evaluate']"
+    names = "['load_data', 'prepare', 'train', 'evaluate', 'predict']"
+    assert plan.stream("stdout").strip() == names
 
 
 @pytest.mark.kernel
@@ -494,3 +495,33 @@ def test_user_text_in_the_html_form_is_escaped():
     assert "<img" not in markup
     assert "&lt;script&gt;" in markup
     assert "<script>alert(2)</script>" in text_of(plan)
+
+
+@pytest.mark.kernel
+def test_deploy_serves_a_function_and_keeps_its_token_out_of_the_output(kernel, project):
+    import re
+    import urllib.request
+
+    kernel.ok("%mlops run --notebook churn.ipynb")
+    try:
+        text = kernel.ok("%mlops deploy predict --name magic --notebook churn.ipynb").result[
+            "text/plain"
+        ]
+        assert "magic: running" in text and "mlops_tokens['magic']" in text
+        token = kernel.ok("print(mlops_tokens['magic'])").stream("stdout").strip()
+        assert len(token) > 20 and token not in text
+        url = re.search(r"url\s+(\S+)/invoke", text).group(1)
+        body = {"tenure_months": 3, "charges": 120.0, "calls": 4, "contract_type": "monthly"}
+        request = urllib.request.Request(
+            f"{url}/invoke",
+            json.dumps(body).encode(),
+            {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read())
+        assert 0 <= answer["churn_probability"] <= 1
+        assert "magic" in kernel.ok("%mlops deployments").result["text/plain"]
+        assert "serving predict" in kernel.ok("%mlops logs magic").result["text/plain"]
+    finally:
+        stopped = kernel.ok("%mlops undeploy magic").result["text/plain"]
+    assert stopped == "magic: stopped"

@@ -26,8 +26,14 @@ from jupyter_mlops.notebook.plan import PARAMETERS
 
 
 def test_example_functions_run_in_order(example_plan):
-    assert [f.name for f in example_plan.functions] == ["load_data", "prepare", "train", "evaluate"]
-    assert [f.cell_indices for f in example_plan.functions] == [[4, 5], [8], [10], [12, 13]]
+    assert [f.name for f in example_plan.functions] == [
+        "load_data",
+        "prepare",
+        "train",
+        "evaluate",
+        "predict",
+    ]
+    assert [f.cell_indices for f in example_plan.functions] == [[4, 5], [8], [10], [12, 13], [15]]
 
 
 def test_example_parameters_have_types_defaults_and_help(example_plan):
@@ -37,6 +43,10 @@ def test_example_parameters_have_types_defaults_and_help(example_plan):
         ("C", "float", 1.0, "inverse regularization strength of the logistic regression"),
         ("max_iter", "int", 300, "solver iterations"),
         ("seed", "int", 7, "random seed for data and split"),
+        ("tenure_months", "int", 24, "months as a customer"),
+        ("charges", "float", 70.0, "monthly charges"),
+        ("calls", "int", 1, "support calls"),
+        ("contract_type", "str", "monthly", "monthly, yearly or two-year"),
     ]
 
 
@@ -77,6 +87,7 @@ def test_example_outputs_are_what_downstream_reads_or_reports(example_plan):
         "prepare": {"feature_names", "X_train", "X_test", "y_train", "y_test", "scaler"},
         "train": {"model"},
         "evaluate": {"accuracy", "f1", "roc_auc"},
+        "predict": {"churn_probability", "will_churn"},
     }
 
 
@@ -95,6 +106,8 @@ def test_example_edges_carry_the_names_passed(example_plan):
         ("prepare", "train"): {"X_train", "y_train", "scaler", "feature_names"},
         ("prepare", "evaluate"): {"X_test", "y_test", "scaler"},
         ("train", "evaluate"): {"model"},
+        ("prepare", "predict"): {"scaler", "feature_names"},
+        ("train", "predict"): {"model"},
     }
     assert example_plan.upstream("evaluate") == ["prepare", "train"]
 
@@ -105,6 +118,7 @@ def test_example_function_docs_come_from_the_markdown_above(example_plan):
         "Prepare features",
         "Train",
         "Evaluate",
+        "Score one customer",
     ]
 
 
@@ -121,7 +135,13 @@ def test_plan_function_looks_up_by_name_and_names_the_known_ones(example_plan):
 def test_plan_to_dict_is_json(example_plan):
     data = json.loads(json.dumps(example_plan.to_dict()))
     assert data["notebook"] == str(EXAMPLE)
-    assert [f["name"] for f in data["functions"]] == ["load_data", "prepare", "train", "evaluate"]
+    assert [f["name"] for f in data["functions"]] == [
+        "load_data",
+        "prepare",
+        "train",
+        "evaluate",
+        "predict",
+    ]
 
 
 # -- continuation ------------------------------------------------------------------------

@@ -103,6 +103,10 @@ def test_the_module_exposes_defaults_metrics_and_one_def_per_function(churn_modu
         "C": 1.0,
         "max_iter": 300,
         "seed": 7,
+        "tenure_months": 24,
+        "charges": 70.0,
+        "calls": 1,
+        "contract_type": "monthly",
     }
     assert module.METRICS == METRICS
     for name in ("load_data", "prepare", "train", "evaluate"):

@@ -555,3 +555,107 @@ async def test_versions_diff_and_alias_moves(api: Any) -> None:
     # A function nobody ran yet has no versions: an empty list, not an error.
     status, listed = await api("GET", "functions", "nobody", "versions")
     assert (status, listed) == (200, {"versions": [], "history": []})
+
+
+# Deployments
+
+
+async def _stop_all(api: Any) -> None:
+    status, listing = await api("GET", "deployments")
+    for deployment in listing["deployments"]:
+        await api("POST", "deployments", deployment["name"], "stop")
+
+
+async def test_deploy_from_posted_content_invoke_watch_and_stop(api: Any) -> None:
+    run = await _run(api)
+    assert run["status"] == "succeeded"
+    content = json.loads(json.dumps(NOTEBOOK))
+    try:
+        status, created = await api(
+            "POST",
+            "deployments",
+            body={"path": "nb.ipynb", "function": "score", "content": content},
+        )
+        assert status == 201, created
+        token, deployment = created["token"], created["deployment"]
+        assert deployment["name"] == "score" and deployment["status"] == "running"
+        assert deployment["url"].startswith("http://127.0.0.1:")
+        assert deployment["fields"] == [] and deployment["outputs"] == ["score"]
+        assert token and token not in json.dumps(deployment)
+
+        status, answer = await api(
+            "POST", "deployments", "score", "invoke", body={"token": token, "payload": {}}
+        )
+        assert status == 200 and answer["status"] == 200 and answer["body"] == {"score": 5.0}
+        status, answer = await api(
+            "POST", "deployments", "score", "invoke", body={"token": "nope", "payload": {}}
+        )
+        assert status == 200 and answer["status"] == 401
+
+        status, listing = await api("GET", "deployments")
+        assert [d["name"] for d in listing["deployments"]] == ["score"]
+        status, detail = await api("GET", "deployments", "score", params={"samples": "5"})
+        assert status == 200 and detail["events"][0]["kind"] == "deployed"
+        status, logs = await api("GET", "deployments", "score", "logs", params={"lines": "50"})
+        assert status == 200 and any("serving score" in line for line in logs["lines"])
+
+        status, again = await api(
+            "POST", "deployments", body={"path": "nb.ipynb", "function": "score"}
+        )
+        assert status == 201 and again["token"] is None  # the name keeps its token and port
+        assert again["deployment"]["port"] == deployment["port"]
+
+        status, stopped = await api("POST", "deployments", "score", "stop")
+        assert status == 200 and stopped["deployment"]["status"] == "stopped"
+        status, refused = await api(
+            "POST", "deployments", "score", "invoke", body={"token": token, "payload": {}}
+        )
+        assert status == 409 and "stopped" in refused["message"]
+        status, started = await api("POST", "deployments", "score", "start")
+        assert status == 200 and started["deployment"]["port"] == deployment["port"]
+    finally:
+        await _stop_all(api)
+
+
+@pytest.mark.parametrize(
+    ("method", "parts", "body", "expected"),
+    [
+        ("POST", ("deployments",), {"path": "nb.ipynb"}, 400),
+        ("POST", ("deployments",), {"path": "nb.ipynb", "function": "score", "port": 70000}, 400),
+        ("POST", ("deployments",), {"path": "nb.ipynb", "function": "nope"}, 400),
+        ("POST", ("deployments",), {"path": "nb.ipynb", "function": "score", "name": "A_B"}, 400),
+        ("POST", ("deployments",), {"path": "gone.ipynb", "function": "score"}, 404),
+        ("POST", ("deployments",), {"path": "nb.ipynb", "function": "score", "extra": 1}, 400),
+        ("GET", ("deployments", "missing"), None, 404),
+        ("GET", ("deployments", "missing", "logs"), None, 404),
+        ("POST", ("deployments", "missing", "stop"), {}, 404),
+        ("POST", ("deployments", "missing", "rollback"), {}, 404),
+        ("POST", ("deployments", "missing", "invoke"), {"token": "t", "payload": {}}, 404),
+        ("POST", ("deployments", "missing", "invoke"), {"token": "t", "payload": 3}, 400),
+        ("GET", ("deployments", "Bad Name!"), None, 400),
+    ],
+)
+async def test_bad_deployment_requests_are_4xx_that_say_what(
+    api: Any, method: str, parts: tuple[str, ...], body: Any, expected: int
+) -> None:
+    status, answer = await api(method, *parts, body=body)
+    assert status == expected, answer
+    assert answer["message"]
+    status, listing = await api("GET", "deployments")
+    assert listing["deployments"] == []
+
+
+async def test_deploying_a_function_that_never_ran_is_a_400_that_says_run_it(api: Any) -> None:
+    status, answer = await api(
+        "POST", "deployments", body={"path": "nb.ipynb", "function": "score"}
+    )
+    assert status == 400 and "no succeeded run" in answer["message"]
+    assert "double" in answer.get("hint", "")
+
+
+async def test_deploying_needs_the_execute_permission(api: Any) -> None:
+    RecordingAuthorizer.denied = {"execute"}
+    status, _ = await api("POST", "deployments", body={"path": "nb.ipynb", "function": "score"})
+    assert status == 403
+    status, listing = await api("GET", "deployments")
+    assert status == 200 and listing["deployments"] == []

@@ -50,8 +50,9 @@ def test_function_notebooks_chained_by_papermill_give_the_notebooks_metrics(
         "prepare",
         "train",
         "evaluate",
+        "predict",
     ]
-    assert len(result.files) == 5
+    assert len(result.files) == 6
     data = tmp_path / "data"
 
     # When papermill runs them in the manifest's order with the same overrides

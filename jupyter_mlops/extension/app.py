@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Int
+from tornado.ioloop import PeriodicCallback
+from traitlets import Float, Int
 
 from ..service import MLOps
 from .handlers import ROUTES
@@ -31,9 +32,16 @@ class MLOpsExtension(ExtensionApp):
     max_concurrent_runs = Int(
         2, config=True, help="Runs started from the sidebar that execute at the same time."
     )
+    supervise_interval = Float(
+        15.0,
+        config=True,
+        help="Seconds between checks that every deployment left running has its keeper "
+        "process (restarted if not: after a reboot or a kill); 0: only at start.",
+    )
 
     service: MLOps | None = None
     work: BackgroundWork | None = None
+    _supervisor: PeriodicCallback | None = None
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
@@ -52,6 +60,11 @@ class MLOpsExtension(ExtensionApp):
                 "mlops_max_body_bytes": self.max_body_bytes,
             }
         )
+        # Deployments outlive the server; the ones left running come back if they are gone.
+        self.work.supervise()
+        if self.supervise_interval > 0:
+            self._supervisor = PeriodicCallback(self.work.supervise, self.supervise_interval * 1000)
+            self._supervisor.start()
         self.log.info(
             "jupyter_mlops: project root %s, store %s",
             self.service.root_dir,
@@ -62,6 +75,8 @@ class MLOpsExtension(ExtensionApp):
         self.handlers.extend(ROUTES)
 
     async def stop_extension(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.stop()
         if self.work is not None:
             self.work.stop()
         if self.service is not None:

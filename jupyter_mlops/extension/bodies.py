@@ -23,6 +23,7 @@ _KIND_NAMES = {
     bool: "true or false",
     dict: "an object",
     list: "an array",
+    object: "a JSON value",
 }
 
 

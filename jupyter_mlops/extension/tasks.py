@@ -4,7 +4,9 @@ Quick calls (parse, queries) go to a small thread pool and are awaited. Runs and
 are recorded ``queued`` by the handler (so the response carries their id) and executed on
 their own pools; the handler returns at once and the sidebar polls. On server stop the
 running ones are cancelled and the queued ones marked ``cancelled``, so none is left
-``running`` in the store.
+``running`` in the store. Deployment calls (which wait for a keeper) have their own pool,
+and so does the periodic restore of deployments whose keeper is gone; deployments are
+separate processes and keep serving when the server stops.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -33,6 +35,9 @@ class BackgroundWork:
         self._quick = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-api")
         self._runs = ThreadPoolExecutor(max_workers=max_runs, thread_name_prefix="mlops-run")
         self._sweeps = ThreadPoolExecutor(max_workers=max_sweeps, thread_name_prefix="mlops-sw")
+        # deploy, stop, roll back wait seconds for a keeper: never ahead of quick calls
+        self._lifecycle = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-deploy")
+        self._supervising: Future[None] | None = None
         self._lock = threading.Lock()
         self._pending: set[str] = set()  # run ids submitted here and not finished
         self._stopping = False
@@ -41,6 +46,25 @@ class BackgroundWork:
         """``fn(*args, **kwargs)`` on a worker thread, awaited."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._quick, functools.partial(fn, *args, **kwargs))
+
+    async def lifecycle(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """A deployment call that waits for its keeper, on the lifecycle threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._lifecycle, functools.partial(fn, *args, **kwargs))
+
+    def supervise(self) -> None:
+        """Restart the keepers of deployments left running (after a reboot, a kill)."""
+        if self._supervising is None or self._supervising.done():
+            self._supervising = self._lifecycle.submit(self._restore)
+
+    def _restore(self) -> None:
+        try:
+            restored = self.service.deployments.restore()
+        except Exception:
+            log.exception("restoring deployments failed")
+            return
+        if restored:
+            log.info("jupyter_mlops: restored deployments %s", ", ".join(restored))
 
     def submit_run(self, request: RunRequest) -> None:
         assert request.run_id is not None
@@ -66,6 +90,7 @@ class BackgroundWork:
                 self.service.cancel(run_id)
             except Exception as err:  # finished meanwhile, or the store is gone
                 log.debug("on stop, run %s: %s", run_id, err)
+        self._lifecycle.shutdown(wait=False, cancel_futures=True)  # deployments live on
         for pool in (self._runs, self._sweeps, self._quick):
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -189,3 +189,95 @@ class AliasHistoryRow(Base):
     moved_at: Mapped[datetime]
 
     __table_args__ = (Index(None, "function", "alias", "moved_at"),)
+
+
+class DeploymentRow(Base):
+    """A function version served at a URL; ``generation`` counts what was asked of it.
+
+    The surfaces write what is wanted (version, snapshot, desired state, a new generation);
+    the deployment's keeper process writes what is (status, serving generation and version,
+    pids, restarts, the last error).
+    """
+
+    __tablename__ = "deployments"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    notebook: Mapped[str] = mapped_column(Text)  # the name runs are recorded under
+    notebook_path: Mapped[str] = mapped_column(Text)  # the original file (its folder: workdir)
+    function: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(SHA)  # wanted
+    alias: Mapped[str | None] = mapped_column(String(64))
+    from_run: Mapped[str | None] = mapped_column(ID)
+    binding: Mapped[dict[str, Any]]
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    token_sha256: Mapped[str] = mapped_column(SHA)
+    options: Mapped[dict[str, Any]]
+    desired: Mapped[str] = mapped_column(String(16))
+    generation: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    serving_generation: Mapped[int | None] = mapped_column(Integer)
+    serving_version: Mapped[str | None] = mapped_column(SHA)
+    failed_generation: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    restarts: Mapped[int] = mapped_column(Integer)
+    serve_pid: Mapped[int | None] = mapped_column(Integer)
+    keeper_host: Mapped[str | None] = mapped_column(String(255))
+    keeper_pid: Mapped[int | None] = mapped_column(Integer)
+    keeper_start: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+
+
+class DeploymentEventRow(Base):
+    """The lifecycle history: deployed, redeployed, rolled back, crashed, restarted, stopped."""
+
+    __tablename__ = "deployment_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment: Mapped[str] = mapped_column(
+        ForeignKey("deployments.name", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str | None] = mapped_column(SHA)
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+class DeploymentWindowRow(Base):
+    """Request counts and latency percentiles of one monitoring window (all workers merged)."""
+
+    __tablename__ = "deployment_windows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment: Mapped[str] = mapped_column(ForeignKey("deployments.name", ondelete="CASCADE"))
+    version: Mapped[str | None] = mapped_column(SHA)
+    start: Mapped[datetime]
+    end: Mapped[datetime]
+    requests: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    p50_ms: Mapped[float | None] = mapped_column(Float)
+    p90_ms: Mapped[float | None] = mapped_column(Float)
+    p99_ms: Mapped[float | None] = mapped_column(Float)
+    max_ms: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (Index(None, "deployment", "end"),)
+
+
+class DeploymentSampleRow(Base):
+    """One sampled request: its input and output, kept for drift analysis (bounded)."""
+
+    __tablename__ = "deployment_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment: Mapped[str] = mapped_column(
+        ForeignKey("deployments.name", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[str | None] = mapped_column(SHA)
+    at: Mapped[datetime]
+    status: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    input: Mapped[Any] = mapped_column(JSON, nullable=True)
+    output: Mapped[Any] = mapped_column(JSON, nullable=True)

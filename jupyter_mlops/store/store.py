@@ -24,6 +24,7 @@ from ..errors import ConflictError, NotFoundError, StoreError
 from . import checks, versions
 from .artifacts import BlobStore
 from .database import Database
+from .deployments import DeploymentStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
 from .migrate import ensure_schema, refresh_statistics
@@ -61,6 +62,7 @@ class Store:
         self.artifacts_dir = Path(artifacts_dir)
         self._blobs = BlobStore(self.artifacts_dir)
         self._db = Database(url)
+        self.deployments = DeploymentStore(self._db)
         try:
             ensure_schema(self._db)
             refresh_statistics(self._db)

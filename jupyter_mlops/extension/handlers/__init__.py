@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from .artifacts import ArtifactHandler
 from .base import MLOpsHandler
+from .deployments import (
+    DeploymentHandler,
+    DeploymentInvokeHandler,
+    DeploymentLogsHandler,
+    DeploymentRollbackHandler,
+    DeploymentsHandler,
+    DeploymentStartHandler,
+    DeploymentStopHandler,
+)
 from .notebooks import CheckHandler, InfoHandler, ParseHandler
 from .runs import CancelHandler, OutputNotebookHandler, RunHandler, RunsHandler
 from .sweeps import SweepHandler, SweepsHandler
@@ -12,6 +21,7 @@ from .versions import AliasHandler, DiffHandler, VersionsHandler
 API = "mlops/api"
 _ID = r"(?P<{}>[0-9A-Za-z-]+)"
 _NAME = r"(?P<{}>[^/]+)"
+_DEPLOYMENT = f"{API}/deployments/{_NAME.format('name')}"
 
 # (pattern relative to the server's base_url, handler); path arguments by name.
 ROUTES: list[tuple[str, type[MLOpsHandler]]] = [
@@ -28,4 +38,11 @@ ROUTES: list[tuple[str, type[MLOpsHandler]]] = [
     (f"{API}/functions/{_NAME.format('function')}/versions", VersionsHandler),
     (f"{API}/functions/{_NAME.format('function')}/diff", DiffHandler),
     (f"{API}/functions/{_NAME.format('function')}/aliases/{_NAME.format('alias')}", AliasHandler),
+    (f"{API}/deployments", DeploymentsHandler),
+    (_DEPLOYMENT, DeploymentHandler),
+    (f"{_DEPLOYMENT}/logs", DeploymentLogsHandler),
+    (f"{_DEPLOYMENT}/stop", DeploymentStopHandler),
+    (f"{_DEPLOYMENT}/start", DeploymentStartHandler),
+    (f"{_DEPLOYMENT}/rollback", DeploymentRollbackHandler),
+    (f"{_DEPLOYMENT}/invoke", DeploymentInvokeHandler),
 ]

@@ -1,0 +1,21 @@
+"""Deployments: function versions served as HTTP endpoints, supervised and monitored.
+
+The layers, each a module::
+
+    files      where a deployment keeps its notebook snapshots, logs and monitor windows
+    manager    Deployments: deploy, redeploy, roll back, start, stop, restore (every surface)
+    keeper     the process that owns one deployment's socket and supervises its server
+    child      starting one serving process (``python -m jupyter_mlops.serve``) and waiting
+    views      a deployment as JSON for the REST API, the CLI and the magics
+
+A surface writes what it wants into the store (a new generation) and wakes the keeper; the
+keeper writes back what is. Deployments outlive the Jupyter server that started them; after a
+reboot, the next Jupyter server (or ``jupyter mlops deployments --restore``) restarts every
+deployment that was left running.
+"""
+
+from __future__ import annotations
+
+from .manager import Deployments
+
+__all__ = ["Deployments"]

@@ -1,0 +1,89 @@
+"""Where one deployment keeps its files: ``<root>/.mlops/deployments/<name>/``.
+
+A snapshot of the notebook is kept for every version deployed under the name, with the
+binding it was served with, so a rollback serves exactly what was served before, whatever
+the notebook holds now.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STATE_DIR = ".mlops"
+
+
+@dataclass(frozen=True)
+class DeploymentFiles:
+    root: Path  # the project root
+    name: str
+
+    @property
+    def folder(self) -> Path:
+        return self.root / STATE_DIR / "deployments" / self.name
+
+    def snapshot(self, version: str) -> Path:
+        return self.folder / "versions" / f"{version}.ipynb"
+
+    def binding(self, version: str) -> Path:
+        return self.folder / "versions" / f"{version}.json"
+
+    @property
+    def serve_log(self) -> Path:
+        return self.folder / "serve.log"
+
+    @property
+    def keeper_log(self) -> Path:
+        return self.folder / "keeper.log"
+
+    @property
+    def record(self) -> Path:
+        return self.folder / "record.json"
+
+    @property
+    def monitor(self) -> Path:
+        return self.folder / "monitor"
+
+    def save_version(self, version: str, content: dict[str, Any], binding: dict[str, Any]) -> None:
+        """Keep the notebook and the binding a version is served with (atomically)."""
+        write_atomic(self.snapshot(version), json.dumps(content, ensure_ascii=False, indent=1))
+        write_atomic(self.binding(version), json.dumps(binding, indent=1))
+
+    def load_binding(self, version: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.binding(version).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def has_version(self, version: str) -> bool:
+        return self.snapshot(version).is_file() and self.binding(version).is_file()
+
+    def tail(self, lines: int) -> list[str]:
+        """The last ``lines`` lines of the serving log (reads at most ~1 MB from the end)."""
+        try:
+            with self.serve_log.open("rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - 1024 * 1024))
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        text = data.decode("utf-8", errors="replace").splitlines()
+        return text[-lines:] if lines > 0 else []
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(temporary, path)

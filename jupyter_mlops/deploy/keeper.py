@@ -1,0 +1,276 @@
+"""``python -m jupyter_mlops.deploy.keeper ROOT NAME``: the process that keeps one deployment up.
+
+It binds the deployment's socket once and keeps it open for its whole life; every serving
+process it starts inherits it. That is what makes a redeploy lose nothing: the new version
+starts accepting on the same socket, then the old one is stopped gracefully (it finishes
+the requests it has), and connections that arrive meanwhile wait in the shared backlog.
+
+Each turn of its loop (a few times a second, or at once on SIGUSR1) it:
+  - stops everything when the deployment is no longer wanted (or on SIGTERM),
+  - starts the wanted generation when it is not the one serving (deploy, redeploy, rollback),
+  - restarts a serving process that exited or stopped answering ``/health`` (with backoff;
+    too many crashes in a short time mark the deployment failed),
+  - moves the serving processes' monitoring windows into the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+
+from ..store import Store
+from ..store.deployments import Deployment
+from ..store.owner import this_process
+from . import child as children
+from .files import DeploymentFiles
+
+logger = logging.getLogger("jupyter_mlops.deploy.keeper")
+
+TURN = 0.25  # seconds between turns of the loop
+HEALTH_EVERY = 5.0  # seconds between health checks of the serving process
+UNHEALTHY_AFTER = 3  # failed health checks in a row before the process is restarted
+MONITOR_EVERY = 2.0  # seconds between moves of monitoring windows into the store
+CRASH_WINDOW = 300.0  # seconds
+MAX_CRASHES = 5  # crashes within CRASH_WINDOW before the deployment is marked failed
+
+
+class Keeper:
+    def __init__(self, store: Store, files: DeploymentFiles, name: str) -> None:
+        self.store = store
+        self.files = files
+        self.name = name
+        self.wake = threading.Event()
+        self.stopping = False
+        self.child: children.Child | None = None
+        self.crashes: deque[float] = deque()
+        self.unhealthy = 0
+        self.next_health = 0.0
+        self.next_monitor = 0.0
+        self.retry_at = 0.0
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum != signal.SIGUSR1:
+            self.stopping = True
+        self.wake.set()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        owner = this_process()
+        if not self.store.deployments.claim_keeper(self.name, owner):
+            logger.info("another keeper already keeps %s", self.name)
+            return 0
+        deployment = self.store.deployments.get(self.name)
+        try:
+            sock = bind(deployment)
+        except OSError as err:
+            message = f"cannot listen on {deployment.host}:{deployment.port}: {err.strerror}"
+            self._failed(deployment, message)
+            self.store.deployments.release_keeper(self.name, owner)
+            return 1
+        if deployment.port == 0:
+            self.store.deployments.report(self.name, port=sock.getsockname()[1])
+        logger.info("keeping %s on %s:%d", self.name, deployment.host, sock.getsockname()[1])
+        try:
+            while self.turn(sock):
+                self.wake.wait(TURN)
+                self.wake.clear()
+        finally:
+            self._stop_child("stopped")
+            self._move_windows()
+            sock.close()
+            self.store.deployments.release_keeper(self.name, owner)
+        return 0
+
+    def turn(self, sock: socket.socket) -> bool:
+        """One turn; False when the keeper should exit."""
+        deployment = self.store.deployments.get(self.name)
+        if self.stopping or deployment.desired != "running":
+            return False
+        now = time.monotonic()
+        if self.child is not None and not self.child.alive():
+            self._crashed(deployment, f"exited with code {self.child.process.returncode}")
+            return self._may_continue()
+        if self.child is None or self.child.generation != deployment.generation:
+            if now >= self.retry_at and deployment.failed_generation != deployment.generation:
+                self._start(deployment, sock)
+        elif now >= self.next_health:
+            self.next_health = now + HEALTH_EVERY
+            self._check_health(deployment)
+            if self.child is None:
+                return self._may_continue()
+        if now >= self.next_monitor:
+            self.next_monitor = now + MONITOR_EVERY
+            self._move_windows()
+        return self.store.deployments.get(self.name).status != "failed" or self.child is not None
+
+    def _may_continue(self) -> bool:
+        return self.store.deployments.get(self.name).status != "failed"
+
+    # -- starting and stopping ---------------------------------------------------------------
+
+    def _start(self, deployment: Deployment, sock: socket.socket) -> None:
+        old = self.child
+        version = deployment.version
+        if old is None:
+            self.store.deployments.report(
+                self.name, status="restarting" if deployment.serving_generation else "starting"
+            )
+        token = self.store.deployments.token_sha256(self.name)
+        try:
+            new = children.start(deployment, self.files, sock, version, token)
+        except children.StartError as err:
+            logger.error(
+                "generation %d of %s did not start: %s", deployment.generation, self.name, err
+            )
+            if old is not None:  # the old version keeps serving
+                self.store.deployments.report(
+                    self.name, failed_generation=deployment.generation, error=str(err)
+                )
+                self.store.deployments.add_event(self.name, "failed", version, str(err))
+            else:
+                self._failed(deployment, str(err), generation=deployment.generation)
+            return
+        self.child = new
+        if old is not None:
+            old.stop()  # after the new one accepts: nothing is refused, in-flight requests end
+        self.unhealthy = 0
+        self.next_health = time.monotonic() + HEALTH_EVERY
+        self.store.deployments.report(
+            self.name,
+            status="running",
+            serving_generation=deployment.generation,
+            serving_version=version,
+            failed_generation=None,
+            error=None,
+            serve_pid=new.pid,
+            started_at=_utcnow(),
+        )
+        logger.info(
+            "%s serves %s (generation %d, pid %d)", self.name, version[:12], new.generation, new.pid
+        )
+
+    def _stop_child(self, status: str) -> None:
+        if self.child is not None:
+            self.child.stop()
+            self.child = None
+        deployment = self.store.deployments.find(self.name)
+        if deployment is not None and deployment.status != "failed":
+            self.store.deployments.report(self.name, status=status, serve_pid=None)
+            self.store.deployments.add_event(self.name, status, deployment.serving_version)
+
+    def _crashed(self, deployment: Deployment, why: str) -> None:
+        assert self.child is not None
+        logger.error("the serving process of %s %s", self.name, why)
+        self.child = None
+        now = time.monotonic()
+        self.crashes.append(now)
+        while self.crashes and self.crashes[0] < now - CRASH_WINDOW:
+            self.crashes.popleft()
+        self.store.deployments.add_event(self.name, "crashed", deployment.serving_version, why)
+        if len(self.crashes) >= MAX_CRASHES:
+            message = (
+                f"the serving process crashed {len(self.crashes)} times within "
+                f"{CRASH_WINDOW / 60:g} minutes; see the log"
+            )
+            self._failed(deployment, message)
+            return
+        delay = min(30.0, 0.5 * 2 ** (len(self.crashes) - 1))
+        self.retry_at = now + delay
+        self.store.deployments.report(
+            self.name, status="restarting", restarts=deployment.restarts + 1, serve_pid=None
+        )
+        self.store.deployments.add_event(
+            self.name, "restarted", deployment.serving_version, f"restarting in {delay:g} s"
+        )
+
+    def _check_health(self, deployment: Deployment) -> None:
+        assert self.child is not None
+        url = f"http://{children._loopback(deployment.host)}:{deployment.port}"
+        if children.health(url) is not None:
+            self.unhealthy = 0
+            return
+        self.unhealthy += 1
+        if self.unhealthy >= UNHEALTHY_AFTER:
+            self.child.process.kill()
+            self.child.process.wait()
+            self._crashed(deployment, f"stopped answering /health ({self.unhealthy} checks)")
+
+    def _failed(self, deployment: Deployment, message: str, generation: int | None = None) -> None:
+        self.store.deployments.report(
+            self.name, status="failed", error=message, failed_generation=generation, serve_pid=None
+        )
+        self.store.deployments.add_event(self.name, "failed", deployment.version, message)
+
+    # -- monitoring --------------------------------------------------------------------------
+
+    def _move_windows(self) -> None:
+        from ..serve.monitor import merge, take_windows
+
+        windows = take_windows(self.files.monitor)
+        if not windows:
+            return
+        deployment = self.store.deployments.get(self.name)
+        keep = int(deployment.options.get("keep_samples") or 1000)
+        self.store.deployments.add_window(
+            self.name, deployment.serving_version, merge(windows), keep_samples=keep
+        )
+
+
+def bind(deployment: Deployment) -> socket.socket:
+    family = socket.AF_INET6 if ":" in deployment.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((deployment.host, deployment.port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jupyter_mlops.deploy.keeper")
+    parser.add_argument("root")
+    parser.add_argument("name")
+    parser.add_argument("--store-url")
+    args = parser.parse_args(argv)
+    files = DeploymentFiles(Path(args.root).resolve(), args.name)
+    files.folder.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=files.keeper_log,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s [%(process)d] %(message)s",
+    )
+    store = Store.for_root(files.root, args.store_url)
+    keeper = Keeper(store, files, args.name)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+        signal.signal(signum, keeper.on_signal)
+    try:
+        return keeper.run()
+    except Exception:
+        logger.exception("the keeper of %s failed", args.name)
+        return 1
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,453 @@
+"""Deployments: what every surface calls to deploy, redeploy, roll back, start and stop.
+
+Each call checks what it can before anything is written (the function exists, its version,
+the runs its upstream inputs are bound to), keeps a snapshot of the notebook for the version,
+writes what is wanted into the store, wakes (or starts) the deployment's keeper and waits
+until the keeper reports the outcome. A first deploy that fails leaves nothing behind; a
+redeploy that fails leaves the old version serving and says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConflictError, MLOpsError, NotFoundError
+from ..store.deployments import Deployment, DeploymentStore, check_name
+from .files import DeploymentFiles
+
+if TYPE_CHECKING:
+    from ..notebook.plan import Function, Plan
+    from ..service import MLOps
+
+WAIT = 150.0  # seconds a call waits for the keeper's outcome
+STOP_WAIT = 20.0
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "workers": 1,
+    "threads": 4,
+    "timeout": 30.0,
+    "max_body": 1024 * 1024,
+    "max_batch": 1000,
+    "sample_rate": 0.1,
+    "max_samples": 20,  # per monitoring window and worker
+    "monitor_interval": 5.0,
+    "keep_samples": 1000,
+    "use_defaults": False,
+}
+
+
+def default_name(function: str) -> str:
+    return function.lower().replace("_", "-")
+
+
+class Deployments:
+    """``MLOps(...).deployments``: the deployments of one project root."""
+
+    def __init__(self, service: MLOps) -> None:
+        self.service = service
+        self.root = Path(service.root_dir)
+
+    @property
+    def _rows(self) -> DeploymentStore:
+        return self.service.store.deployments
+
+    def files(self, name: str) -> DeploymentFiles:
+        return DeploymentFiles(self.root, check_name(name))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def every(self) -> list[Deployment]:
+        return self._rows.every()
+
+    def get(self, name: str) -> Deployment:
+        return self._rows.get(check_name(name))
+
+    def logs(self, name: str, lines: int = 200) -> list[str]:
+        self.get(name)
+        return self.files(name).tail(lines)
+
+    def deployed_versions(self, name: str) -> list[str]:
+        """Versions served under this name before the current one, newest first."""
+        current = self.get(name).serving_version
+        seen: list[str] = []
+        for event in self._rows.events(name, limit=500):
+            kinds = ("deployed", "redeployed", "rolled_back")
+            if event.kind in kinds and event.version and event.version not in seen:
+                seen.append(event.version)
+        return [v for v in seen if v != current and self.files(name).has_version(v)]
+
+    # -- deploying ---------------------------------------------------------------------------
+
+    def deploy(
+        self,
+        notebook: str | os.PathLike[str],
+        function: str,
+        *,
+        name: str | None = None,
+        version: str | None = None,
+        alias: str | None = None,
+        from_run: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        options: Mapping[str, Any] | None = None,
+        content: Mapping[str, Any] | None = None,
+        new_token: bool = False,
+        wait: float = WAIT,
+    ) -> tuple[Deployment, str | None]:
+        """Serve ``function`` (its version in the notebook, or ``version``/``alias``).
+
+        Returns the deployment and its token when the token is new (a new name, or
+        ``new_token``); an existing name keeps its port and token.
+        """
+        from ..notebook.reader import read_notebook
+
+        if version and alias:
+            raise MLOpsError("give --version or --alias, not both")
+        path, notebook_name, _ = self.service._locate(notebook, content)
+        source = read_notebook(content if content is not None else path, name=notebook_name)
+        plan = self.service.inspect(source, name=notebook_name)
+        fn = plan.function(function)
+        name = check_name(name or default_name(fn.name))
+        existing = self._rows.find(name)
+        if existing is not None and existing.function != fn.name:
+            raise ConflictError(
+                f"the deployment {name!r} serves {existing.function!r}, not {fn.name!r}",
+                hint="pick another --name",
+            )
+        if existing is not None and port not in (0, existing.port):
+            raise ConflictError(
+                f"the deployment {name!r} listens on port {existing.port}",
+                hint="leave out --port to keep it, or undeploy --delete it first",
+            )
+        files = self.files(name)
+        wanted = self._wanted_version(fn, name, version or alias, files)
+        if wanted == fn.version:
+            binding = self._bind(plan, fn, notebook_name, from_run)
+            self._register(fn, notebook_name)
+            files.save_version(wanted, source.content, binding)
+        elif from_run is not None:
+            raise MLOpsError(
+                "--from applies to the notebook's current version; an earlier version is "
+                "served with the binding it was deployed with"
+            )
+        else:
+            binding = files.load_binding(wanted) or {}
+        return self._apply(
+            name,
+            existing,
+            files,
+            version=wanted,
+            alias=alias,
+            binding=binding,
+            notebook_name=notebook_name,
+            notebook_path=str(path),
+            function=fn.name,
+            host=host,
+            port=port,
+            options={**DEFAULT_OPTIONS, **(options or {})},
+            new_token=new_token,
+            wait=wait,
+            kind="deployed" if existing is None else "redeployed",
+        )
+
+    def rollback(self, name: str, to: str | None = None, wait: float = WAIT) -> Deployment:
+        """Serve a version deployed before under this name (default: the one before this)."""
+        deployment = self.get(name)
+        earlier = self.deployed_versions(name)
+        if to is None:
+            if not earlier:
+                raise ConflictError(
+                    f"the deployment {name!r} has no earlier version to roll back to"
+                )
+            target = earlier[0]
+        else:
+            matches = [v for v in earlier if v.startswith(to)]
+            if len(matches) != 1:
+                known = ", ".join(v[:12] for v in earlier) or "none"
+                raise NotFoundError(
+                    f"{to!r} is not one version deployed before under {name!r} (those: {known})"
+                )
+            target = matches[0]
+        binding = self.files(name).load_binding(target) or {}
+        result, _ = self._apply(
+            name,
+            deployment,
+            self.files(name),
+            version=target,
+            alias=None,
+            binding=binding,
+            notebook_name=deployment.notebook,
+            notebook_path=deployment.notebook_path,
+            function=deployment.function,
+            host=deployment.host,
+            port=deployment.port,
+            options=deployment.options,
+            new_token=False,
+            wait=wait,
+            kind="rolled_back",
+        )
+        return result
+
+    def start(self, name: str, wait: float = WAIT) -> Deployment:
+        """Start a stopped (or failed) deployment again: same version, port and token."""
+        deployment = self.get(name)
+        if deployment.desired == "running" and deployment.keeper_alive():
+            return deployment
+        self._rows.want(name, desired="running")
+        self._rows.report(name, status="starting", error=None, failed_generation=None)
+        self._spawn_keeper(name)
+        result = self._await(name, self.get(name).generation, wait, first=False)
+        self._rows.add_event(name, "started", result.serving_version)
+        return result
+
+    def stop(self, name: str, wait: float = STOP_WAIT) -> Deployment:
+        deployment = self.get(name)
+        self._rows.want(name, desired="stopped", new_generation=False)
+        if deployment.keeper_alive():
+            assert deployment.keeper_pid is not None
+            _signal(deployment.keeper_pid, signal.SIGUSR1)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and self.get(name).keeper_alive():
+                time.sleep(0.05)
+        current = self.get(name)
+        if current.status not in ("stopped", "failed"):
+            current = self._rows.report(name, status="stopped", serve_pid=None)
+        return current
+
+    def delete(self, name: str) -> None:
+        self.stop(name)
+        self._rows.delete(name)
+        self.files(name).remove()
+
+    def restore(self) -> list[str]:
+        """Start the keeper of every deployment left running whose keeper is gone."""
+        restored = []
+        for deployment in self.every():
+            if deployment.desired != "running" or deployment.status == "failed":
+                continue
+            if deployment.keeper_alive():
+                continue
+            self._rows.add_event(deployment.name, "restored", deployment.version)
+            self._spawn_keeper(deployment.name)
+            restored.append(deployment.name)
+        return restored
+
+    def invoke(self, name: str, token: str, payload: Any, timeout: float = 60.0) -> dict[str, Any]:
+        """One request to the endpoint, as a client would send it (the sidebar's form)."""
+        deployment = self.get(name)
+        if deployment.status != "running":
+            raise ConflictError(f"the deployment {name!r} is {deployment.status}, not running")
+        from .child import _loopback
+
+        request = urllib.request.Request(
+            f"http://{_loopback(deployment.host)}:{deployment.port}/invoke",
+            data=json.dumps(payload).encode("utf-8"),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as err:
+            status, body = err.code, err.read()
+        except OSError as err:
+            raise ConflictError(f"the deployment {name!r} did not answer: {err}") from None
+        latency = (time.perf_counter() - started) * 1000
+        try:
+            parsed: Any = json.loads(body)
+        except ValueError:
+            parsed = body.decode("utf-8", errors="replace")
+        return {"status": status, "body": parsed, "latency_ms": round(latency, 3)}
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    def _wanted_version(
+        self, fn: Function, name: str, ref: str | None, files: DeploymentFiles
+    ) -> str:
+        if ref is None or fn.version.startswith(ref):
+            return fn.version
+        wanted = self.service.store.get_version(fn.name, ref).version
+        if wanted != fn.version and not files.has_version(wanted):
+            raise MLOpsError(
+                f"{fn.name!r} version {wanted[:12]} ({ref!r}) is not the notebook's code "
+                f"(that is {fn.version[:12]}) and was never deployed as {name!r}",
+                hint="deploy from a notebook that has that version's code",
+            )
+        return wanted
+
+    def _bind(
+        self, plan: Plan, fn: Function, notebook_name: str, from_run: str | None
+    ) -> dict[str, Any]:
+        from ..serve.binding import bind_inputs
+
+        store = self.service.store
+        run_id = store.get_run(from_run).id if from_run else None
+        bound = bind_inputs(store, plan, fn, notebook_name, run_id)
+        runs = {entry.run for entry in bound}
+        # One run feeds every input: pin it, so a restart serves the same values.
+        pinned = run_id or (runs.pop() if len(runs) == 1 else None)
+        return {"from_run": pinned, "inputs": [entry.to_dict() for entry in bound]}
+
+    def _register(self, fn: Function, notebook_name: str) -> None:
+        code = "\n\n".join(cell.source for cell in fn.cells)
+        self.service.store.register_version(fn.name, fn.version, notebook=notebook_name, code=code)
+
+    def _apply(
+        self,
+        name: str,
+        existing: Deployment | None,
+        files: DeploymentFiles,
+        *,
+        version: str,
+        alias: str | None,
+        binding: dict[str, Any],
+        notebook_name: str,
+        notebook_path: str,
+        function: str,
+        host: str,
+        port: int,
+        options: dict[str, Any],
+        new_token: bool,
+        wait: float,
+        kind: str,
+    ) -> tuple[Deployment, str | None]:
+        token = secrets.token_urlsafe(32) if existing is None or new_token else None
+        digest = hashlib.sha256(token.encode()).hexdigest() if token else None
+        inputs = binding.get("inputs", [])
+        if existing is None:
+            deployment = self._rows.create(
+                name=name,
+                notebook=notebook_name,
+                notebook_path=notebook_path,
+                function=function,
+                version=version,
+                alias=alias,
+                from_run=binding.get("from_run"),
+                binding=inputs,
+                host=host,
+                port=port,
+                token_sha256=digest or "",
+                options=options,
+            )
+        else:
+            wanted: dict[str, Any] = {
+                "version": version,
+                "alias": alias,
+                "from_run": binding.get("from_run"),
+                "binding": inputs,
+                "desired": "running",
+            }
+            if digest:
+                wanted["token_sha256"] = digest
+            deployment = self._rows.want(name, **wanted)
+        if deployment.keeper_alive():
+            assert deployment.keeper_pid is not None
+            _signal(deployment.keeper_pid, signal.SIGUSR1)
+        else:
+            self._rows.report(name, status="starting", error=None, failed_generation=None)
+            self._spawn_keeper(name)
+        try:
+            result = self._await(name, deployment.generation, wait, first=existing is None)
+        except MLOpsError:
+            if existing is None:
+                self._forget(name)
+            else:
+                self._revert(name, existing)  # what is wanted goes back to what serves
+            raise
+        self._rows.add_event(name, kind, version)
+        return result, token
+
+    def _revert(self, name: str, previous: Deployment) -> None:
+        self._rows.want(
+            name,
+            new_generation=False,
+            version=previous.version,
+            alias=previous.alias,
+            from_run=previous.from_run,
+            binding=previous.binding,
+        )
+
+    def _forget(self, name: str) -> None:
+        deployment = self._rows.find(name)
+        if deployment is None:
+            return
+        deadline = time.monotonic() + STOP_WAIT
+        while deployment.keeper_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            deployment = self.get(name)
+        self._rows.delete(name)
+        self.files(name).remove()
+
+    def _await(self, name: str, generation: int, wait: float, *, first: bool) -> Deployment:
+        deadline = time.monotonic() + wait
+        seen_keeper = False
+        while True:
+            deployment = self.get(name)
+            if deployment.serving_generation == generation and deployment.status == "running":
+                return deployment
+            if deployment.failed_generation == generation or (
+                deployment.status == "failed" and deployment.generation == generation
+            ):
+                raise MLOpsError(
+                    f"{name!r} did not start: {deployment.error or 'see the log'}",
+                    hint=f"jupyter mlops logs {name}",
+                )
+            alive = deployment.keeper_alive()
+            seen_keeper = seen_keeper or alive
+            if seen_keeper and not alive:
+                raise MLOpsError(
+                    f"the keeper of {name!r} exited before it served: "
+                    f"{deployment.error or 'see its keeper.log'}"
+                )
+            if time.monotonic() > deadline:
+                raise MLOpsError(
+                    f"{name!r} did not start within {wait:g} s",
+                    hint=f"jupyter mlops logs {name}",
+                )
+            time.sleep(0.05)
+
+    def _spawn_keeper(self, name: str) -> None:
+        """Start the keeper in its own session: it outlives this process and its terminal."""
+        files = self.files(name)
+        files.folder.mkdir(parents=True, exist_ok=True)
+        args = [sys.executable, "-m", "jupyter_mlops.deploy.keeper", str(self.root), name]
+        if self.service.store_url != _default_url(self.root):
+            args += ["--store-url", self.service.store_url]
+        with files.keeper_log.open("ab") as log:
+            process = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                start_new_session=True,
+                close_fds=True,
+                cwd=self.root,
+            )
+        # Reap it when it exits, so a long-lived server collects no zombies.
+        threading.Thread(target=process.wait, daemon=True, name=f"reap-{name}").start()
+
+
+def _default_url(root: Path) -> str:
+    return f"sqlite:///{root.resolve() / '.mlops' / 'mlops.db'}"
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
+__all__ = ["Deployments"]

@@ -1,0 +1,134 @@
+"""A deployment as JSON for the REST API, the CLI and the magics (one shape everywhere).
+
+Besides the stored row it carries what a client needs to call the endpoint: the request
+fields with their types and defaults (read from the snapshot of the version it serves), an
+example body, the outputs, the earlier versions it can roll back to, and recent totals.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MLOpsError
+
+if TYPE_CHECKING:
+    from ..store.deployments import Deployment
+    from .manager import Deployments
+
+
+@lru_cache(maxsize=64)
+def _signature(
+    snapshot: str, function: str, mtime: float
+) -> tuple[list[dict[str, Any]], list[str]]:
+    from ..notebook.parser import parse_notebook
+
+    plan = parse_notebook(Path(snapshot), name=Path(snapshot).name)
+    fn = plan.function(function)
+    fields = [plan.parameter(name).to_dict() for name in sorted(fn.parameters)]
+    return fields, list(fn.outputs)
+
+
+def signature(deployment: Deployment, snapshot: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The request fields and the outputs of the version a deployment serves."""
+    try:
+        return _signature(str(snapshot), deployment.function, snapshot.stat().st_mtime)
+    except (OSError, MLOpsError):
+        return [], []
+
+
+def deployment_view(deployments: Deployments, deployment: Deployment) -> dict[str, Any]:
+    data = deployment.to_dict()
+    for private in ("keeper_host", "keeper_start", "options"):
+        data.pop(private, None)
+    options = deployment.options
+    data["workers"] = options.get("workers", 1)
+    data["limits"] = {
+        key: options.get(key) for key in ("timeout", "max_body", "max_batch", "threads")
+    }
+    data["sample_rate"] = options.get("sample_rate")
+    data["pid"] = deployment.serve_pid
+    files = deployments.files(deployment.name)
+    version = deployment.serving_version or deployment.version
+    fields, outputs = signature(deployment, files.snapshot(version))
+    data["fields"] = fields
+    data["example"] = {field["name"]: field["default"] for field in fields}
+    data["outputs"] = outputs
+    data["versions"] = deployments.deployed_versions(deployment.name)
+    data["stats"] = deployments.service.store.deployments.totals(deployment.name)
+    return data
+
+
+def curl_example(view: dict[str, Any]) -> str:
+    body = json.dumps(view.get("example", {}))
+    return (
+        f"curl -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' "
+        f"-d '{body}' {view['url']}/invoke"
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def deployments_table(views: list[dict[str, Any]]) -> str:
+    if not views:
+        return "no deployments (jupyter mlops deploy NOTEBOOK --function NAME)"
+    header = ("NAME", "STATUS", "FUNCTION", "VERSION", "URL", "REQUESTS", "ERRORS", "P99 MS")
+    rows = [header]
+    for view in views:
+        stats = view["stats"]
+        rows.append(
+            (
+                view["name"],
+                view["status"],
+                view["function"],
+                (view["serving_version"] or view["version"])[:12],
+                view["url"],
+                str(stats["requests"]),
+                str(stats["errors"]),
+                _ms(stats["p99_ms"]),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def describe_deployment(view: dict[str, Any], token: str | None = None) -> str:
+    stats = view["stats"]
+    version = view["serving_version"] or view["version"]
+    lines = [
+        f"{view['name']}: {view['status']}  {view['function']}@{version[:12]}",
+        f"  url       {view['url']}/invoke",
+        f"  notebook  {view['notebook']}",
+    ]
+    for entry in view["binding"]:
+        lines.append(
+            f"  input     {entry['name']} from {entry['function']} (run {entry['run'][:12]})"
+        )
+    if view["fields"]:
+        fields = ", ".join(f"{f['name']}: {f['type']}" for f in view["fields"])
+        lines.append(f"  fields    {fields}")
+    lines.append(f"  outputs   {', '.join(view['outputs']) or '-'}")
+    lines.append(
+        f"  requests  {stats['requests']} ({stats['errors']} errors, {stats['rejected']} "
+        f"rejected); p50 {_ms(stats['p50_ms'])} ms, p99 {_ms(stats['p99_ms'])} ms "
+        f"(last {stats['window_s'] // 60} min)"
+    )
+    if view["restarts"]:
+        lines.append(f"  restarts  {view['restarts']}")
+    if view["error"]:
+        lines.append(f"  error     {view['error']}")
+    if token:
+        lines += [
+            f"  token     {token}",
+            "            (shown once: keep it; the store holds only its sha256)",
+            f"  try       {curl_example(view).replace('$TOKEN', token)}",
+        ]
+    else:
+        lines.append(f"  try       {curl_example(view)}")
+    return "\n".join(lines)
