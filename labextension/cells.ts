@@ -1,7 +1,8 @@
 /**
  * In the notebook: a badge on each cell saying what role the plan gives it ("function
- * train", "setup", "skip", …) and a "Run this function" button on the first cell of each
- * function. They live in the cell's header and follow the plan as tags change.
+ * train", "setup", "skip", …) and "Run this function" and "Deploy this cell" buttons on the
+ * first cell of each function, with what became of the last run or deploy started. They live
+ * in the cell's header and follow the plan as tags change.
  */
 import { Cell } from '@jupyterlab/cells';
 import { CommandRegistry } from '@lumino/commands';
@@ -9,6 +10,7 @@ import { IDisposable } from '@lumino/disposable';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
 import { CommandIDs } from './commandIds';
+import { DeploymentsModel, IDeployOutcome } from './deployments';
 import { ICellBadge, NotebookSession } from './session';
 
 const HEADER_CLASS = 'jp-mlops-cell-header';
@@ -18,9 +20,11 @@ export class CellBadges implements IDisposable {
   constructor(
     private readonly _session: NotebookSession,
     private readonly _commands: CommandRegistry,
+    private readonly _deployments: DeploymentsModel,
     private _enabled: boolean
   ) {
     _session.changed.connect(this._render, this);
+    _deployments.changed.connect(this._render, this);
     _session.panel.content.model?.cells.changed.connect(this._render, this);
     this._render();
   }
@@ -40,6 +44,7 @@ export class CellBadges implements IDisposable {
     }
     this._isDisposed = true;
     this._session.changed.disconnect(this._render, this);
+    this._deployments.changed.disconnect(this._render, this);
     this._session.panel.content.model?.cells.changed.disconnect(this._render, this);
     for (const cell of this._session.panel.content.widgets) {
       this._apply(cell, null);
@@ -79,7 +84,14 @@ export class CellBadges implements IDisposable {
     }
     const existing = header.node.querySelector<HTMLElement>(`.${HEADER_CLASS}`);
     const outcome = badge?.first ? this._session.outcome(badge.function) : null;
-    const key = badge === null ? '' : JSON.stringify([badge, outcome?.message ?? '']);
+    const deployed =
+      badge?.first && badge.function !== null
+        ? this._deployments.outcome(this._session.path, badge.function)
+        : null;
+    const key =
+      badge === null
+        ? ''
+        : JSON.stringify([badge, outcome?.message ?? '', deployed?.state, deployed?.message]);
     if ((existing?.dataset.key ?? '') === key) {
       return;
     }
@@ -94,12 +106,12 @@ export class CellBadges implements IDisposable {
     row.appendChild(roleBadge(badge));
     if (badge.first && badge.function !== null) {
       row.appendChild(this._runButton(badge.function));
+      row.appendChild(this._deployButton(badge.function, deployed));
       if (outcome !== null) {
-        const status = document.createElement('span');
-        status.className = `jp-mlops-cell-outcome jp-mod-${outcome.state}`;
-        status.textContent = outcome.message;
-        status.title = outcome.message;
-        row.appendChild(status);
+        row.appendChild(outcomeText(outcome.state, outcome.message, 'mlops-cell-run-outcome'));
+      }
+      if (deployed !== null) {
+        row.appendChild(outcomeText(deployed.state, deployed.message, 'mlops-cell-deploy-outcome'));
       }
     }
     header.node.appendChild(row);
@@ -123,8 +135,41 @@ export class CellBadges implements IDisposable {
     return button;
   }
 
+  private _deployButton(fn: string, deployed: IDeployOutcome | null): HTMLButtonElement {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'jp-mlops-cell-run jp-mlops-cell-deploy';
+    button.dataset.testid = 'mlops-cell-deploy';
+    button.dataset.function = fn;
+    const deploying = deployed?.state === 'deploying';
+    button.disabled = deploying;
+    button.textContent = deploying ? 'Deploying…' : '⇪ Deploy this cell';
+    button.title =
+      `Serve ${fn} as an HTTP endpoint (the notebook as edited now; ` +
+      'its upstream inputs from their last succeeded run)';
+    button.addEventListener('click', event => {
+      event.stopPropagation();
+      void this._commands.execute(CommandIDs.deployFunction, {
+        function: fn,
+        path: this._session.path
+      });
+    });
+    return button;
+  }
+
   private _isDisposed = false;
   private _waiting = new WeakSet<Cell>();
+}
+
+/** What became of a run or deploy, after the buttons. */
+function outcomeText(state: string, message: string, testId: string): HTMLElement {
+  const status = document.createElement('span');
+  status.className = `jp-mlops-cell-outcome jp-mod-${state}`;
+  status.dataset.testid = testId;
+  status.dataset.state = state;
+  status.textContent = message;
+  status.title = message;
+  return status;
 }
 
 /** The badge itself: `.jp-mlops-cell-role` with the role and function as data attributes. */

@@ -5,6 +5,8 @@ export namespace CommandIDs {
   export const runNotebook = 'jupyter-mlops:run-notebook';
   export const sweepFunction = 'jupyter-mlops:sweep-function';
   export const sweepNotebook = 'jupyter-mlops:sweep-notebook';
+  /** Deploys a function (the active cell's, or `function`) as an HTTP endpoint. */
+  export const deployFunction = 'jupyter-mlops:deploy-cell';
   export const tagFunction = 'jupyter-mlops:tag-function';
   export const tagSetup = 'jupyter-mlops:tag-setup';
   export const tagSkip = 'jupyter-mlops:tag-skip';

@@ -1,6 +1,6 @@
 /**
- * The extension's commands (ids in commandIds.ts): run a function or the notebook, tag the
- * active cell, refresh. They act on the active notebook unless told a path.
+ * The extension's commands (ids in commandIds.ts): run a function or the notebook, deploy a
+ * function, tag the active cell, refresh. They act on the active notebook unless told a path.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { InputDialog, Notification } from '@jupyterlab/apputils';
@@ -18,6 +18,7 @@ import {
   targetCells
 } from './cellTags';
 import { CommandIDs } from './commandIds';
+import { DeploymentsModel } from './deployments';
 import { mlopsIcon } from './icons';
 import { NotebookSession } from './session';
 import { SIDEBAR_ID } from './sidebar';
@@ -34,7 +35,8 @@ interface IRunArgs {
 export function registerCommands(
   app: JupyterFrontEnd,
   sessions: SessionTracker,
-  tagMenu: Menu
+  tagMenu: Menu,
+  deployments: DeploymentsModel
 ): void {
   const { commands } = app;
 
@@ -119,6 +121,28 @@ export function registerCommands(
         session.sweepTarget = null;
         app.shell.activateById(SIDEBAR_ID);
       }
+    }
+  });
+
+  commands.addCommand(CommandIDs.deployFunction, {
+    label: args => {
+      const fn = typeof args.function === 'string' ? args.function : null;
+      return fn ? `Deploy Function ${fn}` : 'Deploy the Active Cell’s Function';
+    },
+    caption:
+      'Serve one function as an HTTP endpoint (its upstream inputs from their last succeeded runs)',
+    isEnabled: args => functionOf(args as IRunArgs) !== null,
+    execute: async args => {
+      const session = sessionOf(args as IRunArgs);
+      const fn = functionOf(args as IRunArgs);
+      if (session === null || fn === null) {
+        Notification.warning(
+          'The active cell is not part of a function: tag it mlops:fn:NAME first.',
+          { autoClose: 5000 }
+        );
+        return;
+      }
+      await deploy(app, deployments, session, fn);
     }
   });
 
@@ -257,6 +281,38 @@ async function startRun(
     });
   } catch (error) {
     Notification.error(`Could not run ${what}: ${(error as Error).message}`, { autoClose: 8000 });
+  }
+}
+
+/**
+ * Deploys and opens the sidebar on the deployment (its token shown there once); a refusal
+ * (no succeeded run upstream, a port in use…) is said in a notification, on the cell and in
+ * the Deployments section.
+ */
+async function deploy(
+  app: JupyterFrontEnd,
+  deployments: DeploymentsModel,
+  session: NotebookSession,
+  fn: string
+): Promise<void> {
+  const pending = Notification.emit(`Deploying ${fn}…`, 'in-progress', { autoClose: false });
+  try {
+    const { deployment } = await deployments.deploy(session, fn);
+    Notification.update({
+      id: pending,
+      message: `Deployed ${deployment.name} at ${deployment.url}`,
+      type: 'success',
+      autoClose: 5000
+    });
+    app.shell.activateById(SIDEBAR_ID);
+  } catch (error) {
+    Notification.update({
+      id: pending,
+      message: deployments.outcome(session.path, fn)?.message ?? (error as Error).message,
+      type: 'error',
+      autoClose: 10000
+    });
+    app.shell.activateById(SIDEBAR_ID);
   }
 }
 

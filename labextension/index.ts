@@ -1,7 +1,7 @@
 /**
  * The jupyter-mlops JupyterLab extension: the MLOps sidebar (functions, runs, versions of
- * the active notebook), role badges and run buttons on tagged cells, tag commands in the
- * palette, the MLOps menu, the cell toolbar and the cell context menu (the menus and
+ * the active notebook, and the deployments), role badges with run and deploy buttons on
+ * tagged cells, tag commands in the palette, the MLOps menu, the cell toolbar and the cell context menu (the menus and
  * toolbar items are declared in schema/plugin.json).
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -13,6 +13,7 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { CellBadges } from './cells';
 import { CommandIDs } from './commandIds';
 import { registerCommands } from './commands';
+import { DeploymentsModel } from './deployments';
 import { NotebookSession } from './session';
 import { MLOpsSidebar, SIDEBAR_ID } from './sidebar';
 import { CELL_TOOLBAR_ITEM, createTagMenu, createTagMenuButton } from './tagMenu';
@@ -32,7 +33,8 @@ const PALETTE_CATEGORY = 'MLOps';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'Tag notebook cells into tracked, versioned functions; run, sweep and compare them.',
+  description:
+    'Tag notebook cells into tracked, versioned functions; run, sweep, compare and deploy them.',
   autoStart: true,
   requires: [INotebookTracker, ISettingRegistry],
   optional: [ICommandPalette, ILayoutRestorer, IToolbarWidgetRegistry],
@@ -47,9 +49,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     let settings: ISettings = { ...DEFAULTS };
     const sessions = new SessionTracker(notebooks, settings.parseDelay);
 
+    const deployments = new DeploymentsModel();
+
     const badges = new Map<NotebookSession, CellBadges>();
     const decorate = (session: NotebookSession): void => {
-      const decorator = new CellBadges(session, app.commands, settings.showCellBadges);
+      const decorator = new CellBadges(session, app.commands, deployments, settings.showCellBadges);
       badges.set(session, decorator);
       session.panel.disposed.connect(() => {
         decorator.dispose();
@@ -65,12 +69,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     const tagMenu = createTagMenu(app.commands);
-    registerCommands(app, sessions, tagMenu);
+    registerCommands(app, sessions, tagMenu, deployments);
     toolbarRegistry?.addFactory<Cell>('Cell', CELL_TOOLBAR_ITEM, cell =>
       createTagMenuButton(cell, tagMenu)
     );
 
-    const sidebar = new MLOpsSidebar(sessions, app);
+    const sidebar = new MLOpsSidebar(sessions, app, deployments);
     app.shell.add(sidebar, 'left', { rank: 800 });
     restorer?.add(sidebar, SIDEBAR_ID);
 
@@ -81,6 +85,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.runNotebook,
         CommandIDs.sweepFunction,
         CommandIDs.sweepNotebook,
+        CommandIDs.deployFunction,
         CommandIDs.tagFunction,
         CommandIDs.tagSetup,
         CommandIDs.tagSkip,

@@ -1,6 +1,7 @@
 /**
- * The MLOps sidebar: the active notebook's functions (with their parameter forms), its runs
- * and the versions of its functions. It follows the notebook the user is working in.
+ * The MLOps sidebar: the active notebook's functions (with their parameter forms), its runs,
+ * the versions of its functions, and the server's deployments. It follows the notebook the
+ * user is working in.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ReactWidget } from '@jupyterlab/apputils';
@@ -10,12 +11,15 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import React, { useEffect, useMemo, useState } from 'react';
 
 import { CommandIDs } from './commandIds';
+import { DeploymentsPanel } from './components/DeploymentsPanel';
 import { FunctionsPanel } from './components/FunctionsPanel';
 import { PlanProblems } from './components/PlanProblems';
 import { RunsPanel } from './components/RunsPanel';
 import { Section } from './components/Section';
+import { useDeployments } from './components/useDeployments';
 import { useSession } from './components/useSession';
 import { VersionsPanel } from './components/VersionsPanel';
+import { DeploymentsModel } from './deployments';
 import { mlopsIcon } from './icons';
 import { NotebookSession } from './session';
 import { SessionTracker } from './tracker';
@@ -25,18 +29,27 @@ export const SIDEBAR_ID = 'jupyter-mlops-sidebar';
 export class MLOpsSidebar extends ReactWidget {
   constructor(
     private readonly _sessions: SessionTracker,
-    private readonly _app: JupyterFrontEnd
+    private readonly _app: JupyterFrontEnd,
+    private readonly _deployments: DeploymentsModel
   ) {
     super();
     this.id = SIDEBAR_ID;
     this.title.icon = mlopsIcon;
     this.title.label = 'MLOps';
-    this.title.caption = 'MLOps: functions, runs and versions of this notebook';
+    this.title.caption = 'MLOps: functions, runs, versions and deployments';
     this.addClass('jp-mlops-sidebar');
   }
 
   protected render(): React.ReactElement {
-    return <SidebarView sessions={this._sessions} app={this._app} shown={this._shown} />;
+    return (
+      <SidebarView
+        sessions={this._sessions}
+        app={this._app}
+        deployments={this._deployments}
+        shown={this._shown}
+        visible={this._visible}
+      />
+    );
   }
 
   protected onAfterAttach(msg: Message): void {
@@ -51,24 +64,38 @@ export class MLOpsSidebar extends ReactWidget {
     this._markShown();
   }
 
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    if (this._visible) {
+      this._visible = false;
+      this.update(); // the deployments stop polling while nobody sees them
+    }
+  }
+
   // Runs and versions are fetched from the first time the sidebar is seen, not while
   // JupyterLab starts with it closed (the badges' parse still runs: cells need it).
   private _markShown(): void {
-    if (!this._shown) {
+    if (!this._shown || !this._visible) {
       this._shown = true;
+      this._visible = true;
       this.update();
     }
   }
 
   private _shown = false;
+  private _visible = false;
 }
 
 function SidebarView(props: {
   sessions: SessionTracker;
   app: JupyterFrontEnd;
+  deployments: DeploymentsModel;
+  /** Seen at least once: runs and versions are fetched from then on. */
   shown: boolean;
+  /** Seen now: the deployments poll. */
+  visible: boolean;
 }): React.ReactElement {
-  const { sessions, app, shown } = props;
+  const { sessions, app, deployments, shown, visible } = props;
   const [session, setSession] = useState<NotebookSession | null>(sessions.current);
   useEffect(() => {
     const follow = (_: SessionTracker, current: NotebookSession | null): void =>
@@ -80,6 +107,7 @@ function SidebarView(props: {
     };
   }, [sessions]);
   useSession(session);
+  useDeployments(deployments, false); // the section's count and open request follow it
   // The path changes when the file is renamed; the panels refetch for the new one.
   const path = session?.path ?? null;
   // The same array while the names stay the same: the panels key their fetches on it.
@@ -138,6 +166,14 @@ function SidebarView(props: {
           functionNames={functionNames}
           currentVersions={currentVersions}
         />
+      </Section>
+      <Section
+        title="Deployments"
+        testId="mlops-section-deployments"
+        detail={deployments.loaded ? String(deployments.deployments.length) : undefined}
+        openRequest={deployments.revealCount}
+      >
+        <DeploymentsPanel model={deployments} active={visible} />
       </Section>
     </div>
   );

@@ -55,7 +55,7 @@ def jp_server_config(jp_root_dir: Path) -> dict[str, Any]:
             "jpserver_extensions": {"jupyter_mlops": True},
             "authorizer_class": RecordingAuthorizer,
         },
-        "MLOpsExtension": {"max_body_bytes": 200_000},
+        "MLOpsExtension": {"max_body_bytes": 200_000, "supervise_interval": 0.5},
     }
 
 
@@ -659,3 +659,42 @@ async def test_deploying_needs_the_execute_permission(api: Any) -> None:
     assert status == 403
     status, listing = await api("GET", "deployments")
     assert status == 200 and listing["deployments"] == []
+
+
+async def test_the_server_restores_a_deployment_whose_processes_were_killed(api: Any) -> None:
+    import psutil
+
+    await _run(api)
+    try:
+        status, created = await api(
+            "POST", "deployments", body={"path": "nb.ipynb", "function": "score"}
+        )
+        assert status == 201, created
+        first = created["deployment"]
+        status, listing = await api("GET", "deployments")
+        keeper = psutil.Process(
+            (await api("GET", "deployments", "score"))[1]["deployment"]["keeper_pid"]
+        )
+        serving = psutil.Process(first["pid"])
+        keeper.kill()  # as a reboot would
+        serving.kill()
+        keeper.wait(10)
+        serving.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status, detail = await api("GET", "deployments", "score")
+            now = detail["deployment"]
+            if now["status"] == "running" and now["pid"] not in (None, first["pid"]):
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError(f"not restored: {detail}")
+        assert now["port"] == first["port"]
+        assert "restored" in [event["kind"] for event in detail["events"]]
+        status, answer = await api(
+            "POST", "deployments", "score", "invoke",
+            body={"token": created["token"], "payload": {}},
+        )  # fmt: skip
+        assert answer["status"] == 200 and answer["body"] == {"score": 5.0}
+    finally:
+        await _stop_all(api)

@@ -238,7 +238,7 @@ class Deployments:
         for deployment in self.every():
             if deployment.desired != "running" or deployment.status == "failed":
                 continue
-            if deployment.keeper_alive():
+            if deployment.keeper_alive() or _being_started(deployment):
                 continue
             self._rows.add_event(deployment.name, "restored", deployment.version)
             self._spawn_keeper(deployment.name)
@@ -439,6 +439,14 @@ class Deployments:
             )
         # Reap it when it exits, so a long-lived server collects no zombies.
         threading.Thread(target=process.wait, daemon=True, name=f"reap-{name}").start()
+
+
+def _being_started(deployment: Deployment) -> bool:
+    """A deploy or start call spawned its keeper a moment ago and is waiting for it."""
+    from datetime import datetime, timezone
+
+    age = (datetime.now(timezone.utc) - deployment.updated_at).total_seconds()
+    return deployment.status == "starting" and age < WAIT
 
 
 def _default_url(root: Path) -> str:

@@ -50,6 +50,14 @@ def deployment_view(deployments: Deployments, deployment: Deployment) -> dict[st
     }
     data["sample_rate"] = options.get("sample_rate")
     data["pid"] = deployment.serve_pid
+    if deployment.status in ("running", "restarting") and not deployment.keeper_alive():
+        # The row says what the keeper last reported; a keeper that is gone (a reboot, a
+        # kill) reported nothing since, so what serves is nothing.
+        data["status"], data["pid"] = "stopped", None
+        data["error"] = (
+            "its keeper process is gone; a Jupyter server with jupyter_mlops restores it, "
+            "or: jupyter mlops deployments --restore"
+        )
     files = deployments.files(deployment.name)
     version = deployment.serving_version or deployment.version
     fields, outputs = signature(deployment, files.snapshot(version))

@@ -42,6 +42,7 @@ from ..runtime import (
     kind_of_value_file,
 )
 from ..store import Run, Store
+from .artifact_names import value_artifact
 from .engine import ExecutionControl
 from .params import relevant
 
@@ -404,11 +405,6 @@ class _UpstreamFailedError(Exception):
     def __init__(self, error: dict[str, Any]) -> None:
         self.error = error
         super().__init__(error["evalue"])
-
-
-def value_artifact(function: Function, name: str) -> str:
-    """The artifact name of a function's output value: ``train/model``."""
-    return f"{function.name}/{name}"
 
 
 def notebook_version(plan: Plan) -> str:

@@ -2,7 +2,7 @@
  * A collapsible section of the sidebar: a header that folds its body away.
  */
 import { caretDownIcon, caretRightIcon } from '@jupyterlab/ui-components';
-import React, { useState } from 'react';
+import React, { useEffect, useState } from 'react';
 
 export interface ISectionProps {
   title: string;
@@ -10,11 +10,19 @@ export interface ISectionProps {
   /** Shown after the title, e.g. a count. */
   detail?: string;
   initiallyOpen?: boolean;
+  /** Each new value opens the section (a deploy asks for its deployment to be shown). */
+  openRequest?: number;
   children: React.ReactNode;
 }
 
 export function Section(props: ISectionProps): React.ReactElement {
   const [open, setOpen] = useState(props.initiallyOpen ?? true);
+  const { openRequest } = props;
+  useEffect(() => {
+    if (openRequest) {
+      setOpen(true);
+    }
+  }, [openRequest]);
   const Caret = open ? caretDownIcon : caretRightIcon;
   return (
     <section

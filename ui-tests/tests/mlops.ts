@@ -6,7 +6,8 @@
  * layout, so a restyled sidebar keeps the suite green and a renamed testid turns it red.
  */
 import { expect, IJupyterLabPageFixture } from '@jupyterlab/galata';
-import { Locator, Response } from '@playwright/test';
+import { APIRequestContext, Locator, Response } from '@playwright/test';
+import { execFileSync } from 'child_process';
 import * as path from 'path';
 
 export const EXAMPLE = path.resolve(__dirname, '..', '..', 'examples', 'churn.ipynb');
@@ -17,7 +18,7 @@ export const SIDEBAR_ID = 'jupyter-mlops-sidebar';
 export const RUN_TIMEOUT = 180_000;
 
 /** The functions of examples/churn.ipynb, in run order (see `jupyter mlops inspect`). */
-export const CHURN_FUNCTIONS = ['load_data', 'prepare', 'train', 'evaluate'];
+export const CHURN_FUNCTIONS = ['load_data', 'prepare', 'train', 'evaluate', 'predict'];
 
 /** Cell index → the badge the notebook should show on it (tagged cells of churn.ipynb). */
 export const CHURN_BADGES: { cell: number; role: string; fn: string }[] = [
@@ -28,11 +29,15 @@ export const CHURN_BADGES: { cell: number; role: string; fn: string }[] = [
   { cell: 8, role: 'function', fn: 'prepare' },
   { cell: 10, role: 'function', fn: 'train' },
   { cell: 12, role: 'function', fn: 'evaluate' },
-  { cell: 13, role: 'metrics', fn: 'evaluate' }
+  { cell: 13, role: 'metrics', fn: 'evaluate' },
+  { cell: 15, role: 'function', fn: 'predict' }
 ];
 
 /** Index of the `train` cell in churn.ipynb. */
 export const TRAIN_CELL = 10;
+
+/** Index of the `predict` cell in churn.ipynb: the function to deploy. */
+export const PREDICT_CELL = 15;
 
 /** The train cell with one changed line: a second version of `train`. */
 export const EDITED_TRAIN = [
@@ -71,7 +76,7 @@ export async function cellBadge(page: IJupyterLabPageFixture, index: number): Pr
 /**
  * Upload a fresh churn.ipynb into the test's own folder (so no edit or autosave of one test
  * reaches another), open it, open the MLOps sidebar from its tab and wait until the parse
- * has listed the four functions.
+ * has listed the functions.
  */
 export async function openChurn(page: IJupyterLabPageFixture, tmpPath: string): Promise<string> {
   const notebookPath = `${tmpPath}/${NOTEBOOK}`;
@@ -187,4 +192,106 @@ export function screenshotPath(name: string): string {
   }
   const results = process.env.MLOPS_UI_RESULTS ?? path.resolve(__dirname, '..', 'test-results');
   return path.join(results, 'screenshots', name);
+}
+
+// -- deployments ---------------------------------------------------------------------------
+
+/** A first deploy loads the setup code and the model in a new process: seconds. */
+export const DEPLOY_TIMEOUT = 120_000;
+
+export function deploymentRow(page: IJupyterLabPageFixture, name: string): Locator {
+  return sidebar(page).locator(`[data-testid="mlops-deployment-row"][data-name="${name}"]`);
+}
+
+export function deploymentDetails(page: IJupyterLabPageFixture, name: string): Locator {
+  return sidebar(page).locator(`[data-testid="mlops-deployment-details"][data-name="${name}"]`);
+}
+
+export interface IDeployAnswer {
+  status: number;
+  body: {
+    deployment?: { name: string; url: string; version: string; status: string };
+    token?: string | null;
+    message?: string;
+  };
+}
+
+function isDeploySubmit(response: Response): boolean {
+  const request = response.request();
+  return (
+    request.method() === 'POST' &&
+    new URL(response.url()).pathname.endsWith('/mlops/api/deployments')
+  );
+}
+
+/**
+ * Do `action` (a click that deploys) and return the server's answer to the POST
+ * /mlops/api/deployments it makes (a deploy waits until the version serves).
+ */
+export async function deployBy(
+  page: IJupyterLabPageFixture,
+  action: () => Promise<void>
+): Promise<IDeployAnswer> {
+  const answered = page.waitForResponse(isDeploySubmit, { timeout: DEPLOY_TIMEOUT });
+  await action();
+  const response = await answered;
+  return { status: response.status(), body: await response.json() };
+}
+
+/** Click "Deploy this cell" on the first cell of a function; the server's answer. */
+export async function deployFromCell(
+  page: IJupyterLabPageFixture,
+  cellIndex: number
+): Promise<IDeployAnswer> {
+  const cell = await page.notebook.getCellLocator(cellIndex);
+  if (cell === null) {
+    throw new Error(`cell ${cellIndex} of the notebook is not rendered`);
+  }
+  const button = cell.getByTestId('mlops-cell-deploy');
+  await expect(button).toBeEnabled();
+  return deployBy(page, () => button.click());
+}
+
+/** POST `body` to `<url>/invoke` with curl, as a client outside JupyterLab would. */
+export function curlInvoke(
+  url: string,
+  token: string,
+  body: string
+): { status: number; json: { [name: string]: unknown } } {
+  const out = execFileSync(
+    'curl',
+    [
+      '-sS',
+      '--max-time',
+      '30',
+      '-w',
+      '\n%{http_code}',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      '-H',
+      'Content-Type: application/json',
+      '-d',
+      body,
+      `${url}/invoke`
+    ],
+    { encoding: 'utf-8' }
+  );
+  const at = out.lastIndexOf('\n');
+  return { status: Number(out.slice(at + 1)), json: JSON.parse(out.slice(0, at)) };
+}
+
+/** Stop every deployment still running: keepers outlive the server, the folder does not. */
+export async function stopAllDeployments(request: APIRequestContext): Promise<void> {
+  const listed = await request.get('mlops/api/deployments');
+  if (!listed.ok()) {
+    return;
+  }
+  const { deployments } = (await listed.json()) as {
+    deployments: { name: string; desired: string }[];
+  };
+  for (const deployment of deployments) {
+    if (deployment.desired === 'running') {
+      await request.post(`mlops/api/deployments/${deployment.name}/stop`, { data: {} });
+    }
+  }
 }
