@@ -5,14 +5,21 @@ Requests per second and p50/p99 latency at concurrency 1, 16 and 64 for a trivia
 other in the same run:
 
 - ``ours``: ``python -m jupyter_mlops.serve`` on a tagged notebook with that cell (token
-  check, typed fields, thread pool, JSON conversion, statistics);
+  check, typed fields, thread pool, JSON conversion, statistics), with monitoring on as a
+  deployment runs it: ``--monitor-dir`` set, the default window interval (5 s) and sample
+  rate (0.1); after each case the bench consumes the window files as the supervisor does
+  and prints what they counted;
 - ``hand ASGI``: a minimal hand-written ASGI callable with the same token check that calls
   the same expression inline;
 - ``hand Starlette``: the same as a Starlette route (only if starlette is installed).
 
 Each app runs on uvloop + httptools and on asyncio + h11. The load comes from ``wrk`` if it
 is installed (``apt-get install -y wrk``), else from an asyncio raw-socket client with
-keep-alive connections; either way in its own process. Numbers are printed, never asserted.
+keep-alive connections; either way in its own process. The apps of a case run side by side
+and are measured in turn at each concurrency (``--repeat N``: N rounds, medians, and the
+median of each round's ratio); ``--pin`` puts the servers on one CPU and the load on the
+others, which steadies the numbers on a small noisy machine. Numbers are printed, never
+asserted.
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import importlib.util
 import json
 import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -136,18 +145,21 @@ async def hand_asgi(scope: MutableMapping[str, Any], receive: Receive, send: Sen
 
 
 def hand_starlette() -> Any:
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
+    # imported by name: starlette is optional here, and mypy checks the bench without it
+    starlette = {
+        name: importlib.import_module(f"starlette.{name}")
+        for name in ("applications", "responses", "routing")
+    }
+    response = starlette["responses"].JSONResponse
 
-    async def invoke(request: Request) -> JSONResponse:
+    async def invoke(request: Any) -> Any:
         if not _token_ok(request.headers.get("authorization", "").encode()):
-            return JSONResponse({"error": "Unauthorized"}, status_code=401)
+            return response({"error": "Unauthorized"}, status_code=401)
         x = (await request.json())["x"]
-        return JSONResponse(_COMPUTE[0](x))
+        return response(_COMPUTE[0](x))
 
-    return Starlette(routes=[Route("/invoke", invoke, methods=["POST"])])
+    route = starlette["routing"].Route("/invoke", invoke, methods=["POST"])
+    return starlette["applications"].Starlette(routes=[route])
 
 
 def run_hand(kind: str, loop: str, http: str, port_file: str, model: str | None) -> None:
@@ -276,6 +288,19 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60
     raise RuntimeError("the server did not answer in time")
 
 
+_SERVER_CPUS: set[int] = set()  # --pin: the servers' CPUs (the load runs on the others)
+
+
+def _pin() -> str:
+    """Servers on the last CPU, this process and the load generator on the others."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return "not pinned (one CPU)"
+    _SERVER_CPUS.add(cpus[-1])
+    os.sched_setaffinity(0, set(cpus[:-1]))  # wrk and the python client inherit it
+    return f"servers pinned to CPU {cpus[-1]}, the load to CPU {','.join(map(str, cpus[:-1]))}"
+
+
 def _start(
     app: str, function: str, model: str | None, loop: str, http: str, work: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -287,6 +312,8 @@ def _start(
             sys.executable, "-m", "jupyter_mlops.serve", str(work / "bench.ipynb"), function,
             "--root", str(work), "--port", "0", "--record", str(record), "--loop", loop,
             "--http", http, "--log-level", "warning", "--log-file", str(work / "serve.log"),
+            # monitoring on, as a deployment runs it (default interval and sample rate)
+            "--monitor-dir", str(work / "monitor"),
         ]  # fmt: skip
     else:
         command = [
@@ -294,6 +321,8 @@ def _start(
             "--port-file", str(record), *(["--model", model] if model else []),
         ]  # fmt: skip
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=ROOT)
+    if _SERVER_CPUS:
+        os.sched_setaffinity(process.pid, _SERVER_CPUS)  # its workers, started later, inherit it
     deadline = time.monotonic() + 60
     while not record.exists() or not record.read_text().strip():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -307,12 +336,8 @@ def _start(
 
 def _train(work: Path) -> str | None:
     """Run ``train`` of the bench notebook once; the path of its stored model."""
-    import importlib.util
-
     if importlib.util.find_spec("sklearn") is None:
         return None
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
     from jupyter_mlops.service import MLOps
 
     mlops = MLOps(root_dir=str(work))
@@ -338,11 +363,33 @@ def _measure(port: int, concurrency: int, duration: float, client: str, work: Pa
     return json.loads(out.stdout)
 
 
+def _report_monitor(directory: Path) -> None:
+    """What ours' monitor counted (warm-ups included), consumed as the supervisor would."""
+    from jupyter_mlops.serve.monitor import merge, take_windows
+
+    total = merge(take_windows(directory))
+    print(f"{'':8} monitor of ours: {total['requests']} requests in {total['windows']} "
+          f"window files, {len(total['samples'])} samples, p50 {total['p50_ms']} ms, "
+          f"p99 {total['p99_ms']} ms")  # fmt: skip
+
+
+def _median(rows: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(row[key] for row in rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--concurrency", default="1,16,64")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="servers on one CPU, the load on the others (less noise on a small machine)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds per row; medians are printed (default 1)"
+    )
     parser.add_argument("--hand", help=argparse.SUPPRESS)
     parser.add_argument("--loop", default="uvloop", help=argparse.SUPPRESS)
     parser.add_argument("--http", default="httptools", help=argparse.SUPPRESS)
@@ -357,19 +404,23 @@ def main(argv: list[str] | None = None) -> int:
         port, concurrency, duration = args.client_run
         print(json.dumps(python_client(int(port), int(concurrency), float(duration))))
         return 0
+    if str(ROOT) not in sys.path:  # the checkout's jupyter_mlops, as the servers import it
+        sys.path.insert(0, str(ROOT))
     client = args.client
     if client == "auto":
         client = "wrk" if shutil.which("wrk") else "python"
     levels = [int(c) for c in args.concurrency.split(",")]
     apps = ["ours", "asgi"]
-    try:
-        import starlette  # noqa: F401
-
+    if importlib.util.find_spec("starlette") is not None:
         apps.append("starlette")
-    except ImportError:
+    else:
         print("starlette is not installed: no 'hand Starlette' rows")
     names = {"ours": "ours", "asgi": "hand ASGI", "starlette": "hand Starlette"}
-    print(f"client: {client}; {os.cpu_count()} CPUs; {args.duration:g} s per row")
+    pinned = _pin() if args.pin else "not pinned"
+    print(f"client: {client}; {os.cpu_count()} CPUs, {pinned}; {args.duration:g} s per row, "
+          f"{args.repeat} round(s) (medians)")  # fmt: skip
+    print("ours serves with monitoring on, as a deployment does: --monitor-dir set, the "
+          "default interval (5 s) and sample rate (0.1)")  # fmt: skip
     print(f"{'function':8} {'stack':17} {'app':15} {'conc':>4} {'req/s':>9} {'p50 ms':>8} "
           f"{'p99 ms':>8} {'errors':>6} {'vs hand ASGI':>12}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mlops-bench-serve-") as folder:
@@ -384,24 +435,37 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cases.insert(1, ("sklearn", "score", model, STACKS[0]))
         for label, function, model_path, (loop, http) in cases:
-            results: dict[tuple[str, int], Any] = {}
-            for app in apps:
-                process, port = _start(app, function, model_path, loop, http, work)
-                try:
+            # every app of the case up at once, measured in turn (ours, then the others at the
+            # same concurrency), so a machine that drifts during the run shifts them alike
+            results: dict[tuple[str, int], list[Any]] = {}
+            servers = {}
+            try:
+                for app in apps:
+                    servers[app] = _start(app, function, model_path, loop, http, work)
+                for _ in range(args.repeat):
                     for concurrency in levels:
-                        results[app, concurrency] = _measure(
-                            port, concurrency, args.duration, client, work
-                        )
-                finally:
+                        for app in apps:
+                            row = _measure(
+                                servers[app][1], concurrency, args.duration, client, work
+                            )
+                            results.setdefault((app, concurrency), []).append(row)
+            finally:
+                for process, _ in servers.values():
                     process.terminate()
                     process.wait(10)
             for concurrency in levels:
+                hand = results["asgi", concurrency]
                 for app in apps:
-                    row = results[app, concurrency]
-                    ratio = row["rps"] / results["asgi", concurrency]["rps"]
+                    rows = results[app, concurrency]
+                    # the median of the paired ratios: each round's against the same round's
+                    ratio = statistics.median(
+                        a["rps"] / b["rps"] for a, b in zip(rows, hand, strict=True)
+                    )
                     print(f"{label:8} {loop + '+' + http:17} {names[app]:15} {concurrency:>4} "
-                          f"{row['rps']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
-                          f"{row['errors']:>6} {ratio:>12.2f}")  # fmt: skip
+                          f"{_median(rows, 'rps'):>9.0f} {_median(rows, 'p50_ms'):>8.2f} "
+                          f"{_median(rows, 'p99_ms'):>8.2f} {sum(r['errors'] for r in rows):>6} "
+                          f"{ratio:>12.2f}")  # fmt: skip
+            _report_monitor(work / "monitor")
     return 0
 
 

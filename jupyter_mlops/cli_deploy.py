@@ -106,7 +106,6 @@ def add_commands(commands: Any) -> None:
     add_deploy_options(deploy)
     deploy.add_argument("--json", action="store_true")
 
-
     def command(name: str, text: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = commands.add_parser(name, help=text)
         sub.add_argument("--json", action="store_true")

@@ -507,9 +507,11 @@ def test_deploy_serves_a_function_and_keeps_its_token_out_of_the_output(kernel, 
         text = kernel.ok("%mlops deploy predict --name magic --notebook churn.ipynb").result[
             "text/plain"
         ]
-        assert "magic: running" in text and "mlops_tokens['magic']" in text
+        assert "magic: running" in text
+        assert "mlops_tokens['magic']" in text
         token = kernel.ok("print(mlops_tokens['magic'])").stream("stdout").strip()
-        assert len(token) > 20 and token not in text
+        assert len(token) > 20
+        assert token not in text
         url = re.search(r"url\s+(\S+)/invoke", text).group(1)
         body = {"tenure_months": 3, "charges": 120.0, "calls": 4, "contract_type": "monthly"}
         request = urllib.request.Request(

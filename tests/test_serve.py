@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import re
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -28,6 +30,7 @@ from conftest import EXAMPLE, make_notebook
 
 import jupyter_mlops
 from jupyter_mlops.convert.runtime_io import mlops_load
+from jupyter_mlops.serve.monitor import BUCKETS, bucket_of, merge, percentile, take_windows
 from jupyter_mlops.service import MLOps
 
 pytestmark = pytest.mark.kernel
@@ -94,7 +97,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ML
     mlops.close()
 
 
-def start(root: Path, notebook: str, function: str, *options: str) -> Server:
+def start(
+    root: Path, notebook: str, function: str, *options: str, pass_fds: tuple[int, ...] = ()
+) -> Server:
     log = root / f"{function}-{secrets.token_hex(4)}.log"
     process = subprocess.Popen(
         serve_command(root, notebook, function, "--log-file", str(log), *options),
@@ -102,6 +107,7 @@ def start(root: Path, notebook: str, function: str, *options: str) -> Server:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        pass_fds=pass_fds,
     )
     assert process.stdout is not None
     line = process.stdout.readline()  # the start record, once the socket is bound
@@ -309,6 +315,22 @@ def test_a_slow_call_times_out_with_504_and_the_server_keeps_serving(server: Ser
     assert server.post(FIELDS).status_code == 200
 
 
+def test_a_body_that_does_not_arrive_is_408_within_the_timeout(server: Server) -> None:
+    # Given a client that announces 50 bytes and sends none (the server's timeout is 1 s)
+    port = server.record["port"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+        started = time.monotonic()
+        client.sendall(
+            f"POST /invoke HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            "Content-Length: 50\r\n\r\n".encode()
+        )
+        head = client.recv(4096)
+    # Then it gets 408 after the timeout, give or take the quarter the check takes
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert 0.9 < time.monotonic() - started < 3
+    assert server.post(FIELDS).status_code == 200
+
+
 def test_the_function_raising_is_500_with_an_id_and_the_traceback_only_in_the_log(
     server: Server,
 ) -> None:
@@ -481,3 +503,281 @@ def test_two_worker_processes_serve_the_same_socket_and_stop_on_sigterm(
         served.process.terminate()
         assert served.process.wait(20) == 0
         stop(served)
+
+
+# -- an inherited socket (a supervisor keeps one across restarts) ----------------------------
+
+
+def _listening() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    return sock
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serves_on_an_inherited_listening_socket(project: tuple[Path, MLOps], workers: int) -> None:
+    root, _ = project
+    sock = _listening()
+    fd, port = sock.fileno(), sock.getsockname()[1]
+    monitor = root / f"monitor-{secrets.token_hex(4)}"
+    try:
+        served = start(
+            root, "predict.ipynb", "predict", "--fd", str(fd), "--workers", str(workers),
+            "--monitor-dir", str(monitor), pass_fds=(fd,),
+        )  # fmt: skip
+        try:
+            assert served.record["port"] == port  # from getsockname(), not --port 0
+            assert served.record["host"] == "127.0.0.1"
+            for x in range(10):
+                assert served.post({**FIELDS, "x": float(x)}).json()["score"] == 2.0 * x + 0.25
+            parent = psutil.Process(served.process.pid)
+            serving = {parent.pid} if workers == 1 else {p.pid for p in parent.children()}
+        finally:
+            stop(served)
+        # the windows come from the processes that served (each worker writes its own)
+        windows = take_windows(monitor)
+        assert merge(windows)["requests"] == 10
+        assert {window["pid"] for window in windows} <= serving
+        # When the process is gone, the socket still takes connections: they wait in its
+        # backlog, and the next process on the same socket answers them
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as waiting:
+            body = json.dumps({**FIELDS, "x": 2.0}).encode()
+            waiting.sendall(
+                f"POST /invoke HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            again = start(root, "predict.ipynb", "predict", "--fd", str(fd), pass_fds=(fd,))
+            try:
+                answer = b""
+                while chunk := waiting.recv(65536):
+                    answer += chunk
+                assert answer.startswith(b"HTTP/1.1 200"), answer
+                assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["score"] == 4.25
+            finally:
+                stop(again)
+    finally:
+        sock.close()
+
+
+def test_refuses_a_descriptor_that_is_not_a_listening_socket(
+    project: tuple[Path, MLOps],
+) -> None:
+    root, _ = project
+    with socket.socket() as unbound:
+        fd = unbound.fileno()
+        result = subprocess.run(
+            [*serve_command(root, "predict.ipynb", "predict"), "--fd", str(fd)],
+            env=_env(**_token_env()),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            pass_fds=(fd,),
+        )
+    assert result.returncode == 2
+    assert f"--fd {fd} is not a listening TCP socket" in result.stderr
+
+
+# -- the working directory (a supervisor serves a snapshot kept elsewhere) -------------------
+
+GREET = make_notebook(
+    ("name: str = 'world'", "parameters"),
+    ("from pathlib import Path\ngreeting = Path('greeting.txt').read_text().strip()",
+     "mlops:setup"),
+    ("message = f'{greeting}, {name}'", "mlops:fn:greet"),
+)  # fmt: skip
+
+
+def test_setup_code_runs_in_the_working_directory(tmp_path: Path) -> None:
+    # Given a notebook whose setup reads a relative path, and that file only in another folder
+    (tmp_path / "greet.ipynb").write_text(json.dumps(GREET), encoding="utf-8")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "greeting.txt").write_text("hello\n", encoding="utf-8")
+    # When it is served from the notebook's folder, the setup fails, saying why
+    failed = subprocess.run(
+        serve_command(tmp_path, "greet.ipynb", "greet"),
+        env=_env(**_token_env()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert failed.returncode == 2
+    assert "FileNotFoundError" in failed.stderr
+    # Then with --workdir it reads the file there
+    served = start(tmp_path, "greet.ipynb", "greet", "--workdir", str(data))
+    try:
+        assert served.record["work_dir"] == str(data.resolve())
+        assert served.post({"name": "mlops"}).json() == {"message": "hello, mlops"}
+    finally:
+        stop(served)
+
+
+# -- monitor windows -------------------------------------------------------------------------
+
+
+def _wait_for(predicate: Any, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_monitor_windows_count_every_request_and_keep_samples_but_no_token(
+    project: tuple[Path, MLOps],
+) -> None:
+    root, _ = project
+    monitor = root / f"monitor-{secrets.token_hex(4)}"
+    served = start(
+        root, "predict.ipynb", "predict", "--monitor-dir", str(monitor),
+        "--monitor-interval", "0.2", "--sample-rate", "1.0", "--max-samples", "100",
+        "--max-sample-bytes", "300",
+    )  # fmt: skip
+    try:
+        # Given requests of every kind: fine, a client mistake, the function raising, a
+        # wrong token, and a batch larger than a sample may be
+        assert served.post(FIELDS).status_code == 200
+        assert served.post({**FIELDS, "x": "abc"}).status_code == 400
+        _wait_for(lambda: any(monitor.glob("window-*.json")))  # the timer wrote a window
+        assert served.post({**FIELDS, "fail": True}).status_code == 500
+        wrong = f"wrong-{secrets.token_hex(8)}"
+        assert served.post(FIELDS, token=wrong).status_code == 401
+        big = [{**FIELDS, "x": float(x)} for x in range(10)]
+        assert served.post(big).status_code == 200
+    finally:
+        stop(served)  # SIGTERM: the last window is written at shutdown
+    assert not list(monitor.glob(".*"))  # no window left half-written
+    texts = [path.read_text(encoding="utf-8") for path in monitor.glob("window-*.json")]
+    assert len(texts) >= 2
+    for text in texts:
+        assert TOKEN not in text
+        assert hashlib.sha256(TOKEN.encode()).hexdigest() not in text
+        assert wrong not in text  # no header at all, not even a wrong token
+    windows = take_windows(monitor)
+    assert not list(monitor.iterdir())  # consumed
+    assert {window["pid"] for window in windows} == {served.process.pid}
+    assert {window["version"] for window in windows} == {served.record["version"]}
+    total = merge(windows)
+    assert total["requests"] == 5
+    assert total["by_status"] == {"200": 2, "400": 1, "401": 1, "500": 1}
+    assert (total["errors"], total["rejected"]) == (1, 2)
+    assert sum(total["buckets"].values()) == 5
+    assert total["p50_ms"] is not None
+    assert total["p99_ms"] <= total["max_ms"]
+    samples = {sample["status"]: sample for sample in total["samples"]}
+    assert len(total["samples"]) == 5  # rate 1.0: every request
+    assert samples[400]["input"] == {**FIELDS, "x": "abc"}
+    assert samples[400]["output"]["field"] == "x"
+    assert samples[500]["output"]["error"] == "FunctionError"
+    assert samples[401]["input"] is None  # its body is never read
+    batch = [sample for sample in total["samples"] if sample["status"] == 200][-1]
+    assert batch["input"] == {"truncated": True, "bytes": len(json.dumps(big))}
+    assert batch["output"]["truncated"] is True
+    assert all(sample["latency_ms"] > 0 for sample in total["samples"])
+
+
+@pytest.mark.parametrize(("rate", "max_samples", "kept"), [(0.0, 20, 0), (1.0, 2, 2)])
+def test_monitor_samples_follow_the_rate_and_the_limit(
+    project: tuple[Path, MLOps], rate: float, max_samples: int, kept: int
+) -> None:
+    root, _ = project
+    monitor = root / f"monitor-{secrets.token_hex(4)}"
+    served = start(
+        root,
+        "predict.ipynb",
+        "predict",
+        "--monitor-dir",
+        str(monitor),
+        "--sample-rate",
+        str(rate),
+        "--max-samples",
+        str(max_samples),
+    )  # fmt: skip
+    # (the default interval, 5 s: one window, written at shutdown)
+    try:
+        for x in range(6):
+            assert served.post({**FIELDS, "x": float(x)}).status_code == 200
+    finally:
+        stop(served)
+    (window,) = take_windows(monitor)
+    assert window["requests"] == 6
+    assert len(window["samples"]) == kept
+    for sample in window["samples"]:
+        assert sample["output"]["score"] == 2.0 * sample["input"]["x"] + 0.25
+
+
+# -- monitor arithmetic ----------------------------------------------------------------------
+
+
+def test_buckets_are_log_spaced_and_a_latency_lands_within_5_percent() -> None:
+    assert BUCKETS[0] == 0.01
+    assert BUCKETS[-1] >= 60_000
+    assert all(b / a == pytest.approx(1.05, rel=2e-3) for a, b in itertools.pairwise(BUCKETS))
+    for ms in (0.001, 0.01, 0.0101, 0.05, 0.3, 1.0, 7.77, 250.0, 59_999.0):
+        bound = BUCKETS[bucket_of(ms)]
+        assert ms <= bound <= max(ms, BUCKETS[0]) * 1.051
+    assert bucket_of(10**9) == len(BUCKETS) - 1  # beyond the last bound: the last bucket
+
+
+def test_percentile_of_buckets() -> None:
+    assert percentile({}, 0.5) is None
+    counts = {bucket_of(1.0): 90, bucket_of(10.0): 9, bucket_of(100.0): 1}
+    assert percentile(counts, 0.5) == BUCKETS[bucket_of(1.0)]
+    assert percentile(counts, 0.9) == BUCKETS[bucket_of(1.0)]
+    assert percentile(counts, 0.99) == BUCKETS[bucket_of(10.0)]
+    assert percentile(counts, 1.0) == BUCKETS[bucket_of(100.0)]
+    assert percentile(counts, 0.0) == BUCKETS[bucket_of(1.0)]
+    as_read = {str(i): n for i, n in counts.items()}  # keys as a window file has them
+    assert percentile(as_read, 0.99) == percentile(counts, 0.99)
+    with pytest.raises(ValueError, match=r"within 0\.\.1"):
+        percentile(counts, 99)
+
+
+def _window(pid: int, start: float, latencies: list[float], **extra: Any) -> dict[str, Any]:
+    buckets: dict[str, int] = {}
+    for ms in latencies:
+        buckets[str(bucket_of(ms))] = buckets.get(str(bucket_of(ms)), 0) + 1
+    return {
+        "pid": pid, "start": start, "end": start + 5, "requests": len(latencies),
+        "by_status": {"200": len(latencies)}, "errors": 0, "rejected": 0, "buckets": buckets,
+        "max_ms": max(latencies), "samples": [{"at": start + 1, "status": 200}], **extra,
+    }  # fmt: skip
+
+
+def test_merge_adds_windows_up() -> None:
+    a = _window(1, 100.0, [1.0] * 8 + [2.0, 3.0])
+    b = _window(2, 95.0, [50.0] * 10, by_status={"200": 9, "503": 1}, errors=1)
+    total = merge([a, b])
+    assert (total["start"], total["end"]) == (95.0, 105.0)
+    assert total["requests"] == 20
+    assert total["by_status"] == {"200": 19, "503": 1}
+    assert total["errors"] == 1
+    assert sum(total["buckets"].values()) == 20
+    assert total["p50_ms"] == BUCKETS[bucket_of(3.0)]  # rank 10 of 20
+    assert total["p90_ms"] == total["p99_ms"] == 50.0  # capped at the largest latency seen
+    assert total["max_ms"] == 50.0
+    assert [sample["at"] for sample in total["samples"]] == [96.0, 101.0]  # oldest first
+    assert total["pids"] == [1, 2]
+    # merging merged windows gives the same counts
+    again = merge([merge([a]), merge([b])])
+    assert {k: again[k] for k in ("requests", "buckets", "p50_ms", "p99_ms")} == {
+        k: total[k] for k in ("requests", "buckets", "p50_ms", "p99_ms")
+    }
+    empty = merge([])
+    assert (empty["requests"], empty["p50_ms"], empty["start"]) == (0, None, None)
+
+
+def test_take_windows_reads_and_deletes_finished_files_only(tmp_path: Path) -> None:
+    assert take_windows(tmp_path / "absent") == []
+    for seq, start in ((1, 20.0), (2, 10.0)):
+        (tmp_path / f"window-7-{seq}.json").write_text(json.dumps(_window(7, start, [1.0])))
+    (tmp_path / ".window-7-3.json.tmp").write_text("{half")  # being written
+    (tmp_path / "window-7-4.json").write_text("{broken")
+    (tmp_path / "notes.txt").write_text("not a window")
+    windows = take_windows(tmp_path)
+    assert [window["start"] for window in windows] == [10.0, 20.0]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        ".window-7-3.json.tmp", ".window-7-4.json.bad", "notes.txt",
+    ]  # fmt: skip
+    assert take_windows(tmp_path) == []

@@ -561,7 +561,7 @@ async def test_versions_diff_and_alias_moves(api: Any) -> None:
 
 
 async def _stop_all(api: Any) -> None:
-    status, listing = await api("GET", "deployments")
+    _status, listing = await api("GET", "deployments")
     for deployment in listing["deployments"]:
         await api("POST", "deployments", deployment["name"], "stop")
 
@@ -578,41 +578,53 @@ async def test_deploy_from_posted_content_invoke_watch_and_stop(api: Any) -> Non
         )
         assert status == 201, created
         token, deployment = created["token"], created["deployment"]
-        assert deployment["name"] == "score" and deployment["status"] == "running"
+        assert deployment["name"] == "score"
+        assert deployment["status"] == "running"
         assert deployment["url"].startswith("http://127.0.0.1:")
-        assert deployment["fields"] == [] and deployment["outputs"] == ["score"]
-        assert token and token not in json.dumps(deployment)
+        assert deployment["fields"] == []
+        assert deployment["outputs"] == ["score"]
+        assert token
+        assert token not in json.dumps(deployment)
 
         status, answer = await api(
             "POST", "deployments", "score", "invoke", body={"token": token, "payload": {}}
         )
-        assert status == 200 and answer["status"] == 200 and answer["body"] == {"score": 5.0}
+        assert status == 200
+        assert answer["status"] == 200
+        assert answer["body"] == {"score": 5.0}
         status, answer = await api(
             "POST", "deployments", "score", "invoke", body={"token": "nope", "payload": {}}
         )
-        assert status == 200 and answer["status"] == 401
+        assert status == 200
+        assert answer["status"] == 401
 
         status, listing = await api("GET", "deployments")
         assert [d["name"] for d in listing["deployments"]] == ["score"]
         status, detail = await api("GET", "deployments", "score", params={"samples": "5"})
-        assert status == 200 and detail["events"][0]["kind"] == "deployed"
+        assert status == 200
+        assert detail["events"][0]["kind"] == "deployed"
         status, logs = await api("GET", "deployments", "score", "logs", params={"lines": "50"})
-        assert status == 200 and any("serving score" in line for line in logs["lines"])
+        assert status == 200
+        assert any("serving score" in line for line in logs["lines"])
 
         status, again = await api(
             "POST", "deployments", body={"path": "nb.ipynb", "function": "score"}
         )
-        assert status == 201 and again["token"] is None  # the name keeps its token and port
+        assert status == 201
+        assert again["token"] is None
         assert again["deployment"]["port"] == deployment["port"]
 
         status, stopped = await api("POST", "deployments", "score", "stop")
-        assert status == 200 and stopped["deployment"]["status"] == "stopped"
+        assert status == 200
+        assert stopped["deployment"]["status"] == "stopped"
         status, refused = await api(
             "POST", "deployments", "score", "invoke", body={"token": token, "payload": {}}
         )
-        assert status == 409 and "stopped" in refused["message"]
+        assert status == 409
+        assert "stopped" in refused["message"]
         status, started = await api("POST", "deployments", "score", "start")
-        assert status == 200 and started["deployment"]["port"] == deployment["port"]
+        assert status == 200
+        assert started["deployment"]["port"] == deployment["port"]
     finally:
         await _stop_all(api)
 
@@ -649,7 +661,8 @@ async def test_deploying_a_function_that_never_ran_is_a_400_that_says_run_it(api
     status, answer = await api(
         "POST", "deployments", body={"path": "nb.ipynb", "function": "score"}
     )
-    assert status == 400 and "no succeeded run" in answer["message"]
+    assert status == 400
+    assert "no succeeded run" in answer["message"]
     assert "double" in answer.get("hint", "")
 
 
@@ -658,7 +671,8 @@ async def test_deploying_needs_the_execute_permission(api: Any) -> None:
     status, _ = await api("POST", "deployments", body={"path": "nb.ipynb", "function": "score"})
     assert status == 403
     status, listing = await api("GET", "deployments")
-    assert status == 200 and listing["deployments"] == []
+    assert status == 200
+    assert listing["deployments"] == []
 
 
 async def test_the_server_restores_a_deployment_whose_processes_were_killed(api: Any) -> None:
@@ -671,7 +685,6 @@ async def test_the_server_restores_a_deployment_whose_processes_were_killed(api:
         )
         assert status == 201, created
         first = created["deployment"]
-        status, listing = await api("GET", "deployments")
         keeper = psutil.Process(
             (await api("GET", "deployments", "score"))[1]["deployment"]["keeper_pid"]
         )
@@ -695,6 +708,7 @@ async def test_the_server_restores_a_deployment_whose_processes_were_killed(api:
             "POST", "deployments", "score", "invoke",
             body={"token": created["token"], "payload": {}},
         )  # fmt: skip
-        assert answer["status"] == 200 and answer["body"] == {"score": 5.0}
+        assert answer["status"] == 200
+        assert answer["body"] == {"score": 5.0}
     finally:
         await _stop_all(api)

@@ -42,6 +42,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port", type=int, default=defaults.port, help="0: any free port (default: %(default)s)"
     )
+    p.add_argument(
+        "--fd",
+        type=int,
+        help="serve on this inherited, already listening socket instead of binding --host/--port",
+    )
+    p.add_argument(
+        "--workdir",
+        dest="work_dir",
+        help="run the setup code in this folder (default: the notebook's folder)",
+    )
     p.add_argument("--workers", type=int, default=defaults.workers, help="worker processes")
     p.add_argument(
         "--threads", type=int, default=defaults.threads, help="concurrent calls per worker"
@@ -76,6 +86,34 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
     p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    p.add_argument(
+        "--monitor-dir",
+        help="write a window of /invoke statistics and samples here every --monitor-interval",
+    )
+    p.add_argument(
+        "--monitor-interval",
+        type=float,
+        default=defaults.monitor_interval,
+        help="seconds per monitor window (default: %(default)s)",
+    )
+    p.add_argument(
+        "--sample-rate",
+        type=float,
+        default=defaults.sample_rate,
+        help="share of requests whose input and output a window keeps, 0..1 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-samples",
+        type=int,
+        default=defaults.max_samples,
+        help="samples per window and worker at most (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-sample-bytes",
+        type=int,
+        default=defaults.max_sample_bytes,
+        help="a larger input or output is kept as its size only (default: %(default)s)",
+    )
     p.add_argument("--log-file", help="append the log here (default: stderr)")
     p.add_argument("--record", help="also write the JSON start record to this file")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -91,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--inline-below must not be negative")
     if args.timeout <= 0 or not 0 <= args.port <= 65535:
         parser().error("--timeout must be positive and --port within 0..65535")
+    if args.fd is not None and args.fd < 0:
+        parser().error("--fd must not be negative")
+    if args.monitor_interval <= 0 or not 0 <= args.sample_rate <= 1:
+        parser().error("--monitor-interval must be positive and --sample-rate within 0..1")
+    if args.max_samples < 0 or args.max_sample_bytes < 0:
+        parser().error("--max-samples and --max-sample-bytes must not be negative")
     spec = ServeSpec(
         notebook=args.notebook,
         function=args.function,
@@ -101,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         store_url=args.store_url,
         host=args.host,
         port=args.port,
+        fd=args.fd,
+        work_dir=os.path.abspath(args.work_dir) if args.work_dir else None,
         workers=args.workers,
         threads=args.threads,
         token_hash_env=args.token_hash_env,
@@ -116,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         loop=args.loop,
         http=args.http,
+        monitor_dir=os.path.abspath(args.monitor_dir) if args.monitor_dir else None,
+        monitor_interval=args.monitor_interval,
+        sample_rate=args.sample_rate,
+        max_samples=args.max_samples,
+        max_sample_bytes=args.max_sample_bytes,
     )
     from .process import serve
 

@@ -10,6 +10,10 @@ less than ``inline_below`` seconds (1 ms by default) is called on the event loop
 the hop to a thread would cost more than the call. A call that gets slower moves the next
 ones back to threads; one that hangs on the loop stalls this worker (the timeout cannot
 stop it there), which ``/health`` then shows to the supervisor.
+
+Every ``/invoke`` request, answered or refused, is counted in the worker's monitor
+(``monitor.py``). ``POST /invoke`` runs in one coroutine from the headers to the answer:
+on a fast function the app's own work is a good part of the request's cost.
 """
 
 from __future__ import annotations
@@ -21,16 +25,16 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .inputs import RequestError, RequestSchema
+from .deadlines import Deadlines
+from .inputs import RequestError, RequestSchema, read_body
 from .loader import ServedFunction
+from .monitor import Recorder
 from .openapi import document
 from .outputs import UnconvertibleOutputError, encode
 from .spec import ServeSpec
@@ -45,41 +49,6 @@ Send = Callable[[Message], Awaitable[None]]
 _JSON = (b"content-type", b"application/json")
 _ROUTES = {"/invoke": ("POST",), "/health": ("GET", "HEAD"), "/openapi.json": ("GET", "HEAD")}
 COST_SMOOTHING = 0.2
-LATENCY_WINDOW = 2048  # the last N invoke latencies give the percentiles in /health
-
-
-class Stats:
-    """Counters of ``/invoke`` requests in this worker process."""
-
-    def __init__(self) -> None:
-        self.started = time.time()
-        self.requests = 0
-        self.by_status: dict[int, int] = {}
-        self.in_flight = 0
-        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
-
-    def record(self, status: int, seconds: float) -> None:
-        self.requests += 1
-        self.by_status[status] = self.by_status.get(status, 0) + 1
-        self.latencies.append(seconds)
-
-    def to_dict(self) -> dict[str, Any]:
-        ordered = sorted(self.latencies)
-
-        def percentile(q: float) -> float | None:
-            if not ordered:
-                return None
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
-
-        return {
-            "requests": self.requests,
-            "errors": sum(n for status, n in self.by_status.items() if status >= 500),
-            "rejected": sum(n for status, n in self.by_status.items() if 400 <= status < 500),
-            "by_status": {str(status): n for status, n in sorted(self.by_status.items())},
-            "in_flight": self.in_flight,
-            "latency_ms": {"p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99)},
-            "window": len(ordered),
-        }
 
 
 class ServeApp:
@@ -97,110 +66,149 @@ class ServeApp:
             document(plan, function, use_defaults=spec.use_defaults, max_batch=spec.max_batch)
         ).encode("utf-8")
         self._executor = ThreadPoolExecutor(spec.threads, thread_name_prefix="mlops-invoke")
-        self.stats = Stats()
+        self.monitor = Recorder(
+            spec.monitor_dir,
+            function=function.name,
+            version=function.version,
+            interval=spec.monitor_interval,
+            sample_rate=spec.sample_rate,
+            max_samples=spec.max_samples,
+            max_sample_bytes=spec.max_sample_bytes,
+        )
+        self._body_deadlines = Deadlines(spec.timeout)
+        self._accepted: bytes | None = None  # the last Authorization value that passed
         # Seconds a call takes (smoothed). It starts high, so the first calls run in threads.
         self._cost = float("inf") if spec.inline_below > 0 else 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        if scope["type"] == "http":
+            if scope["path"] == "/invoke" and scope["method"] == "POST":
+                await self._invoke(scope, receive, send)
+            else:
+                await self._other(scope, send)
+        elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-        elif scope["type"] == "http":
-            await self._http(scope, receive, send)
         # websockets are not served: returning without accepting makes the server refuse them
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                loop = asyncio.get_running_loop()
+                self.monitor.start(loop)
+                self._body_deadlines.start(loop)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                # uvicorn has drained the connections by now: the last window is complete
+                self.monitor.close()
+                self._body_deadlines.stop()
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _other(self, scope: Scope, send: Send) -> None:
+        """Every request but ``POST /invoke``."""
         path, method = scope["path"], scope["method"]
         allowed = _ROUTES.get(path)
         if allowed is None:
             await _respond(send, 404, _error("NotFound", f"no route {path!r}"))
-            return
-        if method not in allowed:
+        elif method not in allowed:
             allow = (b"allow", ", ".join(allowed).encode("ascii"))
             await _respond(send, 405, _error("MethodNotAllowed", f"use {allowed[0]}"), allow)
-            return
-        if path == "/health":
+        elif path == "/health":
             await _respond(send, 200, self._health())
-            return
-        if not self._authorized(scope):
-            await _respond(
-                send,
-                401,
-                _error("Unauthorized", "send the deployment's token as 'Authorization: Bearer …'"),
-                (b"www-authenticate", b"Bearer"),
-            )
-            return
-        if path == "/openapi.json":
+        elif not self._authorized(dict(scope["headers"]).get(b"authorization")):
+            await _respond(send, 401, _UNAUTHORIZED, _CHALLENGE)
+        else:
             await _respond(send, 200, self._openapi)
-            return
+
+    async def _invoke(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /invoke``: the hot path, in one coroutine from the headers to the answer."""
         started = time.perf_counter()
-        self.stats.in_flight += 1
+        monitor = self.monitor
+        headers = dict(scope["headers"])  # one pass; of a repeated header, the last counts
+        if not self._authorized(headers.get(b"authorization")):
+            # counted (a client with a wrong token shows in the monitor); the body is not read
+            monitor.record(401, time.perf_counter() - started, None, _UNAUTHORIZED)
+            await _respond(send, 401, _UNAUTHORIZED, _CHALLENGE)
+            return
+        body = None
+        monitor.in_flight += 1
         try:
-            status, body = await self._invoke(scope, receive)
-        finally:
-            self.stats.in_flight -= 1
-        self.stats.record(status, time.perf_counter() - started)
-        await _respond(send, status, body)
-
-    def _authorized(self, scope: Scope) -> bool:
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, token = value.partition(b" ")
-                if scheme.lower() != b"bearer" or not token.strip():
-                    return False
-                digest = hashlib.sha256(token.strip()).hexdigest().encode("ascii")
-                return hmac.compare_digest(digest, self._token_sha256)
-        return False
-
-    async def _invoke(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
-        try:
-            body = await self._timed_body(scope, receive)
+            reading = read_body(receive, headers.get(b"content-length"), self.spec.max_body)
+            body = await self._body_deadlines.within(reading)
             items, batch = self.schema.parse(body)
         except RequestError as err:
             kind = "PayloadTooLarge" if err.status == 413 else "BadRequest"
-            return err.status, _error(kind, err.message, err.field)
+            status, out = err.status, _error(kind, err.message, err.field)
         except asyncio.TimeoutError:
-            return 408, _error("RequestTimeout", "the request body did not arrive in time")
-        try:
+            status, out = 408, _error("RequestTimeout", "the request body did not arrive in time")
+        else:
             if self._cost * len(items) < self.spec.inline_below:
-                return 200, self._call(items, batch)  # cheaper than the hop to a thread
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._executor, self._call, items, batch)
+                try:  # on the loop: cheaper than the hop to a thread
+                    status, out = 200, self._call(items, batch)
+                except (Exception, SystemExit, KeyboardInterrupt) as err:  # sys.exit() too
+                    status, out = self._failed(err)
+            else:
+                status, out = await self._in_thread(items, batch)
+        finally:
+            monitor.in_flight -= 1
+        monitor.record(status, time.perf_counter() - started, body, out)
+        await _respond(send, status, out)
+
+    def _authorized(self, value: bytes | None) -> bool:
+        """``Authorization: Bearer <token>``, checked against the token's sha256."""
+        if value is None:
+            return False
+        accepted = self._accepted
+        # The value that passed last time passes again without a sha256, compared in
+        # constant time too (for a value of another length that shows only the length).
+        if accepted is not None and hmac.compare_digest(value, accepted):
+            return True
+        scheme, _, token = value.partition(b" ")
+        if scheme.lower() != b"bearer" or not token.strip():
+            return False
+        digest = hashlib.sha256(token.strip()).hexdigest().encode("ascii")
+        if hmac.compare_digest(digest, self._token_sha256):
+            self._accepted = value
+            return True
+        return False
+
+    async def _in_thread(self, items: list[dict[str, Any]], batch: bool) -> tuple[int, bytes]:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, self._call, items, batch)
+        try:
             return 200, await asyncio.wait_for(future, self.spec.timeout)
         except asyncio.TimeoutError:
-            error_id = _error_id()
-            logger.error(
-                "error %s: %s did not finish within %ss (the call goes on in its thread)",
-                error_id,
-                self.served.function.name,
-                self.spec.timeout,
-            )
-            message = f"the function did not finish within {self.spec.timeout:g} s"
-            return 504, _error("Timeout", message, error_id=error_id)
-        except UnconvertibleOutputError as err:
-            error_id = _error_id()
+            if not future.done() or future.cancelled():  # the limit, not the function raising
+                error_id = _error_id()
+                logger.error(
+                    "error %s: %s did not finish within %ss (the call goes on in its thread)",
+                    error_id,
+                    self.served.function.name,
+                    self.spec.timeout,
+                )
+                message = f"the function did not finish within {self.spec.timeout:g} s"
+                return 504, _error("Timeout", message, error_id=error_id)
+            return self._failed(future.exception() or Exception("unknown"))
+        except (Exception, SystemExit, KeyboardInterrupt) as err:
+            return self._failed(err)
+
+    def _failed(self, err: BaseException) -> tuple[int, bytes]:
+        """The 500 for a function that raised (or returned what JSON cannot carry)."""
+        error_id = _error_id()
+        if isinstance(err, UnconvertibleOutputError):
             logger.error("error %s: %s", error_id, err)
             return 500, _error("UnconvertibleOutput", str(err), err.output, error_id=error_id)
-        except (Exception, SystemExit, KeyboardInterrupt) as err:  # sys.exit() in a cell too
-            error_id = _error_id()
-            logger.error(
-                "error %s: %s raised %s",
-                error_id,
-                self.served.function.name,
-                type(err).__name__,
-                exc_info=err,
-            )
-            message = f"the function raised {type(err).__name__}; see the deployment log"
-            return 500, _error("FunctionError", message, error_id=error_id)
+        logger.error(
+            "error %s: %s raised %s",
+            error_id,
+            self.served.function.name,
+            type(err).__name__,
+            exc_info=err,
+        )
+        message = f"the function raised {type(err).__name__}; see the deployment log"
+        return 500, _error("FunctionError", message, error_id=error_id)
 
     def _call(self, items: list[dict[str, Any]], batch: bool) -> bytes:
         started = time.perf_counter()
@@ -214,53 +222,6 @@ class ServeApp:
                 self._cost += COST_SMOOTHING * (seconds - self._cost)
         return encode(results, batch)
 
-    async def _timed_body(self, scope: Scope, receive: Receive) -> bytes:
-        """The body within the request timeout (a timer, not wait_for: no task per request)."""
-        task = asyncio.current_task()
-        assert task is not None
-        expired = False
-
-        def expire() -> None:
-            nonlocal expired
-            expired = True
-            task.cancel()
-
-        timer = asyncio.get_running_loop().call_later(self.spec.timeout, expire)
-        try:
-            return await self._body(scope, receive)
-        except asyncio.CancelledError:
-            if not expired:
-                raise
-            if sys.version_info >= (3, 11):
-                task.uncancel()
-            raise asyncio.TimeoutError from None
-        finally:
-            timer.cancel()
-
-    async def _body(self, scope: Scope, receive: Receive) -> bytes:
-        limit = self.spec.max_body
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    raise RequestError(400, "Content-Length is not a number") from None
-                if declared > limit:
-                    raise RequestError(413, f"the body is {declared} bytes; at most {limit}")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise RequestError(400, "the client went away before sending the body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise RequestError(413, f"the body is more than {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
-
     def _health(self) -> bytes:
         function = self.served.function
         health = {
@@ -268,8 +229,8 @@ class ServeApp:
             "function": function.name,
             "version": function.version,
             "pid": os.getpid(),
-            "uptime_s": round(time.time() - self.stats.started, 3),
-            "invoke": self.stats.to_dict(),
+            "uptime_s": round(time.time() - self.monitor.started, 3),
+            "invoke": self.monitor.health(),
         }
         return json.dumps(health).encode("utf-8")
 
@@ -285,6 +246,10 @@ def _error(
     if error_id is not None:
         body["id"] = error_id
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+_UNAUTHORIZED = _error("Unauthorized", "send the deployment's token as 'Authorization: Bearer …'")
+_CHALLENGE = (b"www-authenticate", b"Bearer")
 
 
 async def _respond(send: Send, status: int, body: bytes, *extra: tuple[bytes, bytes]) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..convert.runtime_io import mlops_load
 from ..errors import MLOpsError
+from ..execute.artifact_names import value_artifact
 from ..notebook.plan import Function, Plan
 
 if TYPE_CHECKING:
@@ -41,8 +42,6 @@ def bind_inputs(
     store: Store, plan: Plan, function: Function, notebook_name: str, from_run: str | None
 ) -> list[BoundInput]:
     """Every data input of ``function`` bound to an artifact; MLOpsError if one cannot be."""
-    from ..execute.runner import value_artifact  # imports papermill: not in worker processes
-
     by_producer: dict[str, list[str]] = {}
     for name in function.data_inputs:
         by_producer.setdefault(function.sources[name], []).append(name)
@@ -71,8 +70,6 @@ def bind_inputs(
 def _producer_run(
     store: Store, producer: Function, names: list[str], notebook_name: str, from_run: str | None
 ) -> tuple[Run, str]:
-    from ..execute.runner import value_artifact
-
     wanted = {value_artifact(producer, name) for name in names}
     if from_run:
         run = store.get_run(from_run)

@@ -8,6 +8,7 @@ a wrong type, a missing field or an unknown one is a RequestError naming the fie
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +36,13 @@ class RequestSchema:
     parameters: tuple[Parameter, ...]
     use_defaults: bool
     max_batch: int
+    names: frozenset[str]
 
     @classmethod
     def of(cls, plan: Plan, function: Function, *, use_defaults: bool, max_batch: int) -> Any:
         parameters = tuple(plan.parameter(name) for name in function.parameters)
-        return cls(plan, parameters, use_defaults, max_batch)
+        names = frozenset(parameter.name for parameter in parameters)
+        return cls(plan, parameters, use_defaults, max_batch, names)
 
     def parse(self, body: bytes) -> tuple[list[dict[str, Any]], bool]:
         """The checked parameter sets, and whether the body was a batch."""
@@ -63,7 +66,7 @@ class RequestSchema:
             raise RequestError(
                 400, f"{where or 'body'}: expected an object, got {_json_type(data)}"
             )
-        known = {parameter.name for parameter in self.parameters}
+        known = self.names
         for name in data:
             if name not in known:
                 field = f"{where}.{name}" if where else name
@@ -71,33 +74,74 @@ class RequestSchema:
                 raise RequestError(400, f"unknown field {field!r} (fields: {listed})", field)
         values: dict[str, Any] = {}
         for parameter in self.parameters:
-            field = f"{where}.{parameter.name}" if where else parameter.name
-            if parameter.name not in data:
-                if self.use_defaults:
-                    values[parameter.name] = parameter.default
-                    continue
+            name = parameter.name
+            if name in data:
+                try:
+                    # the type's own check (no message built unless it fails) ...
+                    values[name] = parameter.type.check(data[name])
+                except ValueError:
+                    # ... and on failure the message a run's parameter gets
+                    self._fail(parameter, data[name], f"{where}.{name}" if where else name)
+            elif self.use_defaults:
+                values[name] = parameter.default
+            else:
+                field = f"{where}.{name}" if where else name
                 raise RequestError(
                     400, f"missing field {field!r} (expected {parameter.type})", field
                 )
-            try:
-                values[parameter.name] = check_value(self.plan, parameter, data[parameter.name])
-            except ParameterError as err:
-                raise RequestError(400, f"field {field!r}: {_reason(err.message)}", field) from None
         return values
+
+    def _fail(self, parameter: Parameter, value: Any, field: str) -> None:
+        try:
+            check_value(self.plan, parameter, value)
+        except ParameterError as err:
+            raise RequestError(400, f"field {field!r}: {_reason(err.message)}", field) from None
+        raise RequestError(400, f"field {field!r}: not a valid {parameter.type}", field)
+
+
+async def read_body(
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]], declared: bytes | None, limit: int
+) -> bytes:
+    """The whole body, at most ``limit`` bytes (``declared``: the Content-Length header)."""
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise RequestError(400, "Content-Length is not a number") from None
+        if size > limit:
+            raise RequestError(413, f"the body is {size} bytes; at most {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError(400, "the client went away before sending the body")
+        chunk: bytes = message.get("body", b"")
+        if not chunks and not message.get("more_body", False) and len(chunk) <= limit:
+            return chunk  # the usual case: the body in one message
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"the body is more than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # built once: json.loads builds one
 
 
 def parse_json(body: bytes) -> Any:
     """JSON as RFC 8259 has it: UTF-8, no NaN or Infinity."""
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constant)
+        return _DECODER.decode(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise RequestError(400, "the body is not UTF-8 text") from None
     except ValueError as err:
         raise RequestError(400, f"the body is not valid JSON: {err}") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def _reason(message: str) -> str:

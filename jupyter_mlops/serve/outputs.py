@@ -23,13 +23,17 @@ class UnconvertibleOutputError(Exception):
         self.kind = kind
 
 
+# built once (json.dumps with options builds one per call); to_json leaves no cycles to check
+_ENCODER = json.JSONEncoder(
+    allow_nan=False, ensure_ascii=False, separators=(",", ":"), check_circular=False
+)
+
+
 def encode(results: list[dict[str, Any]], batch: bool) -> bytes:
     """The response body for one result (an object) or a batch (a list of objects)."""
     converted = [{name: to_json(value, name) for name, value in r.items()} for r in results]
     document: Any = converted if batch else converted[0]
-    return json.dumps(document, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8"
-    )
+    return _ENCODER.encode(document).encode("utf-8")
 
 
 def to_json(value: Any, where: str) -> Any:

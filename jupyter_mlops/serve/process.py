@@ -3,9 +3,11 @@
 In the parent process: read the notebook, check the function's version, resolve the
 binding of its upstream inputs in the store, load the function once (so a broken setup fails
 here, with its message, before any port is announced), bind the socket (``port=0``: the
-system picks one), write the start record, then run uvicorn. With ``workers > 1`` uvicorn
-starts that many worker processes on the same socket; each runs the setup code and loads
-the bound values itself (from the spec in ``MLOPS_SERVE_SPEC``) and never opens the store.
+system picks one) or take over the listening socket inherited as ``fd`` (a supervisor that
+keeps one socket across restarts and redeploys, so no connection is ever refused), write the
+start record, then run uvicorn. With ``workers > 1`` uvicorn starts that many worker
+processes on the same socket; each runs the setup code and loads the bound values itself
+(from the spec in ``MLOPS_SERVE_SPEC``) and never opens the store.
 """
 
 from __future__ import annotations
@@ -60,6 +62,20 @@ def resolve(spec: ServeSpec) -> ServeSpec:
     root = Path(spec.root_dir).resolve()
     notebook = Path(spec.notebook).resolve()
     spec.root_dir, spec.notebook = str(root), str(notebook)
+    if spec.work_dir is not None:
+        work_dir = Path(spec.work_dir).resolve()
+        if not work_dir.is_dir():
+            raise MLOpsError(f"the working directory {work_dir} is not a folder")
+        spec.work_dir = str(work_dir)
+    if spec.monitor_dir is not None:
+        try:  # here, so a folder that cannot be written fails the start, saying so
+            Path(spec.monitor_dir).mkdir(parents=True, exist_ok=True)
+            if not os.access(spec.monitor_dir, os.W_OK):
+                raise PermissionError(13, "not writable")
+        except OSError as err:
+            raise MLOpsError(
+                f"cannot write to the monitor folder {spec.monitor_dir}: {err}"
+            ) from None
     if not spec.notebook_name:
         try:
             spec.notebook_name = notebook.relative_to(root).as_posix()
@@ -93,7 +109,9 @@ def resolve(spec: ServeSpec) -> ServeSpec:
 
 def build_app(spec: ServeSpec) -> ServeApp:
     """Load the function of a resolved spec and wrap it in the app (in each worker)."""
-    os.chdir(Path(spec.notebook).parent)  # the setup code runs where the notebook's runs do
+    # the setup code runs where the notebook's runs do (or where the supervisor says: it
+    # serves a snapshot of the notebook kept elsewhere)
+    os.chdir(spec.work_dir or Path(spec.notebook).parent)
     plan, function = read_plan(spec)
     if function.version != spec.resolved_version:
         raise MLOpsError(
@@ -133,12 +151,40 @@ def configure_logging(spec: ServeSpec) -> None:
     root.setLevel(spec.log_level.upper())
 
 
-def start_record(spec: ServeSpec, port: int) -> dict[str, Any]:
+def listening_socket(spec: ServeSpec) -> socket.socket:
+    """The inherited socket ``spec.fd`` (checked: TCP, listening), or a new one bound."""
+    if spec.fd is None:
+        family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((spec.host, spec.port))
+        sock.listen(2048)  # from here on, connections wait in the backlog until one is accepted
+    else:
+        try:
+            sock = socket.socket(fileno=spec.fd)
+        except OSError as err:
+            raise MLOpsError(
+                f"--fd {spec.fd} is not an open socket ({err.strerror})",
+                hint="pass the listening socket's descriptor to the child (pass_fds)",
+            ) from None
+        tcp = sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM
+        if not tcp or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            sock.detach()  # not ours to close
+            raise MLOpsError(
+                f"--fd {spec.fd} is not a listening TCP socket",
+                hint="bind it and call listen() before starting the serving process",
+            )
+    sock.set_inheritable(True)
+    return sock
+
+
+def start_record(spec: ServeSpec, address: tuple[str, int]) -> dict[str, Any]:
     """What a supervisor needs to know about this process; never the token or its hash."""
-    host = f"[{spec.host}]" if ":" in spec.host else spec.host
+    bound, port = address
+    host = f"[{bound}]" if ":" in bound else bound
     return {
         "url": f"http://{host}:{port}",
-        "host": spec.host,
+        "host": bound,
         "port": port,
         "pid": os.getpid(),
         "started_at": time.time(),
@@ -157,6 +203,8 @@ def start_record(spec: ServeSpec, port: int) -> dict[str, Any]:
             "max_concurrency": spec.max_concurrency,
         },
         "log_file": spec.log_file,
+        "work_dir": spec.work_dir or str(Path(spec.notebook).parent),
+        "monitor_dir": spec.monitor_dir,
     }
 
 
@@ -167,13 +215,9 @@ def serve(spec: ServeSpec) -> int:
     configure_logging(spec)
     resolve(spec)
     app = build_app(spec)  # in the parent too: a setup that fails, fails here
-    family = socket.AF_INET6 if ":" in spec.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((spec.host, spec.port))
-    sock.set_inheritable(True)
-    sock.listen(2048)  # from here on, connections wait in the backlog until a worker accepts
-    record = start_record(spec, sock.getsockname()[1])
+    sock = listening_socket(spec)
+    spec.host, spec.port = sock.getsockname()[:2]
+    record = start_record(spec, (spec.host, spec.port))
     options: dict[str, Any] = {
         "log_config": None,
         "access_log": False,
@@ -195,9 +239,30 @@ def serve(spec: ServeSpec) -> int:
     else:
         config = uvicorn.Config(app, **options)
         _announce(spec, record)
-        uvicorn.Server(config).run(sockets=[sock])
+        draining_server(config).run(sockets=[sock])
     logger.info("stopped serving %s", spec.function)
     return 0
+
+
+DRAIN_SECONDS = 0.5
+
+
+def draining_server(config: Any) -> Any:
+    """A uvicorn Server that stops accepting, then waits a moment before it closes idle
+    connections: one accepted just before SIGTERM gets its request read and answered instead
+    of reset. With the socket shared with the next version (a redeploy), nothing is lost."""
+    import asyncio
+
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            for server in self.servers:
+                server.close()
+            await asyncio.sleep(DRAIN_SECONDS)
+            await super().shutdown(sockets)
+
+    return DrainingServer(config)
 
 
 def _announce(spec: ServeSpec, record: dict[str, Any]) -> None:

@@ -23,6 +23,8 @@ class ServeSpec:
     store_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
+    fd: int | None = None  # an inherited listening socket to serve on instead of host:port
+    work_dir: str | None = None  # where the setup code runs (default: the notebook's folder)
     workers: int = 1
     threads: int = 4  # per worker: function calls run in this many threads at most
     token_hash_env: str = TOKEN_HASH_ENV
@@ -37,6 +39,11 @@ class ServeSpec:
     log_level: str = "info"
     loop: str = "auto"  # uvicorn's: auto (uvloop if installed), asyncio, uvloop
     http: str = "auto"  # uvicorn's: auto (httptools if installed), h11, httptools
+    monitor_dir: str | None = None  # window files of /invoke statistics go here (monitor.py)
+    monitor_interval: float = 5.0  # seconds per window
+    sample_rate: float = 0.1  # share of /invoke requests whose input and output are kept
+    max_samples: int = 20  # per window and worker
+    max_sample_bytes: int = 8192  # a larger input or output is kept as its size only
     # filled in by the parent process once the binding is resolved
     binding: list[dict[str, Any]] = field(default_factory=list)
     resolved_version: str = ""

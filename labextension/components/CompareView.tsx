@@ -7,7 +7,7 @@ import React, { useMemo, useState } from 'react';
 import { IRun, JSONValue } from '../api';
 import { ICompareRow, metricRows, parameterRows } from './compare';
 import { formatDuration, formatValue, shortId } from './format';
-import { RunStatusChip } from './RunStatusChip';
+import { StatusChip } from './StatusChip';
 
 export interface ICompareViewProps {
   runs: readonly IRun[];
@@ -122,7 +122,7 @@ export function CompareView(props: ICompareViewProps): React.ReactElement {
                 <th scope="col" key={run.id} title={run.id} data-run-id={run.id}>
                   <div className="jp-mlops-mono">{shortId(run.id)}</div>
                   <div className="jp-mlops-compare-function">{run.function ?? 'notebook'}</div>
-                  <RunStatusChip status={run.status} />
+                  <StatusChip status={run.status} />
                   <div className="jp-mlops-muted">{formatDuration(run.duration)}</div>
                 </th>
               ))}

@@ -12,7 +12,7 @@ import { DeploymentActions } from './DeploymentActions';
 import { DeploymentEvents } from './DeploymentEvents';
 import { DeploymentLogs } from './DeploymentLogs';
 import { DeploymentSamples } from './DeploymentSamples';
-import { DeploymentStatusChip } from './DeploymentStatusChip';
+import { StatusChip } from './StatusChip';
 import { formatMs, functionAtVersion } from './deployFormat';
 import { formatFullTime, shortId } from './format';
 import { LatencyChart } from './LatencyChart';
@@ -53,7 +53,7 @@ export function DeploymentDetails(props: IDeploymentDetailsProps): React.ReactEl
     >
       <div className="jp-mlops-compare-bar">
         <span className="jp-mlops-compare-title">{name}</span>
-        <DeploymentStatusChip status={deployment.status} testId="mlops-details-status" />
+        <StatusChip status={deployment.status} testId="mlops-details-status" />
         <span className="jp-mlops-spacer" />
         <button
           type="button"

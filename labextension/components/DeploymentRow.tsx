@@ -5,7 +5,7 @@
 import React from 'react';
 
 import { IDeployment, servedVersion } from '../deployApi';
-import { DeploymentStatusChip } from './DeploymentStatusChip';
+import { StatusChip } from './StatusChip';
 import { formatMs, functionAtVersion } from './deployFormat';
 
 export interface IDeploymentRowProps {
@@ -40,7 +40,7 @@ export function DeploymentRow(props: IDeploymentRowProps): React.ReactElement {
         onClick={() => props.onSelect(deployment.name)}
       >
         <span className="jp-mlops-deployment-line">
-          <DeploymentStatusChip status={deployment.status} testId="mlops-deployment-status" />
+          <StatusChip status={deployment.status} testId="mlops-deployment-status" />
           <span className="jp-mlops-deployment-name">{deployment.name}</span>
           <span
             className="jp-mlops-mono jp-mlops-deployment-version"

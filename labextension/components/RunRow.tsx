@@ -14,7 +14,7 @@ import {
   summarize
 } from './format';
 import { isActive } from './runPager';
-import { RunStatusChip } from './RunStatusChip';
+import { StatusChip } from './StatusChip';
 
 /** Pixels; VirtualList places rows by this, style/runs.css lays them out to fit. */
 export const RUN_ROW_HEIGHT = 72;
@@ -79,7 +79,7 @@ function RunRowView(props: IRunRowProps): React.ReactElement {
           aria-label={`Select run ${shortId(run.id)} to compare`}
         />
         <span title={statusTitle(run)}>
-          <RunStatusChip status={run.status} testId="mlops-run-status" />
+          <StatusChip status={run.status} testId="mlops-run-status" />
         </span>
         <span
           className="jp-mlops-run-function"

@@ -1,11 +1,10 @@
 /**
- * A run's status as a colored chip (the color comes from style/runs.css by status).
+ * A run's or a deployment's status as a colored chip (the colors come from style/runs.css and
+ * style/deployments.css by status).
  */
 import React from 'react';
 
-import { RunStatus } from '../api';
-
-export function RunStatusChip(props: { status: RunStatus; testId?: string }): React.ReactElement {
+export function StatusChip(props: { status: string; testId?: string }): React.ReactElement {
   return (
     <span
       className={`jp-mlops-status jp-mlops-status-${props.status}`}
