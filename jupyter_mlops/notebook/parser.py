@@ -80,7 +80,9 @@ class _Draft:
 
     name: str
     cells: list[CellCode] = field(default_factory=list)
-    after: list[tuple[str, int]] = field(default_factory=list)
+    # (function, cell, lenient): lenient for Kale's prev: on a continuation cell, which
+    # Kale itself never reads (only a step's first cell gives its edges)
+    after: list[tuple[str, int, bool]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     option_cells: dict[str, int] = field(default_factory=dict)
     metric_cells: list[int] = field(default_factory=list)
@@ -101,6 +103,8 @@ class _Builder:
         self.parameters: list[Parameter] = []
         self.setup_imports: set[str] = set()  # modules: calling their methods changes no data
         self.star_import = False  # setup has 'from x import *': unknown names may come from it
+        self.last_function: str | None = None  # the function of the last function cell
+        self.whole_notebook = False
 
     def warn(self, cell: int | None, message: str) -> None:
         self.warnings.append(PlanWarning(cell, message))
@@ -140,6 +144,7 @@ class _Builder:
             metrics,
             self.warnings,
             [text for text, _, _ in setup_statements],
+            whole_notebook=self.whole_notebook,
         )
 
     def _assign_roles(self) -> None:
@@ -186,6 +191,7 @@ class _Builder:
                 current = tag_grammar.SETUP
             elif role == tag_grammar.FUNCTION and tags.function is not None:
                 draft = self._draft(tags.function, last_markdown)
+                self._check_consecutive(draft, index)
                 self._add(draft, code, tags, tag_grammar.METRICS in tags.roles)
                 current = "fn:" + tags.function
             elif role == tag_grammar.METRICS:
@@ -267,6 +273,18 @@ class _Builder:
             return CellCode(index, source, plain.code, error)
         return CellCode(index, source, plain.code)
 
+    def _check_consecutive(self, draft: _Draft, index: int) -> None:
+        """One function tag on cells with another function's cells between them is legal
+        (the cells run as one function, in notebook order) but rarely meant: say so."""
+        if not draft.cells or self.last_function == draft.name:
+            return
+        self.warn(
+            index,
+            f"function {draft.name!r} is tagged on cell {draft.cells[-1].index} and again on "
+            f"cell {index}, with {self.last_function!r} between them; its cells run as one "
+            "function in notebook order (rename one if they are two functions)",
+        )
+
     def _draft(self, name: str, doc: str) -> _Draft:
         draft = self.drafts.get(name)
         if draft is None:
@@ -276,8 +294,12 @@ class _Builder:
     def _add(
         self, draft: _Draft, code: CellCode, tags: tag_grammar.CellTags, metrics: bool
     ) -> None:
+        continuation = bool(draft.cells)
         draft.cells.append(code)
-        draft.after.extend((name, code.index) for name in tags.after)
+        self.last_function = draft.name
+        draft.after.extend(
+            (name, code.index, continuation and name in tags.kale_after) for name in tags.after
+        )
         for key, value in tags.options.items():
             if key in draft.options and draft.options[key] != value:
                 raise TagError(
@@ -318,6 +340,7 @@ class _Builder:
             return
         name = _identifier(self.notebook.stem)
         self.drafts[name] = _Draft(name, cells=cells)
+        self.whole_notebook = True
         self.warn(None, f"no function tags: the whole notebook is one function {name!r}")
 
     # -- 2. parameters and setup ---------------------------------------------------------
@@ -543,7 +566,15 @@ class _Builder:
         for function in functions:
             for variable in function.data_inputs:
                 edges.setdefault((function.sources[variable], function.name), []).append(variable)
-            for after, cell in self.drafts[function.name].after:
+            for after, cell, lenient in self.drafts[function.name].after:
+                if lenient and (after not in by_name or after == function.name):
+                    what = "its own step" if after == function.name else "no step"
+                    self.warn(
+                        cell,
+                        f"tag prev:{after} on a continuation cell of step "
+                        f"{function.name!r} names {what}; ignored, as Kale ignores it",
+                    )
+                    continue
                 if after not in by_name:
                     raise PlanError(
                         f"tag after:{after} names no function (functions: {', '.join(by_name)})",
