@@ -1,7 +1,9 @@
 """Cell tags, in our grammar and the peers', read into one CellTags per cell.
 
 Our grammar (DESIGN.md) uses the ``mlops:`` prefix; an unknown ``mlops:`` tag is an error,
-any other unknown tag is the user's own business and ignored. Peer grammars map onto ours:
+any other unknown tag is the user's own business and ignored, except a near miss of ours
+(``mlop:fn:x``, ``mlops-fn:x``, ``mlops:function:x``): ignored too, with a "did you mean"
+note, since it was surely meant for us. Peer grammars map onto ours:
 
 =================================  =====================================
 Kale 0.x / 2.x                     ours
