@@ -153,6 +153,13 @@ def test_one_function_on_cells_that_are_not_consecutive_is_a_warning_naming_both
     assert "'b'" in message
 
 
+def test_a_cycle_made_by_one_function_on_non_consecutive_cells_says_so():
+    # Given a reads what b makes, and b reads what a's first cell makes
+    with pytest.raises(PlanError, match="cycle") as caught:
+        plan_of(("x = 1", "mlops:fn:a"), ("y = x", "mlops:fn:b"), ("z = y", "mlops:fn:a"))
+    assert "tagged on cells 0 and 2" in (caught.value.hint or "")
+
+
 def test_one_function_on_consecutive_cells_gives_no_warning():
     plan = plan_of(
         ("x = 1", "mlops:fn:a"),

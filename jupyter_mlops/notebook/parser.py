@@ -105,6 +105,7 @@ class _Builder:
         self.star_import = False  # setup has 'from x import *': unknown names may come from it
         self.last_function: str | None = None  # the function of the last function cell
         self.whole_notebook = False
+        self.split: dict[str, tuple[int, int]] = {}  # function -> two non-consecutive cells
 
     def warn(self, cell: int | None, message: str) -> None:
         self.warnings.append(PlanWarning(cell, message))
@@ -278,6 +279,7 @@ class _Builder:
         (the cells run as one function, in notebook order) but rarely meant: say so."""
         if not draft.cells or self.last_function == draft.name:
             return
+        self.split.setdefault(draft.name, (draft.cells[-1].index, index))
         self.warn(
             index,
             f"function {draft.name!r} is tagged on cell {draft.cells[-1].index} and again on "
@@ -608,11 +610,19 @@ class _Builder:
         if len(ordered) < len(functions):
             cycle = _find_cycle({k: set(v) for k, v in incoming.items() if k not in ordered})
             path = " -> ".join(f"{n} (cell {position[n]})" for n in cycle)
+            hint = "split a function or move the cell that closes the loop"
+            split = [n for n in cycle if n in self.split]
+            if split:
+                first, again = self.split[split[0]]
+                hint = (
+                    f"function {split[0]!r} is tagged on cells {first} and {again} with another "
+                    "function between them; if they are two functions, give them two names"
+                )
             raise PlanError(
                 f"the functions depend on each other in a cycle: {path}",
                 notebook=self.name,
                 cell=position[cycle[0]],
-                hint="split a function or move the cell that closes the loop",
+                hint=hint,
             )
         by_name = {f.name: f for f in functions}
         return [by_name[name] for name in ordered]
