@@ -81,6 +81,8 @@ def test_a_whole_notebook_star_import_moves_to_module_level_and_the_module_runs(
         ("try:\n    from math import *\nexcept ImportError:\n    pass", "inside a block"),
         ("if True:\n    from math import *", "inside a block"),
         ("from math import *; x = pi", "line of its own"),
+        # a name read from the import, then reused as a variable (pylab's 'title', 'e')
+        ("from math import *\nx = e\ne = 2", "'e' is read"),
     ],
 )
 def test_a_whole_notebook_star_import_that_cannot_move_is_refused_saying_why(cell, why, tmp_path):

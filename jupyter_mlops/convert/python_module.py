@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import ConvertError
+from ..notebook.analysis import Position, analyze_block
 from ..notebook.parameters import Parameter
 from ..notebook.plan import PARAMETERS, CellCode, Function, Plan
 from .codegen import (
@@ -219,14 +220,37 @@ def _hoisted(plan: Plan) -> dict[int, list[str]]:
     """A whole notebook's star imports, by cell: they run at module level instead."""
     if not plan.whole_notebook:
         return {}
-    found = {}
+    found: dict[int, list[str]] = {}
+    first: Position | None = None
     for function in plan.functions:
         for cell in function.cells:
             if not cell.error and "*" in cell.python:
-                statements = [text for _, _, text in hoisted_star_imports(plan, cell)]
-                if statements:
-                    found[cell.index] = statements
+                moved = hoisted_star_imports(plan, cell)
+                if moved:
+                    found[cell.index] = [text for _, _, text in moved]
+                    first = first or Position(cell.index, moved[0][0])
+        if first is not None:
+            _check_no_local_shadowing(plan, function, first)
     return found
+
+
+def _check_no_local_shadowing(plan: Plan, function: Function, star: Position) -> None:
+    """A name read after the star import and assigned only later reads the import's value in
+    the notebook, but inside a function Python makes it local for the whole body, so the read
+    would fail: refuse, naming it, rather than generate code that breaks."""
+    names = analyze_block((c.index, c.python) for c in function.cells if not c.error)
+    for name, read in sorted(names.reads.items(), key=lambda item: item[1]):
+        if name in function.inputs or name not in names.first_binds:
+            continue
+        if star < read < names.first_binds[name]:
+            raise ConvertError(
+                f"{name!r} is read (line {read.line}) before the notebook assigns it (cell "
+                f"{names.first_binds[name].cell}), so it comes from the star import; with the "
+                "import moved to module level Python would treat it as unassigned there; "
+                "rename the later variable",
+                notebook=plan.notebook,
+                cell=read.cell,
+            )
 
 
 def _without_star(plan: Plan, cell: CellCode) -> str:
