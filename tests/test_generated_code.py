@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,6 +74,30 @@ def test_a_whole_notebook_star_import_moves_to_module_level_and_the_module_runs(
     )
     assert call.returncode == 0, call.stderr
     assert last_json(call.stdout)["surface"] == pytest.approx(math.pi * 9)
+
+
+def test_a_pylab_notebook_without_function_tags_runs_as_a_module_with_its_metric(tmp_path):
+    # Given a whole notebook in the pylab style, with a metrics cell and no function tags
+    notebook = make_notebook(
+        ("n: int = 5", "parameters"),
+        "from pylab import *",
+        "x = linspace(0, 1, n)\ny = x ** 2\nplot(x, y)\nsavefig('curve.png')",
+        ("total = float(y.sum())", "mlops:metrics"),
+    )
+    (path,) = convert(notebook, "python", tmp_path).files
+    # When the module runs from the command line
+    cli = subprocess.run(
+        [sys.executable, path.name, "--n", "11"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    # Then it runs the notebook's code and prints its metric
+    assert cli.returncode == 0, cli.stderr
+    assert last_json(cli.stdout) == {"total": pytest.approx(sum((i / 10) ** 2 for i in range(11)))}
+    assert (tmp_path / "curve.png").is_file()
 
 
 @pytest.mark.parametrize(

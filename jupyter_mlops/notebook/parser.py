@@ -105,6 +105,7 @@ class _Builder:
         self.star_import = False  # setup has 'from x import *': unknown names may come from it
         self.last_function: str | None = None  # the function of the last function cell
         self.whole_notebook = False
+        self.leading_metrics: list[int] = []  # metrics cells before any function tag
         self.split: dict[str, tuple[int, int]] = {}  # function -> two non-consecutive cells
 
     def warn(self, cell: int | None, message: str) -> None:
@@ -115,6 +116,8 @@ class _Builder:
         self._assign_roles()
         if not self.drafts:
             self._whole_notebook_function()
+        elif self.leading_metrics:
+            raise _metrics_outside_a_function(self.name, self.leading_metrics[0])
         elif self.leading:
             cells = ", ".join(str(c.index) for c in self.leading)
             self.warn(
@@ -196,15 +199,14 @@ class _Builder:
                 self._add(draft, code, tags, tag_grammar.METRICS in tags.roles)
                 current = "fn:" + tags.function
             elif role == tag_grammar.METRICS:
-                if current is None or not current.startswith("fn:"):
-                    raise TagError(
-                        "a mlops:metrics cell belongs to a function: tag it "
-                        "mlops:fn:NAME too, or put it right after that function's "
-                        "cells",
-                        notebook=self.name,
-                        cell=index,
-                    )
-                self._add(self.drafts[current[3:]], code, tags, True)
+                if current is None and not self.drafts:
+                    # the whole notebook's metrics, if no function tag follows (see build)
+                    self.leading.append(code)
+                    self.leading_metrics.append(index)
+                elif current is None or not current.startswith("fn:"):
+                    raise _metrics_outside_a_function(self.name, index)
+                else:
+                    self._add(self.drafts[current[3:]], code, tags, True)
             elif role == tag_grammar.METRICS_NAMES:
                 self._metric_declaration(code)
                 current = tag_grammar.METRICS_NAMES
@@ -341,7 +343,7 @@ class _Builder:
         if not cells:
             return
         name = _identifier(self.notebook.stem)
-        self.drafts[name] = _Draft(name, cells=cells)
+        self.drafts[name] = _Draft(name, cells=cells, metric_cells=self.leading_metrics)
         self.whole_notebook = True
         self.warn(None, f"no function tags: the whole notebook is one function {name!r}")
 
@@ -673,6 +675,15 @@ class _Builder:
                 )
             seen[identifier] = function.name
             function.identifier = identifier
+
+
+def _metrics_outside_a_function(notebook: str, cell: int) -> TagError:
+    return TagError(
+        "a mlops:metrics cell belongs to a function: tag it mlops:fn:NAME too, or put it "
+        "right after that function's cells",
+        notebook=notebook,
+        cell=cell,
+    )
 
 
 def _ignored_by_marker(source: str) -> bool:
