@@ -153,6 +153,16 @@ def test_one_function_on_cells_that_are_not_consecutive_is_a_warning_naming_both
     assert "'b'" in message
 
 
+@pytest.mark.parametrize(
+    ("between", "named"),
+    [(("import os", "mlops:setup"), "setup code"), (("n = 1", "parameters"), "parameters")],
+)
+def test_one_function_with_other_code_between_its_cells_is_a_warning(between, named):
+    plan = plan_of(("x = 1", "mlops:fn:a"), between, ("y = x", "mlops:fn:a"))
+    (message,) = warnings_about(plan, 2)
+    assert f"on cell 0 and again on cell 2, with {named} between them" in message
+
+
 def test_a_cycle_made_by_one_function_on_non_consecutive_cells_says_so():
     # Given a reads what b makes, and b reads what a's first cell makes
     with pytest.raises(PlanError, match="cycle") as caught:

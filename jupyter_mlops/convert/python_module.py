@@ -239,8 +239,9 @@ def _check_no_local_shadowing(plan: Plan, function: Function, star: Position) ->
     the notebook, but inside a function Python makes it local for the whole body, so the read
     would fail: refuse, naming it, rather than generate code that breaks."""
     names = analyze_block((c.index, c.python) for c in function.cells if not c.error)
+    setup = analyze_block((c.index, c.python) for c in plan.setup if not c.error).defined
     for name, read in sorted(names.reads.items(), key=lambda item: item[1]):
-        if name in function.inputs or name not in names.first_binds:
+        if name in function.inputs or name in setup or name not in names.first_binds:
             continue
         if star < read < names.first_binds[name]:
             raise ConvertError(

@@ -103,7 +103,8 @@ class _Builder:
         self.parameters: list[Parameter] = []
         self.setup_imports: set[str] = set()  # modules: calling their methods changes no data
         self.star_import = False  # setup has 'from x import *': unknown names may come from it
-        self.last_function: str | None = None  # the function of the last function cell
+        # where the last code cell went: "fn:NAME", or what else ("setup code"...)
+        self.last_function: str | None = None
         self.whole_notebook = False
         self.leading_metrics: list[int] = []  # metrics cells before any function tag
         self.split: dict[str, tuple[int, int]] = {}  # function -> two non-consecutive cells
@@ -221,6 +222,13 @@ class _Builder:
             elif current != tag_grammar.SKIP:
                 self.leading.append(code)
                 self._untagged_options(index, tags)
+            if self.last_function != current:  # the cell went to no function
+                what = {
+                    tag_grammar.SETUP: "setup code",
+                    tag_grammar.PARAMETERS: "parameters",
+                    tag_grammar.METRICS_NAMES: "pipeline-metrics",
+                }
+                self.last_function = what.get(role or current or "", "untagged code")
             last_markdown = ""
 
     def _mlrun_sections(self, cells: list[dict[str, Any]]) -> dict[int, tuple[str, str]] | None:
@@ -279,13 +287,15 @@ class _Builder:
     def _check_consecutive(self, draft: _Draft, index: int) -> None:
         """One function tag on cells with another function's cells between them is legal
         (the cells run as one function, in notebook order) but rarely meant: say so."""
-        if not draft.cells or self.last_function == draft.name:
+        if not draft.cells or self.last_function == "fn:" + draft.name:
             return
         self.split.setdefault(draft.name, (draft.cells[-1].index, index))
+        between = self.last_function or ""
+        between = f"function {between[3:]!r}" if between.startswith("fn:") else between
         self.warn(
             index,
             f"function {draft.name!r} is tagged on cell {draft.cells[-1].index} and again on "
-            f"cell {index}, with {self.last_function!r} between them; its cells run as one "
+            f"cell {index}, with {between} between them; its cells run as one "
             "function in notebook order (rename one if they are two functions)",
         )
 
@@ -300,7 +310,7 @@ class _Builder:
     ) -> None:
         continuation = bool(draft.cells)
         draft.cells.append(code)
-        self.last_function = draft.name
+        self.last_function = "fn:" + draft.name
         draft.after.extend(
             (name, code.index, continuation and name in tags.kale_after) for name in tags.after
         )
@@ -617,8 +627,8 @@ class _Builder:
             if split:
                 first, again = self.split[split[0]]
                 hint = (
-                    f"function {split[0]!r} is tagged on cells {first} and {again} with another "
-                    "function between them; if they are two functions, give them two names"
+                    f"function {split[0]!r} is tagged on cells {first} and {again}, not "
+                    "consecutive; if they are two functions, give them two names"
                 )
             raise PlanError(
                 f"the functions depend on each other in a cycle: {path}",
