@@ -429,6 +429,20 @@ def test_a_metrics_cell_outside_a_function_is_a_tag_error():
     assert caught.value.cell == 1
 
 
+def test_a_metrics_cell_before_the_first_function_tag_is_a_tag_error():
+    with pytest.raises(TagError, match="belongs to a function") as caught:
+        plan_of("x = 1", ("score = 1.0", "mlops:metrics"), ("y = 2", "mlops:fn:a"))
+    assert caught.value.cell == 1
+
+
+def test_a_metrics_cell_in_a_notebook_without_function_tags_gives_its_metrics():
+    plan = plan_of("x = 3", ("score = x / 2\nlabel = 'ok'", "mlops:metrics"), "done = True")
+    (function,) = plan.functions
+    assert function.cell_indices == [0, 1, 2]
+    assert function.metrics == ["score", "label"]
+    assert [(m.name, m.cell) for m in plan.metrics] == [("score", 1), ("label", 1)]
+
+
 # -- metrics -----------------------------------------------------------------------------
 
 

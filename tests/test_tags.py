@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
-from conftest import markdown, plan_of, warnings_about
+import subprocess
+import sys
 
-from jupyter_mlops.errors import TagError
+import pytest
+from conftest import make_notebook, markdown, plan_of, warnings_about
+
+from jupyter_mlops.convert.python_module import PythonModuleConverter
+from jupyter_mlops.errors import PlanError, TagError
+from jupyter_mlops.notebook import parse_notebook
 from jupyter_mlops.notebook import tags as tag_grammar
 from jupyter_mlops.notebook.tags import read_tags
 
@@ -85,7 +90,7 @@ def test_bad_option_values_are_tag_errors_naming_the_cell_and_the_tag(tag, expec
     assert repr(tag) in str(caught.value)
 
 
-@pytest.mark.parametrize("tag", ["mlops:bogus", "mlops:setup:x", "mlops:after:", "mlops:Fn:a"])
+@pytest.mark.parametrize("tag", ["mlops:bogus", "mlops:setup:x", "mlops:after:", "mlops:zz:a"])
 def test_unknown_mlops_tag_is_a_tag_error_listing_the_known_tags(tag):
     with pytest.raises(TagError, match="unknown tag") as caught:
         read_tags([tag], cell=4)
@@ -96,11 +101,84 @@ def test_unknown_mlops_tag_is_a_tag_error_listing_the_known_tags(tag):
 def test_unknown_mlops_tag_in_a_notebook_names_the_notebook_and_the_cell():
     # Given a notebook whose third cell has a misspelt tag
     with pytest.raises(TagError) as caught:
-        plan_of(markdown("# Title"), ("x = 1", "mlops:fn:a"), ("y = x", "mlops:metric"))
+        plan_of(markdown("# Title"), ("x = 1", "mlops:fn:a"), ("y = x", "mlops:bogus"))
     # Then the error points at it
     assert caught.value.cell == 2
     assert caught.value.notebook == "notebook.ipynb"
-    assert str(caught.value).startswith("notebook.ipynb, cell 2: unknown tag 'mlops:metric'")
+    assert str(caught.value).startswith("notebook.ipynb, cell 2: unknown tag 'mlops:bogus'")
+
+
+@pytest.mark.parametrize(
+    ("tag", "meant"),
+    [
+        ("mlop:fn:x", "mlops:fn:x"),
+        ("mlops-fn:x", "mlops:fn:x"),
+        ("mlops:function:x", "mlops:fn:x"),
+        ("MLOps:Fn:x", "mlops:fn:x"),
+        ("mlops_setup", "mlops:setup"),
+        ("mlops:metric", "mlops:metrics"),
+        ("mlops:timout:30", "mlops:timeout:30"),
+    ],
+)
+def test_a_near_miss_tag_is_a_warning_naming_the_cell_with_did_you_mean(tag, meant):
+    # Given a notebook whose second cell has a near-miss of one of our tags
+    plan = plan_of(("x = 1", "mlops:fn:a"), ("y = x", tag))
+    # Then parsing goes on and the warning on that cell says what was meant
+    (message,) = [m for m in warnings_about(plan, 1) if "did you mean" in m]
+    assert repr(tag) in message
+    assert f"did you mean {meant!r}?" in message
+    # and the tag is ignored: the cell continues function a
+    assert plan.function("a").cell_indices == [0, 1]
+
+
+@pytest.mark.parametrize("tag", ["todo", "hide-input", "my:own:tag", "mlflow:run", "mlrun:x"])
+def test_tags_that_look_like_nothing_of_ours_give_no_warning(tag):
+    plan = plan_of(("x = 1", ["mlops:fn:a", tag]))
+    assert not [m for m in warnings_about(plan, 0) if "did you mean" in m]
+
+
+def test_one_function_on_cells_that_are_not_consecutive_is_a_warning_naming_both_cells():
+    # Given function a tagged on cells 0 and 2, with function b's cell between them
+    plan = plan_of(
+        ("x = 1", "mlops:fn:a"),
+        ("y = 2", "mlops:fn:b"),
+        "note = 'b goes on'",
+        ("z = 3", "mlops:fn:a"),
+    )
+    # Then the plan keeps one function a and warns on cell 3, naming cell 0 and b
+    assert plan.function("a").cell_indices == [0, 3]
+    (message,) = warnings_about(plan, 3)
+    assert "cell 0" in message
+    assert "cell 3" in message
+    assert "'b'" in message
+
+
+@pytest.mark.parametrize(
+    ("between", "named"),
+    [(("import os", "mlops:setup"), "setup code"), (("n = 1", "parameters"), "parameters")],
+)
+def test_one_function_with_other_code_between_its_cells_is_a_warning(between, named):
+    plan = plan_of(("x = 1", "mlops:fn:a"), between, ("y = x", "mlops:fn:a"))
+    (message,) = warnings_about(plan, 2)
+    assert f"on cell 0 and again on cell 2, with {named} between them" in message
+
+
+def test_a_cycle_made_by_one_function_on_non_consecutive_cells_says_so():
+    # Given a reads what b makes, and b reads what a's first cell makes
+    with pytest.raises(PlanError, match="cycle") as caught:
+        plan_of(("x = 1", "mlops:fn:a"), ("y = x", "mlops:fn:b"), ("z = y", "mlops:fn:a"))
+    assert "tagged on cells 0 and 2" in (caught.value.hint or "")
+
+
+def test_one_function_on_consecutive_cells_gives_no_warning():
+    plan = plan_of(
+        ("x = 1", "mlops:fn:a"),
+        ("y = x", "mlops:fn:a"),
+        ("z = 3", ["mlops:skip"]),
+        ("w = y", "mlops:fn:a"),
+    )
+    assert plan.function("a").cell_indices == [0, 1, 3]
+    assert plan.warnings == []
 
 
 @pytest.mark.parametrize("tag", ["mlops:fn:", "mlops:fn:two words", "step:a b"])
@@ -305,6 +383,52 @@ def test_kale_0_notebook_with_block_tags_and_empty_block_continuation():
         ("total", [5], ["init"]),
     ]
     assert plan.function("mean").outputs == ["m", "m2"]
+
+
+@pytest.mark.parametrize(
+    ("continuation", "named"),
+    [
+        (["step:train", "prev:train"], "its own step"),  # repeats prev: naming its own step
+        (["step:train", "prev:clean"], "no step"),  # names a step that does not exist
+        (["prev:train"], "its own step"),  # a prev: alone on an untagged continuation
+    ],
+)
+def test_kale_continuation_cell_with_a_prev_kale_ignores_compiles_with_a_warning(
+    continuation, named, tmp_path
+):
+    # Given a Kale notebook whose continuation cell of step train has a prev: that Kale
+    # never reads (Kale takes a step's edges from its first cell only)
+    notebook = make_notebook(
+        ("import json", "imports"),
+        ("rows = [1, 2, 3]", "step:load"),
+        ("total = sum(rows)", ["step:train", "prev:load"]),
+        ("score = total / len(rows)", continuation),
+    )
+    # When it is parsed and converted
+    plan = parse_notebook(notebook, name="kale.ipynb")
+    (path,) = PythonModuleConverter().convert(plan, tmp_path).files
+    # Then the cell has a warning naming the tag and what it names, the edge load -> train
+    # stays, and the generated module runs
+    (message,) = warnings_about(plan, 3)
+    assert f"prev:{continuation[-1].split(':')[1]}" in message
+    assert named in message
+    assert plan.function("train").after == ["load"]
+    assert plan.function("train").cell_indices == [2, 3]
+    result = subprocess.run(
+        [sys.executable, "-c", "import kale; print(kale.run_pipeline()['score'])"],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2.0"
+
+
+def test_kale_first_cell_of_a_step_naming_no_step_is_still_an_error():
+    # Kale refuses this too: a step's own edges must name steps
+    with pytest.raises(PlanError, match="after:clean names no function"):
+        plan_of(("rows = [1]", "step:load"), ("n = len(rows)", ["step:train", "prev:clean"]))
 
 
 # -- MLRun / nuclio ----------------------------------------------------------------------

@@ -66,23 +66,37 @@ def indent_code(code: str, prefix: str = "    ") -> str:
     )
 
 
-def require_python(plan: Plan, *, setup_in_function: bool = False) -> None:
+def require_python(
+    plan: Plan, *, setup_in_function: bool = False, hoist_star: bool = False
+) -> None:
     """Plain-Python targets need every cell to parse, and no star import where the code
-    ends up inside a ``def`` (Python forbids it there); say which cell breaks that."""
+    ends up inside a ``def`` (Python forbids it there); say which cell breaks that.
+
+    ``hoist_star``: the target can move a whole notebook's star imports to module level
+    (``hoisted_star_imports`` says which it can move; the others are refused, with why).
+    """
     inside: list[tuple[Function | None, CellCode]] = [
-        (f, c) for f in plan.functions for c in f.cells
+        (f, c) for f in plan.functions for c in f.cells if not c.error
     ]
     if setup_in_function:
-        inside += [(None, c) for c in plan.setup]
+        inside += [(None, c) for c in plan.setup if not c.error]
     for function, cell in inside:
-        if not cell.error and _has_star_import(cell.python):
-            where = f"function {function.name!r}" if function else "setup code"
-            raise ConvertError(
-                f"{where} uses 'from … import *', which Python does not allow "
-                "inside a function; import the names explicitly",
-                notebook=plan.notebook,
-                cell=cell.index,
-            )
+        if not _has_star_import(cell.python):
+            continue
+        if function is not None and hoist_star and plan.whole_notebook:
+            hoisted_star_imports(plan, cell)  # raises, saying why, if it cannot move
+            continue
+        where = f"function {function.name!r}" if function else "setup code"
+        if hoist_star:
+            fix = "put it in a mlops:setup cell (module level here) or import the names explicitly"
+        else:
+            fix = "this target runs each function on its own, so import the names explicitly"
+        raise ConvertError(
+            f"{where} uses 'from … import *', which Python does not allow inside a function; "
+            + fix,
+            notebook=plan.notebook,
+            cell=cell.index,
+        )
     for function in plan.functions:
         for cell in function.broken_cells:
             raise ConvertError(
@@ -103,6 +117,50 @@ def require_python(plan: Plan, *, setup_in_function: bool = False) -> None:
             "the notebook has no code to convert (no functions and no untagged code cells)",
             notebook=plan.notebook,
         )
+
+
+def hoisted_star_imports(plan: Plan, cell: CellCode) -> list[tuple[int, int, str]]:
+    """The star imports of a whole-notebook cell that can run at module level instead:
+    (first line, last line, statement). Raises ConvertError, naming the cell and saying why,
+    for one whose meaning would change there.
+
+    Moving is safe for a statement of its own at the top level of the cell: the notebook
+    runs it unconditionally, once, in the one namespace the whole notebook shares.
+    """
+    tree = ast.parse(cell.python)
+    top = [node for node in tree.body if isinstance(node, ast.ImportFrom) and _is_star(node)]
+    nested = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and _is_star(node) and node not in top
+    ]
+    if nested:
+        raise ConvertError(
+            f"'from … import *' on line {nested[0].lineno} is inside a block (if, try, with, "
+            "loop or def): Python allows it only at module level, and moving it there would "
+            "run it unconditionally; import the names explicitly",
+            notebook=plan.notebook,
+            cell=cell.index,
+        )
+    found = []
+    for node in top:
+        span = (node.lineno, node.end_lineno or node.lineno)
+        if any(
+            other is not node and other.lineno <= span[1] and span[0] <= (other.end_lineno or 0)
+            for other in tree.body
+        ):
+            raise ConvertError(
+                f"'from … import *' on line {node.lineno} shares its line with other code: "
+                "put it on a line of its own so it can be moved to module level",
+                notebook=plan.notebook,
+                cell=cell.index,
+            )
+        found.append((span[0], span[1], ast.unparse(node)))
+    return found
+
+
+def _is_star(node: ast.AST) -> bool:
+    return isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
 
 
 def _has_star_import(code: str) -> bool:

@@ -78,6 +78,7 @@ def function_notebook(plan: Plan, function: Function) -> dict[str, Any]:
             f"`{function.version[:12]}`. Inputs are read from and outputs written to "
             f"`{DATA_DIR}/<function>/<name>`."
         ),
+        *_typing_cell(plan, function),
         _code(_parameters_source(plan, function), ["parameters"]),
         _code(
             "# How values travel between functions (jupyter_mlops.convert.runtime_io)\n"
@@ -125,6 +126,21 @@ def _parameters_source(plan: Plan, function: Function) -> str:
                 f"{parameter.name}: {parameter.type} = {literal(parameter.default)}{help_text}"
             )
     return "\n".join(lines)
+
+
+def _typing_cell(plan: Plan, function: Function) -> list[dict[str, Any]]:
+    """The names the parameters cell's annotations use (Literal, Any): the notebook's own
+    import of them is in its setup, which runs after the parameters here."""
+    used = {
+        name
+        for parameter in plan.parameters
+        if parameter.name in function.parameters
+        for name in ("Any", "Literal")
+        if name in str(parameter.type)
+    }
+    if not used:
+        return []
+    return [_code(f"from typing import {', '.join(sorted(used))}  # for the parameters' types")]
 
 
 def _load_source(plan: Plan, function: Function) -> str:

@@ -12,12 +12,14 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import ConvertError
+from ..notebook.analysis import Position, analyze_block
 from ..notebook.parameters import Parameter
-from ..notebook.plan import PARAMETERS, Function, Plan
+from ..notebook.plan import PARAMETERS, CellCode, Function, Plan
 from .codegen import (
     cell_block,
     comment,
     docstring,
+    hoisted_star_imports,
     indent_code,
     literal,
     make_output_dir,
@@ -51,6 +53,22 @@ def _jsonable(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else repr(value)
 
 
+def _metrics(outputs: dict[str, Any]) -> dict[str, Any]:
+    # a metric is a finite real number (as a tracked run records it): an array, a string
+    # or a flag assigned in a metrics cell is an output, not a metric
+    import math
+    import numbers
+
+    found = {}
+    for key in METRICS:
+        value = outputs.get(key)
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            continue
+        if isinstance(value, numbers.Real) and math.isfinite(float(value)):
+            found[key] = value.item() if hasattr(value, "item") else value
+    return found
+
+
 def _optional(parse: Any) -> Any:
     def parse_or_none(text: str) -> Any:
         return None if text in ("None", "null") else parse(text)
@@ -63,11 +81,12 @@ class PythonModuleConverter:
     description = "one importable Python module with a def per function and run_pipeline()"
 
     def convert(self, plan: Plan, output_dir: Path) -> ConvertResult:
-        source = module_source(plan)
+        warnings: list[str] = []
+        source = module_source(plan, warnings)
         make_output_dir(output_dir, plan.notebook)
         path = output_dir / f"{module_name(plan)}.py"
         write_atomic(path, source)
-        return ConvertResult(self.name, [path], [])
+        return ConvertResult(self.name, [path], warnings)
 
 
 def module_name(plan: Plan) -> str:
@@ -76,9 +95,10 @@ def module_name(plan: Plan) -> str:
     return text if text[0].isalpha() or text[0] == "_" else "nb_" + text
 
 
-def module_source(plan: Plan) -> str:
+def module_source(plan: Plan, warnings: list[str] | None = None) -> str:
     """The module's text; raises ConvertError if the plan cannot be plain Python."""
-    require_python(plan)
+    require_python(plan, hoist_star=True)
+    hoisted = _hoisted(plan)
     names = PipelineNames(plan)
     order = " -> ".join(f.identifier for f in plan.functions)
     parts = [
@@ -91,6 +111,21 @@ def module_source(plan: Plan) -> str:
         "",
         "from __future__ import annotations",
         "",
+    ]
+    if hoisted:
+        # Before the module's own imports, so a star import cannot replace json or sys.
+        cells = ", ".join(str(c) for c in hoisted)
+        parts += [f"# ---- star imports moved here from cells {cells} ----"]
+        parts += [statement for statements in hoisted.values() for statement in statements]
+        parts += [""]
+        for cell, statements in hoisted.items():
+            for statement in statements:
+                if warnings is not None:
+                    warnings.append(
+                        f"cell {cell}: {statement!r} moved to module level (Python does not "
+                        "allow a star import inside a function)"
+                    )
+    parts += [
         "import argparse",
         "import ast",
         "import json",
@@ -174,11 +209,61 @@ def function_source(plan: Plan, function: Function) -> str:
     ]
     for producer, code in function.definitions:
         body += [f"# from function {comment(producer)}", code]
-    body.append(cell_block([(f"cell {c.index}", c.python) for c in function.cells]))
+    body.append(cell_block([(f"cell {c.index}", _without_star(plan, c)) for c in function.cells]))
     if outputs:
         body.append("return " + ", ".join(outputs))
     header = f"def {function.identifier}({signature(plan, function)}) -> {returns}:"
     return header + "\n" + indent_code("\n".join(body))
+
+
+def _hoisted(plan: Plan) -> dict[int, list[str]]:
+    """A whole notebook's star imports, by cell: they run at module level instead."""
+    if not plan.whole_notebook:
+        return {}
+    found: dict[int, list[str]] = {}
+    first: Position | None = None
+    for function in plan.functions:
+        for cell in function.cells:
+            if not cell.error and "*" in cell.python:
+                moved = hoisted_star_imports(plan, cell)
+                if moved:
+                    found[cell.index] = [text for _, _, text in moved]
+                    first = first or Position(cell.index, moved[0][0])
+        if first is not None:
+            _check_no_local_shadowing(plan, function, first)
+    return found
+
+
+def _check_no_local_shadowing(plan: Plan, function: Function, star: Position) -> None:
+    """A name read after the star import and assigned only later reads the import's value in
+    the notebook, but inside a function Python makes it local for the whole body, so the read
+    would fail: refuse, naming it, rather than generate code that breaks."""
+    names = analyze_block((c.index, c.python) for c in function.cells if not c.error)
+    setup = analyze_block((c.index, c.python) for c in plan.setup if not c.error).defined
+    for name, read in sorted(names.reads.items(), key=lambda item: item[1]):
+        if name in function.inputs or name in setup or name not in names.first_binds:
+            continue
+        if star < read < names.first_binds[name]:
+            raise ConvertError(
+                f"{name!r} is read (line {read.line}) before the notebook assigns it (cell "
+                f"{names.first_binds[name].cell}), so it comes from the star import; with the "
+                "import moved to module level Python would treat it as unassigned there; "
+                "rename the later variable",
+                notebook=plan.notebook,
+                cell=read.cell,
+            )
+
+
+def _without_star(plan: Plan, cell: CellCode) -> str:
+    """The cell's code with its moved star imports left as comments (lines keep their place)."""
+    if not plan.whole_notebook or cell.error or "*" not in cell.python:
+        return cell.python
+    lines = cell.python.split("\n")
+    for first, last, statement in hoisted_star_imports(plan, cell):
+        lines[first - 1] = f"# {comment(statement)}: moved to module level"
+        for number in range(first, last):
+            lines[number] = ""
+    return "\n".join(lines)
 
 
 class PipelineNames:
@@ -256,7 +341,7 @@ def main_source(plan: Plan, names: PipelineNames) -> str:
     lines += [
         "    arguments = parser.parse_args(argv)",
         "    outputs = run_pipeline(**vars(arguments))",
-        "    metrics = {key: outputs[key] for key in METRICS if key in outputs}",
+        "    metrics = _metrics(outputs)",
         "    print(json.dumps(metrics, default=_jsonable, indent=2))",
         "    return 0",
     ]

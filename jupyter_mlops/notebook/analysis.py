@@ -196,9 +196,17 @@ class _BlockWalker:
         else:
             self.expressions(ast.iter_child_nodes(node))
 
-    def body(self, statements: list[ast.stmt], surely: bool) -> None:
+    def body(self, statements: list[ast.stmt], surely: bool, top: bool = False) -> None:
         for statement in statements:
-            self.statement(statement, surely=surely)
+            self.statement(statement, surely=surely, top=top)
+
+    def assigned_on_every_path(self, names: set[str], top: bool) -> None:
+        """Names a compound statement binds on every way through it: at the top level they
+        are assigned like ``x = …`` (a function's result, a metric)."""
+        if top:
+            for name in sorted(names):
+                if name in self.names.binds:
+                    self.names.top_assigned[name] = self.names.binds[name]
 
     def visit_Assign(self, node: ast.Assign, surely: bool, top: bool) -> None:
         self.expression(node.value)
@@ -251,26 +259,35 @@ class _BlockWalker:
         self.names.surely_bound = set(before)
         self.body(node.orelse, surely)
         # Surely bound after the if: bound on both branches (or before).
-        self.names.surely_bound = (after_body & self.names.surely_bound) | before
+        both = after_body & self.names.surely_bound
+        self.names.surely_bound = both | before
+        self.assigned_on_every_path(both - before, top)
 
     def visit_With(self, node: ast.With | ast.AsyncWith, surely: bool, top: bool) -> None:
         for item in node.items:
             self.expression(item.context_expr)
             if item.optional_vars is not None:
                 self.target(item.optional_vars, surely, False)
-        self.body(node.body, surely)
+        self.body(node.body, surely, top)  # a with body runs, like top-level code
 
     visit_AsyncWith = visit_With
 
     def visit_Try(self, node: ast.Try, surely: bool, top: bool) -> None:
+        before = set(self.names.surely_bound)
         self.body(node.body, surely)
+        # Bound in the body and in every handler that does not re-raise: bound either way.
+        every_path = self.names.surely_bound - before
         for handler in node.handlers:
             if handler.type is not None:
                 self.expression(handler.type)
             bound = ast.Name(handler.name or "", ast.Store(), lineno=handler.lineno)
+            binds = dict(self.names.binds)
             self.branch(handler.body, bind=bound if handler.name else None)
+            if not (handler.body and isinstance(handler.body[-1], ast.Raise)):
+                every_path = {n for n in every_path if self.names.binds.get(n) != binds.get(n)}
             if handler.name:  # Python unbinds 'except E as err' when the handler ends
                 self.names.deleted.add(handler.name)
+        self.assigned_on_every_path(every_path, top)
         self.branch(node.orelse)
         self.body(node.finalbody, surely)
 

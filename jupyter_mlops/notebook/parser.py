@@ -80,7 +80,9 @@ class _Draft:
 
     name: str
     cells: list[CellCode] = field(default_factory=list)
-    after: list[tuple[str, int]] = field(default_factory=list)
+    # (function, cell, lenient): lenient for Kale's prev: on a continuation cell, which
+    # Kale itself never reads (only a step's first cell gives its edges)
+    after: list[tuple[str, int, bool]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     option_cells: dict[str, int] = field(default_factory=dict)
     metric_cells: list[int] = field(default_factory=list)
@@ -101,6 +103,11 @@ class _Builder:
         self.parameters: list[Parameter] = []
         self.setup_imports: set[str] = set()  # modules: calling their methods changes no data
         self.star_import = False  # setup has 'from x import *': unknown names may come from it
+        # where the last code cell went: "fn:NAME", or what else ("setup code"...)
+        self.last_function: str | None = None
+        self.whole_notebook = False
+        self.leading_metrics: list[int] = []  # metrics cells before any function tag
+        self.split: dict[str, tuple[int, int]] = {}  # function -> two non-consecutive cells
 
     def warn(self, cell: int | None, message: str) -> None:
         self.warnings.append(PlanWarning(cell, message))
@@ -110,6 +117,8 @@ class _Builder:
         self._assign_roles()
         if not self.drafts:
             self._whole_notebook_function()
+        elif self.leading_metrics:
+            raise _metrics_outside_a_function(self.name, self.leading_metrics[0])
         elif self.leading:
             cells = ", ".join(str(c.index) for c in self.leading)
             self.warn(
@@ -140,6 +149,7 @@ class _Builder:
             metrics,
             self.warnings,
             [text for text, _, _ in setup_statements],
+            whole_notebook=self.whole_notebook,
         )
 
     def _assign_roles(self) -> None:
@@ -186,18 +196,18 @@ class _Builder:
                 current = tag_grammar.SETUP
             elif role == tag_grammar.FUNCTION and tags.function is not None:
                 draft = self._draft(tags.function, last_markdown)
+                self._check_consecutive(draft, index)
                 self._add(draft, code, tags, tag_grammar.METRICS in tags.roles)
                 current = "fn:" + tags.function
             elif role == tag_grammar.METRICS:
-                if current is None or not current.startswith("fn:"):
-                    raise TagError(
-                        "a mlops:metrics cell belongs to a function: tag it "
-                        "mlops:fn:NAME too, or put it right after that function's "
-                        "cells",
-                        notebook=self.name,
-                        cell=index,
-                    )
-                self._add(self.drafts[current[3:]], code, tags, True)
+                if current is None and not self.drafts:
+                    # the whole notebook's metrics, if no function tag follows (see build)
+                    self.leading.append(code)
+                    self.leading_metrics.append(index)
+                elif current is None or not current.startswith("fn:"):
+                    raise _metrics_outside_a_function(self.name, index)
+                else:
+                    self._add(self.drafts[current[3:]], code, tags, True)
             elif role == tag_grammar.METRICS_NAMES:
                 self._metric_declaration(code)
                 current = tag_grammar.METRICS_NAMES
@@ -212,6 +222,13 @@ class _Builder:
             elif current != tag_grammar.SKIP:
                 self.leading.append(code)
                 self._untagged_options(index, tags)
+            if self.last_function != current:  # the cell went to no function
+                what = {
+                    tag_grammar.SETUP: "setup code",
+                    tag_grammar.PARAMETERS: "parameters",
+                    tag_grammar.METRICS_NAMES: "pipeline-metrics",
+                }
+                self.last_function = what.get(role or current or "", "untagged code")
             last_markdown = ""
 
     def _mlrun_sections(self, cells: list[dict[str, Any]]) -> dict[int, tuple[str, str]] | None:
@@ -267,6 +284,21 @@ class _Builder:
             return CellCode(index, source, plain.code, error)
         return CellCode(index, source, plain.code)
 
+    def _check_consecutive(self, draft: _Draft, index: int) -> None:
+        """One function tag on cells with another function's cells between them is legal
+        (the cells run as one function, in notebook order) but rarely meant: say so."""
+        if not draft.cells or self.last_function == "fn:" + draft.name:
+            return
+        self.split.setdefault(draft.name, (draft.cells[-1].index, index))
+        between = self.last_function or ""
+        between = f"function {between[3:]!r}" if between.startswith("fn:") else between
+        self.warn(
+            index,
+            f"function {draft.name!r} is tagged on cell {draft.cells[-1].index} and again on "
+            f"cell {index}, with {between} between them; its cells run as one "
+            "function in notebook order (rename one if they are two functions)",
+        )
+
     def _draft(self, name: str, doc: str) -> _Draft:
         draft = self.drafts.get(name)
         if draft is None:
@@ -276,8 +308,12 @@ class _Builder:
     def _add(
         self, draft: _Draft, code: CellCode, tags: tag_grammar.CellTags, metrics: bool
     ) -> None:
+        continuation = bool(draft.cells)
         draft.cells.append(code)
-        draft.after.extend((name, code.index) for name in tags.after)
+        self.last_function = "fn:" + draft.name
+        draft.after.extend(
+            (name, code.index, continuation and name in tags.kale_after) for name in tags.after
+        )
         for key, value in tags.options.items():
             if key in draft.options and draft.options[key] != value:
                 raise TagError(
@@ -317,7 +353,8 @@ class _Builder:
         if not cells:
             return
         name = _identifier(self.notebook.stem)
-        self.drafts[name] = _Draft(name, cells=cells)
+        self.drafts[name] = _Draft(name, cells=cells, metric_cells=self.leading_metrics)
+        self.whole_notebook = True
         self.warn(None, f"no function tags: the whole notebook is one function {name!r}")
 
     # -- 2. parameters and setup ---------------------------------------------------------
@@ -543,7 +580,15 @@ class _Builder:
         for function in functions:
             for variable in function.data_inputs:
                 edges.setdefault((function.sources[variable], function.name), []).append(variable)
-            for after, cell in self.drafts[function.name].after:
+            for after, cell, lenient in self.drafts[function.name].after:
+                if lenient and (after not in by_name or after == function.name):
+                    what = "its own step" if after == function.name else "no step"
+                    self.warn(
+                        cell,
+                        f"tag prev:{after} on a continuation cell of step "
+                        f"{function.name!r} names {what}; ignored, as Kale ignores it",
+                    )
+                    continue
                 if after not in by_name:
                     raise PlanError(
                         f"tag after:{after} names no function (functions: {', '.join(by_name)})",
@@ -577,11 +622,19 @@ class _Builder:
         if len(ordered) < len(functions):
             cycle = _find_cycle({k: set(v) for k, v in incoming.items() if k not in ordered})
             path = " -> ".join(f"{n} (cell {position[n]})" for n in cycle)
+            hint = "split a function or move the cell that closes the loop"
+            split = [n for n in cycle if n in self.split]
+            if split:
+                first, again = self.split[split[0]]
+                hint = (
+                    f"function {split[0]!r} is tagged on cells {first} and {again}, not "
+                    "consecutive; if they are two functions, give them two names"
+                )
             raise PlanError(
                 f"the functions depend on each other in a cycle: {path}",
                 notebook=self.name,
                 cell=position[cycle[0]],
-                hint="split a function or move the cell that closes the loop",
+                hint=hint,
             )
         by_name = {f.name: f for f in functions}
         return [by_name[name] for name in ordered]
@@ -632,6 +685,15 @@ class _Builder:
                 )
             seen[identifier] = function.name
             function.identifier = identifier
+
+
+def _metrics_outside_a_function(notebook: str, cell: int) -> TagError:
+    return TagError(
+        "a mlops:metrics cell belongs to a function: tag it mlops:fn:NAME too, or put it "
+        "right after that function's cells",
+        notebook=notebook,
+        cell=cell,
+    )
 
 
 def _ignored_by_marker(source: str) -> bool:

@@ -112,6 +112,9 @@ class Plan:
     metrics: list[Metric]
     warnings: list[PlanWarning]
     setup_statements: list[str] = field(default_factory=list)  # normalized, in order
+    # No function tags: the notebook's code is one function. Then a star import in it can
+    # be moved to module level by the python target (there are no other functions to see it).
+    whole_notebook: bool = False
 
     def function(self, name: str) -> Function:
         for function in self.functions:

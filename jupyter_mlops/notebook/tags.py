@@ -1,7 +1,9 @@
 """Cell tags, in our grammar and the peers', read into one CellTags per cell.
 
 Our grammar (DESIGN.md) uses the ``mlops:`` prefix; an unknown ``mlops:`` tag is an error,
-any other unknown tag is the user's own business and ignored. Peer grammars map onto ours:
+any other unknown tag is the user's own business and ignored, except a near miss of ours
+(``mlop:fn:x``, ``mlops-fn:x``, ``mlops:function:x``): ignored too, with a "did you mean"
+note, since it was surely meant for us. Peer grammars map onto ours:
 
 =================================  =====================================
 Kale 0.x / 2.x                     ours
@@ -24,6 +26,7 @@ papermill's ``injected-parameters`` cell is skipped (the ``parameters`` cell has
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +46,18 @@ SETUP, FUNCTION, SKIP, PARAMETERS, METRICS, METRICS_NAMES = (
 _SIZE = re.compile(r"^\d+(\.\d+)?(E|P|T|G|M|K|Ei|Pi|Ti|Gi|Mi|Ki|k)?$")
 _CPU = re.compile(r"^(\d+(\.\d+)?|\d+m)$")
 _FUNCTION_NAME = re.compile(r"^[^\s:/\\]+$")
+# A tag that starts like ours (``mlop:``, ``mlops-``, ``MLOps_``): checked for a near miss.
+_NEAR_PREFIX = re.compile(r"^(?P<prefix>[A-Za-z]{3,7})[:\-_. ]+(?P<rest>\S.*)$")
+_KEY_ALIASES = {
+    "function": "fn",
+    "func": "fn",
+    "step": "fn",
+    "block": "fn",
+    "prev": "after",
+    "metric": "metrics",
+    "ignore": "skip",
+    "imports": "setup",
+}
 
 
 @dataclass
@@ -52,6 +67,7 @@ class CellTags:
     roles: list[str] = field(default_factory=list)
     function: str | None = None
     after: list[str] = field(default_factory=list)
+    kale_after: set[str] = field(default_factory=set)  # the after names from Kale's prev:
     options: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # peer tags we read but cannot honour
     # Whether untagged cells that follow join this cell's role (Kale's parameters cell does,
@@ -122,6 +138,8 @@ def _read_ours(tag: str, result: CellTags, cell: int, notebook: str | None) -> N
         result.after.append(value)
     elif key in OPTION_PARSERS:
         _set_option(result, key, OPTION_PARSERS[key](value, tag, cell, notebook), cell, notebook)
+    elif key not in _KEYS and (suggestion := near_miss(tag)) is not None:
+        result.notes.append(_near_miss_note(tag, suggestion))
     else:
         known = "setup, fn:NAME, after:NAME, skip, metrics, " + ", ".join(
             f"{k}:VALUE" for k in OPTION_PARSERS
@@ -149,6 +167,7 @@ def _read_peer(tag: str, result: CellTags, cell: int, notebook: str | None) -> N
         _set_function(result, value, tag, cell, notebook)
     elif head == "prev" and value:
         result.after.append(value)
+        result.kale_after.add(value)
     elif head == "image" and value:
         _set_option(result, "image", value, cell, notebook)
     elif head == "cache" and value in {"enabled", "disabled"}:
@@ -157,6 +176,36 @@ def _read_peer(tag: str, result: CellTags, cell: int, notebook: str | None) -> N
         _read_kale_limit(tag, value, result, cell, notebook)
     elif head in {"annotation", "label", "secret", "report", "notebook"} and value:
         result.notes.append(f"Kale tag {tag!r} has no equivalent here and is ignored")
+    elif (suggestion := near_miss(tag)) is not None:
+        result.notes.append(_near_miss_note(tag, suggestion))
+
+
+def near_miss(tag: str) -> str | None:
+    """Our tag that ``tag`` was probably meant to be (``mlop:fn:x``, ``mlops-fn:x``,
+    ``mlops:function:x`` -> ``mlops:fn:x``), or None when it looks like nothing of ours."""
+    match = _NEAR_PREFIX.match(tag.strip())
+    if match is None:
+        return None
+    prefix = match["prefix"].lower()
+    if prefix != "mlops" and not difflib.get_close_matches(prefix, ["mlops"], cutoff=0.75):
+        return None
+    key, _, value = match["rest"].partition(":")
+    key = key.strip().lower()
+    if key not in _KEYS:
+        key = _KEY_ALIASES.get(key) or next(
+            iter(difflib.get_close_matches(key, sorted(_KEYS), n=1, cutoff=0.75)), ""
+        )
+    if not key:
+        return None
+    if key in {"setup", "skip", "metrics"}:
+        suggestion = PREFIX + key
+    else:
+        suggestion = f"{PREFIX}{key}:{value.strip() or 'NAME'}"
+    return None if suggestion == tag.strip() else suggestion
+
+
+def _near_miss_note(tag: str, suggestion: str) -> str:
+    return f"unknown tag {tag!r} is ignored; did you mean {suggestion!r}?"
 
 
 def _read_kale_limit(
@@ -233,3 +282,5 @@ OPTION_PARSERS = {
     "timeout": _count,
     "cache": _cache,
 }
+
+_KEYS = frozenset({"setup", "fn", "after", "skip", "metrics", *OPTION_PARSERS})
