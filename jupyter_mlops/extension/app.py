@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Int
 
+from ..project import load_project, mask_url
 from ..service import MLOps
 from .handlers import ROUTES
 from .tasks import BackgroundWork
@@ -45,10 +44,17 @@ class MLOpsExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
-        options: dict[str, Any] = {}
-        if "root_dir" not in self.config.get("MLOps", {}):
-            options["root_dir"] = self.serverapp.root_dir
-        self.service = MLOps(parent=self, **options)
+        # jupyter_mlops_config.* as every surface reads it, then this server's own c.MLOps
+        # on top; the root defaults to the server's.
+        section = self.config.get("MLOps", {})
+        project = load_project(
+            overrides={key: section[key] for key in section},
+            source="jupyter_server config (c.MLOps)",
+            default_root=self.serverapp.root_dir,
+        )
+        for warning in project.warnings:
+            self.log.warning("jupyter_mlops: %s", warning)
+        self.service = MLOps(parent=self, project=project)
         # Open the store now: migrations run, and runs left `running` by a server that died
         # are marked `interrupted` before anyone lists them.
         self.service.store  # noqa: B018
@@ -68,7 +74,7 @@ class MLOpsExtension(ExtensionApp):
         self.log.info(
             "jupyter_mlops: project root %s, store %s",
             self.service.root_dir,
-            _shown(self.service.store_url),
+            mask_url(self.service.store_url),
         )
 
     def initialize_handlers(self) -> None:
@@ -81,13 +87,3 @@ class MLOpsExtension(ExtensionApp):
             self.work.stop()
         if self.service is not None:
             self.service.close()
-
-
-def _shown(url: str) -> str:
-    """A store URL fit for a log line: any password replaced."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparsable URL)"
