@@ -18,6 +18,9 @@ Lookup order, each later source overriding the earlier ones, setting by setting:
 
 The syntax is traitlets' (``c.MLOps.store_url = "…"``, or ``{"MLOps": {"store_url": "…"}}``).
 Relative paths, and a relative SQLite path in a store URL, are taken from the project root.
+Defaults: ``state_dir`` is the SQLite store file's folder (``<root>/.mlops`` when nothing is
+set, or with a server database); ``store_url`` is ``<state_dir>/mlops.db``; ``artifacts_dir``
+is ``<state_dir>/artifacts``. So moving the store file moves the project's local state too.
 """
 
 from __future__ import annotations
@@ -41,13 +44,16 @@ DEFAULT = "default"
 # setting -> (type it must have, what it is); the traits of service.MLOps are the same names
 SETTINGS: dict[str, tuple[type, str]] = {
     "root_dir": (str, "the project root: notebooks are resolved inside it"),
-    "state_dir": (str, "work folders, deployments, posted notebooks (default <root>/.mlops)"),
+    "state_dir": (
+        str,
+        "work folders, deployments, posted notebooks (default: the SQLite store's folder, "
+        "else <root>/.mlops)",
+    ),
     "store_url": (str, "SQLAlchemy URL of the store (default SQLite <state_dir>/mlops.db)"),
     "artifacts_dir": (str, "artifact bytes (default <state_dir>/artifacts)"),
     "engine": (str, "papermill engine of runs: mlops or papermill"),
     "cell_timeout": (float, "seconds a cell may run (0: no limit)"),
 }
-PATHS = ("root_dir", "state_dir", "artifacts_dir")
 
 
 @dataclass(frozen=True)
@@ -106,10 +112,11 @@ class Project:
                 return str(default)
             return str((root / os.path.expanduser(given[key])).resolve())
 
-        state = Path(place("state_dir", root / STATE_DIR))
-        store_url = _absolute_url(given.get("store_url") or "", root) or (
-            f"sqlite:///{state / 'mlops.db'}"
-        )
+        store_url = _absolute_url(given.get("store_url") or "", root)
+        # A SQLite store's folder is where the rest of the local state goes by default, so
+        # moving the store file moves everything and nothing is left under <root>/.mlops.
+        state = Path(place("state_dir", _sqlite_folder(store_url) or root / STATE_DIR))
+        store_url = store_url or f"sqlite:///{state / 'mlops.db'}"
         return cls(
             root_dir=str(root),
             state_dir=str(state),
@@ -296,6 +303,18 @@ def _absolute_url(url: str, root: Path) -> str:
         return url
     absolute = parsed.set(database=str((root / path).resolve()))
     return absolute.render_as_string(hide_password=False)
+
+
+def _sqlite_folder(url: str) -> Path | None:
+    """The folder of a SQLite store file (None: no URL, a server database, in memory)."""
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).parent
 
 
 def mask_url(url: str) -> str:

@@ -41,7 +41,7 @@ class MLOps(LoggingConfigurable):
     state_dir = Unicode(
         config=True,
         help="Where the project's own files go: run work folders, deployments, staged "
-        "notebooks (default: <root_dir>/.mlops).",
+        "notebooks (default: the folder of a SQLite store, else <root_dir>/.mlops).",
     )
     store_url = Unicode(
         config=True,

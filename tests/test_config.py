@@ -1,10 +1,10 @@
 """One configuration, every process: ``jupyter_mlops_config.py|json`` read by the CLI, the
 magic, the server extension, and handed to the keeper and serving processes.
 
-Given a config file that moves the store, the artifacts and the state folder out of the
-project, when runs, a sweep and a deployment with upstream inputs are made from real CLI
-processes (and a real kernel, and a real Jupyter server), then each of them reads and writes
-the configured places and nothing appears under ``<root>/.mlops``.
+Given a config file that moves the store and the artifacts out of the project, when runs, a
+sweep and a deployment with upstream inputs are made from real CLI processes (and a real
+kernel, and a real Jupyter server), then each of them reads and writes the configured places
+and nothing appears under ``<root>/.mlops``.
 """
 
 from __future__ import annotations
@@ -42,11 +42,10 @@ def _write_config(folder: Path, text: str, suffix: str = ".py") -> Path:
 
 
 def _moved(base: Path) -> str:
-    """A config file body that puts store, artifacts and state under ``base``, not the root."""
+    """A config file body that moves the store and the artifacts under ``base``."""
     return (
         f"c.MLOps.store_url = 'sqlite:///{base / 'db' / 'team.db'}'\n"
         f"c.MLOps.artifacts_dir = {str(base / 'blobs')!r}\n"
-        f"c.MLOps.state_dir = {str(base / 'state')!r}\n"
     )
 
 
@@ -164,6 +163,18 @@ def test_a_config_value_of_the_wrong_type_names_the_file_and_the_setting(
     assert str(bad) in str(caught.value)
 
 
+def test_the_local_state_follows_a_sqlite_store_file_and_stays_home_for_a_server_one(
+    tmp_path: Path,
+) -> None:
+    moved = Project.resolve({"root_dir": str(tmp_path), "store_url": "sqlite:///elsewhere/x.db"})
+    assert moved.store_url == f"sqlite:///{tmp_path / 'elsewhere' / 'x.db'}"
+    assert moved.state_dir == str(tmp_path / "elsewhere")
+    assert moved.artifacts_dir == str(tmp_path / "elsewhere" / "artifacts")
+    served = Project.resolve({"root_dir": str(tmp_path), "store_url": "postgresql://h/db"})
+    assert served.state_dir == str(tmp_path / ".mlops")
+    assert served.artifacts_dir == str(tmp_path / ".mlops" / "artifacts")
+
+
 def test_the_resolved_project_travels_whole_through_json() -> None:
     project = Project.resolve(
         {"root_dir": "/srv/p", "store_url": "postgresql://u:pw@h/db", "engine": "papermill"},
@@ -235,10 +246,10 @@ def test_a_broken_config_file_is_one_error_line_and_exit_2(tmp_path: Path) -> No
 
 
 @pytest.mark.kernel
-def test_moved_store_artifacts_and_state_are_used_by_cli_keeper_and_serving_process(
+def test_a_moved_store_and_artifacts_are_used_by_cli_keeper_and_serving_process(
     tmp_path: Path,
 ) -> None:
-    # Given a user config that moves the store, the artifacts and the state folder away
+    # Given a user config that moves the store and the artifacts away
     config, away, root = tmp_path / "config", tmp_path / "away", tmp_path / "project"
     root.mkdir()
     (root / "score.ipynb").write_text(json.dumps(SCORE), encoding="utf-8")
@@ -263,7 +274,8 @@ def test_moved_store_artifacts_and_state_are_used_by_cli_keeper_and_serving_proc
         listed = _cli(root, config, "deployments", "--json")
         assert listed.returncode == 0, listed.stderr
         assert [d["name"] for d in json.loads(listed.stdout)["deployments"]] == ["moved"]
-        assert (away / "state" / "deployments" / "moved" / "keeper.log").is_file()
+        # the local state followed the store file: no state_dir needed to leave the root alone
+        assert (away / "db" / "deployments" / "moved" / "keeper.log").is_file()
     finally:
         undeployed = _cli(root, config, "undeploy", "moved", "--delete")
     assert undeployed.returncode == 0, undeployed.stderr
