@@ -21,13 +21,14 @@ variable is used the same way. A notebook renamed after its kernel started keeps
 name in the environment: then, or in a kernel no server started (``jupyter console``,
 papermill), the magic says to pass ``--notebook``.
 
-**Which store.** The settings every surface reads (``jupyter_mlops_config.py|json`` on the
-Jupyter config path and in the project, see ``project.py``), with the kernel's own
-``c.MLOps`` on top. The project root: ``root_dir`` if those set it; else the root of the
-Jupyter server that started this kernel (its ``jpserver-<pid>.json`` runtime file,
-``JPY_PARENT_PID`` being the server's pid), so the runs are those the sidebar shows; else the
-kernel's working directory, as for the CLI run from there. ``jupyter mlops config`` shows
-where the store is.
+**Which store.** The project of the Jupyter server that started this kernel, when it holds
+the notebook: the server extension leaves its resolved settings (config files and the
+server's own ``c.MLOps``) in ``jupyter_mlops-<pid>.json`` beside its ``jpserver-<pid>.json``
+runtime file, ``JPY_PARENT_PID`` being the server's pid, so the runs are those the sidebar
+shows. Else the settings every surface reads (``jupyter_mlops_config.py|json``, see
+``project.py``) with the root of that server (without the extension) or the kernel's working
+directory as the default root. The kernel's own ``c.MLOps`` goes on top either way.
+``%mlops config`` shows where the store is.
 
 **Errors.** A bad argument, parameter, notebook or function is one ``UsageError`` line that
 names it (no traceback, nothing run or recorded). A run that fails is not an error: the Run
@@ -62,6 +63,7 @@ from .arguments import (
 )
 from .cli_deploy import add_deploy_options, add_lifecycle_commands
 from .errors import MLOpsError
+from .project import read_served_project
 
 if TYPE_CHECKING:
     from .project import Project
@@ -427,25 +429,31 @@ class MLOpsMagics(Magics):
         return self._service(self._root(self._kernel_notebook()))
 
     def _root(self, notebook: Path | None) -> Path:
-        """The project root: configured (config files or the kernel's c.MLOps), else the
-        server's (if it holds the notebook), else the kernel's working directory."""
+        """The project root: the one of the Jupyter server that started this kernel (if it
+        holds the notebook), else the configured one (config files or the kernel's c.MLOps),
+        else the kernel's working directory."""
         cwd = Path.cwd().resolve()
-        server_root = jupyter_server_root(os.environ)
         target = (notebook or cwd).resolve()
-        if server_root is not None and (server_root == target or server_root in target.parents):
+        served = read_served_project(os.environ)
+        if served is not None and _inside(target, Path(served.root_dir)):
+            return Path(served.root_dir)
+        server_root = jupyter_server_root(os.environ)
+        if server_root is not None and _inside(target, server_root):
             return Path(self._project(server_root).root_dir)
         return Path(self._project(cwd).root_dir)
 
     def _project(self, default_root: Path) -> Project:
-        """The settings every surface reads, with the kernel's own c.MLOps on top."""
+        """The settings every surface reads, with the kernel's own c.MLOps on top: those of
+        the server that started this kernel when it is that server's project."""
         from .project import load_project
 
         section = self.shell.config.get("MLOps", {}) if self.shell else {}
-        return load_project(
-            overrides={key: section[key] for key in section},
-            source="kernel config (c.MLOps)",
-            default_root=default_root,
-        )
+        overrides = {key: section[key] for key in section}
+        source = "kernel config (c.MLOps)"
+        served = read_served_project(os.environ)
+        if served is not None and Path(served.root_dir) == default_root:
+            return served.updated(overrides, source)
+        return load_project(overrides=overrides, source=source, default_root=default_root)
 
     def _service(self, root: Path) -> MLOps:
         from .service import MLOps
@@ -462,6 +470,10 @@ class MLOpsMagics(Magics):
         for service in self._services.values():
             service.close()
         self._services.clear()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
 
 
 def _name_in(service: MLOps, notebook: str) -> str:

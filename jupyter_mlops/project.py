@@ -180,6 +180,37 @@ def project_from_environ(environ: Mapping[str, str] | None = None) -> Project | 
         raise MLOpsError(f"{PROJECT_ENV} does not hold a project: {err}") from None
 
 
+def served_project_file(pid: int | str) -> Path:
+    """Where a Jupyter server with this extension leaves its project for its kernels' magics
+    (beside its own ``jpserver-<pid>.json``, in the private runtime folder)."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return Path(jupyter_runtime_dir()) / f"jupyter_mlops-{pid}.json"
+
+
+def write_served_project(project: Project, pid: int) -> Path:
+    """Leave the server's resolved project where its kernels find it (owner-only, atomic)."""
+    path = served_project_file(pid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(project.to_json())
+    os.replace(temporary, path)
+    return path
+
+
+def read_served_project(environ: Mapping[str, str]) -> Project | None:
+    """The project of the Jupyter server that started this kernel (None: none left one)."""
+    pid = environ.get("JPY_PARENT_PID", "")
+    if not pid.isdigit():
+        return None
+    try:
+        return Project.from_json(served_project_file(pid).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
 def config_paths() -> list[Path]:
     """The folders searched for ``jupyter_mlops_config.*``, lowest precedence first."""
     from jupyter_core.paths import jupyter_config_path

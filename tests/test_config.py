@@ -351,3 +351,78 @@ async def test_the_server_extension_reads_the_same_file_under_its_own_config(
     with Store(f"sqlite:///{away / 'db' / 'team.db'}", away / "blobs") as store:
         assert store.get_run(run["id"]).status == "succeeded"
     assert not (jp_root_dir / ".mlops").exists()
+
+
+@pytest.mark.kernel
+def test_a_kernel_the_server_started_uses_the_servers_own_store_setting(tmp_path: Path) -> None:
+    """c.MLOps only in the server's config (no jupyter_mlops_config file): the magic in a
+    kernel of that server still records into that store, where the sidebar lists it."""
+    import socket
+    import urllib.request
+
+    from jupyter_client import BlockingKernelClient
+    from test_magics import Kernel, _wait_for_kernel_info
+
+    root, runtime, config = tmp_path / "root", tmp_path / "runtime", tmp_path / "config"
+    root.mkdir()
+    (root / "score.ipynb").write_text(json.dumps(SCORE), encoding="utf-8")
+    store = tmp_path / "server-store" / "runs.db"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    others = ["jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_server_terminals"]
+    server_config = tmp_path / "server_config.json"
+    server_config.write_text(json.dumps({
+        "ServerApp": {"jpserver_extensions": {**dict.fromkeys(others, False),
+                                              "jupyter_mlops": True}},
+        "MLOps": {"store_url": f"sqlite:///{store}"},
+        "MLOpsExtension": {"supervise_interval": 0},
+    }))  # fmt: skip
+    command = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}",
+               "--IdentityProvider.token=secret", f"--ServerApp.root_dir={root}",
+               f"--config={server_config}", "--allow-root"]  # fmt: skip
+    env = {**_env(config), "JUPYTER_RUNTIME_DIR": str(runtime)}
+    base = f"http://127.0.0.1:{port}"
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token=secret", timeout=2).close()
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "server.log").read_text()
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        request = urllib.request.Request(
+            f"{base}/api/sessions?token=secret",
+            data=json.dumps({"path": "score.ipynb", "type": "notebook",
+                             "kernel": {"name": "python3"}}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60) as response:
+            kernel_id = json.load(response)["kernel"]["id"]
+        client = BlockingKernelClient(connection_file=str(runtime / f"kernel-{kernel_id}.json"))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            _wait_for_kernel_info(client)
+            kernel = Kernel(client)
+            kernel.ok("%load_ext jupyter_mlops")
+            done = kernel.ok("r = %mlops run -p scale=7\nprint(r.id, r.status)")
+        finally:
+            client.stop_channels()
+        run_id, status = done.stream("stdout").split()
+        assert status == "succeeded"
+        url = f"{base}/mlops/api/runs/{run_id}?token=secret"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert json.load(response)["parameters"] == {"scale": 7.0, "x": 1.0}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with Store(f"sqlite:///{store}", store.parent / "artifacts") as opened:
+        assert opened.get_run(run_id).status == "succeeded"
+    assert not (root / ".mlops").exists()
+    assert not list(runtime.glob("jupyter_mlops-*.json"))  # the server took its file away

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Int
 
-from ..project import load_project, mask_url
+from ..project import load_project, mask_url, write_served_project
 from ..service import MLOps
 from .handlers import ROUTES
 from .tasks import BackgroundWork
@@ -41,6 +44,7 @@ class MLOpsExtension(ExtensionApp):
     service: MLOps | None = None
     work: BackgroundWork | None = None
     _supervisor: PeriodicCallback | None = None
+    _served: Path | None = None
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
@@ -55,6 +59,9 @@ class MLOpsExtension(ExtensionApp):
         for warning in project.warnings:
             self.log.warning("jupyter_mlops: %s", warning)
         self.service = MLOps(parent=self, project=project)
+        # The kernels this server starts get the same project (server config included) for
+        # %mlops: beside jpserver-<pid>.json, which the magic already reads for the root.
+        self._served = write_served_project(project, os.getpid())
         # Open the store now: migrations run, and runs left `running` by a server that died
         # are marked `interrupted` before anyone lists them.
         self.service.store  # noqa: B018
@@ -81,6 +88,8 @@ class MLOpsExtension(ExtensionApp):
         self.handlers.extend(ROUTES)
 
     async def stop_extension(self) -> None:
+        if self._served is not None:
+            self._served.unlink(missing_ok=True)
         if self._supervisor is not None:
             self._supervisor.stop()
         if self.work is not None:
