@@ -134,7 +134,12 @@ class Project:
         given = {k: v for k, v in overrides.items() if v not in (None, "")}
         if not given:
             return self
-        values = {key: getattr(self, key) for key in SETTINGS}
+        # what was a default is derived again (a new root or store moves the state with it)
+        values = {
+            key: getattr(self, key)
+            for key in SETTINGS
+            if key == "root_dir" or self.sources.get(key, DEFAULT) != DEFAULT
+        }
         sources = {**self.sources, **dict.fromkeys(given, source)}
         return Project.resolve(
             {**values, **given}, sources, files=self.files, warnings=self.warnings

@@ -66,10 +66,13 @@ class MLOps(LoggingConfigurable):
         return str(Path(proposal["value"]).resolve())
 
     def __init__(self, project: Project | None = None, **kwargs: Any) -> None:
-        """``project``: the settings a surface loaded (``project.load_project``); without
-        one, the traits given here (or by a parent's config) are resolved as they are, and no
-        config file is read."""
+        """``project``: the settings a surface loaded (``project.load_project``), with any
+        setting also given here on top; without one, the traits given here (or by a parent's
+        config) are resolved as they are, and no config file is read."""
         super().__init__(**kwargs)
+        if project is not None:  # settings passed here as well win (a --engine flag)
+            given = {key: kwargs[key] for key in SETTINGS if kwargs.get(key) is not None}
+            project = project.updated(given, "MLOps(...)")
         if project is None:
             traits = self.traits()
             given = {

@@ -175,6 +175,18 @@ def test_the_local_state_follows_a_sqlite_store_file_and_stays_home_for_a_server
     assert served.artifacts_dir == str(tmp_path / ".mlops" / "artifacts")
 
 
+def test_a_setting_given_beside_a_loaded_project_wins_and_defaults_follow_it(
+    tmp_path: Path,
+) -> None:
+    from jupyter_mlops.service import MLOps
+
+    loaded = Project.resolve({"root_dir": str(tmp_path), "engine": "papermill"}, {"engine": "f"})
+    service = MLOps(project=loaded, engine="mlops", store_url="sqlite:///moved/s.db")
+    assert (service.engine, service.project.sources["engine"]) == ("mlops", "MLOps(...)")
+    assert service.project.state_dir == str(tmp_path / "moved")  # derived again, not kept
+    assert MLOps(project=loaded).project is loaded
+
+
 def test_the_resolved_project_travels_whole_through_json() -> None:
     project = Project.resolve(
         {"root_dir": "/srv/p", "store_url": "postgresql://u:pw@h/db", "engine": "papermill"},
