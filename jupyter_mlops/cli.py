@@ -17,7 +17,7 @@ from ._version import __version__
 from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
 from .errors import MLOpsError
-from .reports import describe
+from .reports import config_report, describe
 
 EXIT_USER_ERROR = 2
 
@@ -52,8 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="build", metavar="DIR", help="output directory (default: build)"
     )
     convert.add_argument("--json", action="store_true", help="print the result as JSON")
+    config = commands.add_parser(
+        "config",
+        help="show the effective settings and where each comes from (secrets masked)",
+    )
+    config.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
-        "--root", metavar="DIR", help="project root: notebooks and .mlops/ (default: here)"
+        "--root",
+        metavar="DIR",
+        help="project root: notebooks and .mlops/ (default: the config files', else here)",
     )
     add_commands(commands)
     cli_deploy.add_commands(commands)
@@ -63,9 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     arguments = build_parser().parse_args(normalize_parameters(words))
+    from .project import load_project
     from .service import MLOps  # after argument parsing: --help stays instant
 
-    service = MLOps(root_dir=arguments.root) if arguments.root else MLOps()
+    try:
+        project = load_project(overrides={"root_dir": arguments.root}, source="--root")
+    except MLOpsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    for warning in project.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if arguments.command == "config":
+        _print(config_report(project, arguments.json), arguments.json)
+        return 0
+    service = MLOps(project=project)
     try:
         if arguments.command in COMMANDS:
             return dispatch(service, arguments, _print)

@@ -21,11 +21,14 @@ variable is used the same way. A notebook renamed after its kernel started keeps
 name in the environment: then, or in a kernel no server started (``jupyter console``,
 papermill), the magic says to pass ``--notebook``.
 
-**Which store.** The project root the service uses: ``c.MLOps.root_dir`` if the kernel's
-configuration sets it; else the root of the Jupyter server that started this kernel
-(its ``jpserver-<pid>.json`` runtime file, ``JPY_PARENT_PID`` being the server's pid), so the
-runs are those the sidebar shows; else the kernel's working directory, as for the CLI run
-from there. Runs land in ``<root>/.mlops/`` and ``jupyter mlops runs --root <root>`` lists them.
+**Which store.** The project of the Jupyter server that started this kernel, when it holds
+the notebook: the server extension leaves its resolved settings (config files and the
+server's own ``c.MLOps``) in ``jupyter_mlops-<pid>.json`` beside its ``jpserver-<pid>.json``
+runtime file, ``JPY_PARENT_PID`` being the server's pid, so the runs are those the sidebar
+shows. Else the settings every surface reads (``jupyter_mlops_config.py|json``, see
+``project.py``) with the root of that server (without the extension) or the kernel's working
+directory as the default root. The kernel's own ``c.MLOps`` goes on top either way.
+``%mlops config`` shows where the store is.
 
 **Errors.** A bad argument, parameter, notebook or function is one ``UsageError`` line that
 names it (no traceback, nothing run or recorded). A run that fails is not an error: the Run
@@ -38,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import shlex
 from collections.abc import Mapping
@@ -59,9 +63,13 @@ from .arguments import (
 )
 from .cli_deploy import add_deploy_options, add_lifecycle_commands
 from .errors import MLOpsError
+from .project import read_served_project
 
 if TYPE_CHECKING:
+    from .project import Project
     from .service import MLOps
+
+logger = logging.getLogger(__name__)
 
 SESSION_VARIABLE = "JPY_SESSION_NAME"
 VSCODE_VARIABLE = "__vsc_ipynb_file__"
@@ -87,6 +95,7 @@ USAGE = """\
                                    serve it as an HTTP endpoint; again: a new version, same URL
                                    (a new token goes to mlops_tokens[NAME], not the output)
   deployments [NAME] | logs NAME | undeploy NAME [--delete] | rollback NAME [--to V]
+  config                           the effective settings and where each comes from
   help                             this text
 
 The notebook is read as SAVED on disk (save it first); the sidebar runs live, unsaved content.
@@ -167,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = command("deploy", "serve a function as an HTTP endpoint (again: new version)")
     add_deploy_options(deploy, function_flag=False)
     add_lifecycle_commands(command)
+    command("config", "the effective settings (secrets masked) and where each comes from")
     command("help", "the list of commands")
     return parser
 
@@ -314,6 +324,14 @@ class MLOpsMagics(Magics):
     def _cancel(self, arguments: argparse.Namespace) -> Any:
         return self._store_service(arguments).cancel(arguments.run_id)
 
+    def _config(self, arguments: argparse.Namespace) -> Any:
+        from .reports import config_report
+
+        given = arguments.notebook
+        notebook = Path(given).resolve() if given else self._kernel_notebook()
+        project = self._project(self._root(notebook))
+        return TextReport(str(config_report(project, as_json=False)))
+
     def _versions(self, arguments: argparse.Namespace) -> Any:
         from .widgets import VersionList
 
@@ -411,30 +429,51 @@ class MLOpsMagics(Magics):
         return self._service(self._root(self._kernel_notebook()))
 
     def _root(self, notebook: Path | None) -> Path:
-        """The project root: configured, else the server's (if it holds the notebook), else
-        the kernel's working directory."""
-        configured = self.shell.config.get("MLOps", {}).get("root_dir") if self.shell else None
-        if configured:
-            return Path(configured).resolve()
+        """The project root: the one of the Jupyter server that started this kernel (if it
+        holds the notebook), else the configured one (config files or the kernel's c.MLOps),
+        else the kernel's working directory."""
         cwd = Path.cwd().resolve()
-        server_root = jupyter_server_root(os.environ)
         target = (notebook or cwd).resolve()
-        if server_root is not None and (server_root == target or server_root in target.parents):
-            return server_root
-        return cwd
+        served = read_served_project(os.environ)
+        if served is not None and _inside(target, Path(served.root_dir)):
+            return Path(served.root_dir)
+        server_root = jupyter_server_root(os.environ)
+        if server_root is not None and _inside(target, server_root):
+            return Path(self._project(server_root).root_dir)
+        return Path(self._project(cwd).root_dir)
+
+    def _project(self, default_root: Path) -> Project:
+        """The settings every surface reads, with the kernel's own c.MLOps on top: those of
+        the server that started this kernel when it is that server's project."""
+        from .project import load_project
+
+        section = self.shell.config.get("MLOps", {}) if self.shell else {}
+        overrides = {key: section[key] for key in section}
+        source = "kernel config (c.MLOps)"
+        served = read_served_project(os.environ)
+        if served is not None and Path(served.root_dir) == default_root:
+            return served.updated(overrides, source)
+        return load_project(overrides=overrides, source=source, default_root=default_root)
 
     def _service(self, root: Path) -> MLOps:
         from .service import MLOps
 
         key = str(root)
         if key not in self._services:
-            self._services[key] = MLOps(parent=self.shell, root_dir=key)
+            project = self._project(root)
+            for warning in project.warnings:
+                logger.warning("%s", warning)
+            self._services[key] = MLOps(parent=self.shell, project=project)
         return self._services[key]
 
     def close(self) -> None:
         for service in self._services.values():
             service.close()
         self._services.clear()
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
 
 
 def _name_in(service: MLOps, notebook: str) -> str:

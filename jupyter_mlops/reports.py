@@ -4,13 +4,15 @@ of every ``%mlops`` result (the fallback where widgets cannot render).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .notebook.plan import PARAMETERS, Plan
 
 if TYPE_CHECKING:
     from .convert.registry import ConvertResult
     from .execute.sweep import SweepResult
+    from .project import Project
     from .store import Run, Version
 
 
@@ -160,3 +162,30 @@ def convert_report(result: ConvertResult) -> str:
     lines = [f"wrote {path}" for path in result.files]
     lines += [f"warning: {warning}" for warning in result.warnings]
     return "\n".join(lines) or f"{result.target}: nothing written"
+
+
+def config_report(project: Project, as_json: bool) -> dict[str, Any] | str:
+    """``jupyter mlops config``: each setting, where it came from, the files searched."""
+    from .project import CONFIG_NAME, config_paths
+
+    searched = [str(folder / f"{CONFIG_NAME}{suffix}") for folder in config_paths()
+                for suffix in (".py", ".json")]  # fmt: skip
+    searched.append(str(Path(project.root_dir) / f"{CONFIG_NAME}.json"))
+    settings = project.settings(masked=True)
+    if as_json:
+        return {
+            "settings": settings,
+            "files": list(project.files),
+            "searched": searched,
+            "warnings": list(project.warnings),
+        }
+    width = max(len(key) for key in settings)
+    lines = ["Settings (value, then where it comes from)"]
+    for key, entry in settings.items():
+        lines.append(f"  {key:<{width}}  {entry['value']}")
+        lines.append(f"  {'':<{width}}    from {entry['source']}")
+    lines += ["", "Files read (later ones win)"]
+    lines += [f"  {path}" for path in project.files] or ["  none"]
+    lines += ["", "Searched, lowest precedence first (then --root, server or kernel c.MLOps)"]
+    lines += [f"  {path}" for path in searched]
+    return "\n".join(lines)

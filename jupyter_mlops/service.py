@@ -14,21 +14,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Float, Unicode, default, validate
+from traitlets import Float, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from .convert.registry import ConvertResult, available, get_converter
 from .notebook.parser import parse_notebook
 from .notebook.plan import Plan
 from .notebook.reader import NOTEBOOK_SOURCE, NotebookSource
+from .project import SETTINGS, Project
 
 if TYPE_CHECKING:
     from .deploy import Deployments
     from .execute.runner import Runner, RunRequest
     from .execute.sweep import ProgressCallback, SweepJob, SweepResult
     from .store import AliasMove, Run, RunPage, Store, Version
-
-STATE_DIR = ".mlops"
 
 
 class MLOps(LoggingConfigurable):
@@ -39,13 +38,18 @@ class MLOps(LoggingConfigurable):
         help="The project root: notebooks are resolved inside it and .mlops/ lives in it "
         "(default: the current directory).",
     )
+    state_dir = Unicode(
+        config=True,
+        help="Where the project's own files go: run work folders, deployments, staged "
+        "notebooks (default: the folder of a SQLite store, else <root_dir>/.mlops).",
+    )
     store_url = Unicode(
         config=True,
-        help="SQLAlchemy URL of the run store (default: SQLite at <root_dir>/.mlops/mlops.db; "
+        help="SQLAlchemy URL of the run store (default: SQLite at <state_dir>/mlops.db; "
         "a postgresql:// URL for a team).",
     )
     artifacts_dir = Unicode(
-        config=True, help="Where artifact bytes are kept (default: <root_dir>/.mlops/artifacts)."
+        config=True, help="Where artifact bytes are kept (default: <state_dir>/artifacts)."
     )
     engine = Unicode(
         "mlops",
@@ -57,24 +61,29 @@ class MLOps(LoggingConfigurable):
         0.0, config=True, help="Seconds a cell may run before the run fails (0: no limit)."
     )
 
-    @default("root_dir")
-    def _default_root(self) -> str:
-        return os.getcwd()
-
     @validate("root_dir")
     def _absolute_root(self, proposal: dict[str, Any]) -> str:
         return str(Path(proposal["value"]).resolve())
 
-    @default("store_url")
-    def _default_store_url(self) -> str:
-        return f"sqlite:///{Path(self.root_dir) / STATE_DIR / 'mlops.db'}"
-
-    @default("artifacts_dir")
-    def _default_artifacts(self) -> str:
-        return str(Path(self.root_dir) / STATE_DIR / "artifacts")
-
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, project: Project | None = None, **kwargs: Any) -> None:
+        """``project``: the settings a surface loaded (``project.load_project``), with any
+        setting also given here on top; without one, the traits given here (or by a parent's
+        config) are resolved as they are, and no config file is read."""
         super().__init__(**kwargs)
+        if project is not None:  # settings passed here as well win (a --engine flag)
+            given = {key: kwargs[key] for key in SETTINGS if kwargs.get(key) is not None}
+            project = project.updated(given, "MLOps(...)")
+        if project is None:
+            traits = self.traits()
+            given = {
+                key: getattr(self, key)
+                for key in SETTINGS
+                if getattr(self, key) != traits[key].default_value
+            }
+            project = Project.resolve(given, dict.fromkeys(given, "MLOps(...)"))
+        self.project = project
+        for key in SETTINGS:
+            setattr(self, key, getattr(project, key))
         self._store: Store | None = None
         self._runner: Runner | None = None
         self._open_lock = threading.RLock()  # runner opens the store under it too
@@ -128,8 +137,7 @@ class MLOps(LoggingConfigurable):
             if self._runner is None:
                 from .execute.runner import Runner
 
-                work = Path(self.root_dir) / STATE_DIR / "work"
-                self._runner = Runner(self.store, work, engine=self.engine)
+                self._runner = Runner(self.store, self.project.work_dir, engine=self.engine)
             return self._runner
 
     def describe(
@@ -419,7 +427,7 @@ class MLOps(LoggingConfigurable):
         import tempfile
 
         data = json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        folder = Path(self.root_dir) / STATE_DIR / "posted"
+        folder = self.project.posted_dir
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{hashlib.sha256(data).hexdigest()}.ipynb"
         if not target.exists():

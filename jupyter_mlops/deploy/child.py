@@ -116,7 +116,12 @@ def start(
     files.monitor.mkdir(parents=True, exist_ok=True)
     files.record.unlink(missing_ok=True)
     offset = files.serve_log.stat().st_size if files.serve_log.exists() else 0
-    env = {**os.environ, TOKEN_HASH_ENV: token_sha256, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        **files.project.environ(),  # where the store and artifacts are: never re-guessed
+        TOKEN_HASH_ENV: token_sha256,
+        "PYTHONUNBUFFERED": "1",
+    }
     with files.serve_log.open("ab") as log:
         process = subprocess.Popen(
             command(deployment, files, sock.fileno(), version),

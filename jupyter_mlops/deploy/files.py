@@ -1,4 +1,4 @@
-"""Where one deployment keeps its files: ``<root>/.mlops/deployments/<name>/``.
+"""Where one deployment keeps its files: ``<state_dir>/deployments/<name>/`` (``project.py``).
 
 A snapshot of the notebook is kept for every version deployed under the name, with the
 binding it was served with, so a rollback serves exactly what was served before, whatever
@@ -15,17 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STATE_DIR = ".mlops"
+from ..project import Project
 
 
 @dataclass(frozen=True)
 class DeploymentFiles:
-    root: Path  # the project root
+    project: Project
     name: str
 
     @property
+    def root(self) -> Path:
+        """The project root."""
+        return Path(self.project.root_dir)
+
+    @property
     def folder(self) -> Path:
-        return self.root / STATE_DIR / "deployments" / self.name
+        return self.project.deployments_dir / self.name
 
     def snapshot(self, version: str) -> Path:
         return self.folder / "versions" / f"{version}.ipynb"

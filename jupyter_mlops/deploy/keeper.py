@@ -24,9 +24,9 @@ import threading
 import time
 from collections import deque
 from datetime import datetime, timezone
-from pathlib import Path
 from types import FrameType
 
+from ..project import load_project, project_from_environ
 from ..store import Store
 from ..store.deployments import Deployment
 from ..store.owner import this_process
@@ -250,16 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jupyter_mlops.deploy.keeper")
     parser.add_argument("root")
     parser.add_argument("name")
-    parser.add_argument("--store-url")
+    parser.add_argument("--store-url", help="(started by hand) the store, else the project's")
     args = parser.parse_args(argv)
-    files = DeploymentFiles(Path(args.root).resolve(), args.name)
+    # Started by a surface: the project it handed on. By hand: the config files, as the CLI.
+    project = project_from_environ() or load_project(
+        overrides={"root_dir": args.root, "store_url": args.store_url}, source="keeper arguments"
+    )
+    files = DeploymentFiles(project, args.name)
     files.folder.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         filename=files.keeper_log,
         level=logging.INFO,
         format="%(asctime)s %(levelname)s [%(process)d] %(message)s",
     )
-    store = Store.for_root(files.root, args.store_url)
+    store = Store(project.store_url, project.artifacts_dir)
     keeper = Keeper(store, files, args.name)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(signum, keeper.on_signal)

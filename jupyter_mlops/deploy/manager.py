@@ -65,7 +65,7 @@ class Deployments:
         return self.service.store.deployments
 
     def files(self, name: str) -> DeploymentFiles:
-        return DeploymentFiles(self.root, check_name(name))
+        return DeploymentFiles(self.service.project, check_name(name))
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -425,8 +425,9 @@ class Deployments:
         files = self.files(name)
         files.folder.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "jupyter_mlops.deploy.keeper", str(self.root), name]
-        if self.service.store_url != _default_url(self.root):
-            args += ["--store-url", self.service.store_url]
+        # The project travels whole (store, artifacts, state folder): the keeper and its
+        # serving processes never re-read config files or guess from the root.
+        env = {**os.environ, **self.service.project.environ()}
         with files.keeper_log.open("ab") as log:
             process = subprocess.Popen(
                 args,
@@ -436,6 +437,7 @@ class Deployments:
                 start_new_session=True,
                 close_fds=True,
                 cwd=self.root,
+                env=env,
             )
         # Reap it when it exits, so a long-lived server collects no zombies.
         threading.Thread(target=process.wait, daemon=True, name=f"reap-{name}").start()
@@ -447,10 +449,6 @@ def _being_started(deployment: Deployment) -> bool:
 
     age = (datetime.now(timezone.utc) - deployment.updated_at).total_seconds()
     return deployment.status == "starting" and age < WAIT
-
-
-def _default_url(root: Path) -> str:
-    return f"sqlite:///{root.resolve() / '.mlops' / 'mlops.db'}"
 
 
 def _signal(pid: int, signum: int) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Int
 
+from ..project import load_project, mask_url, write_served_project
 from ..service import MLOps
 from .handlers import ROUTES
 from .tasks import BackgroundWork
@@ -42,13 +44,24 @@ class MLOpsExtension(ExtensionApp):
     service: MLOps | None = None
     work: BackgroundWork | None = None
     _supervisor: PeriodicCallback | None = None
+    _served: Path | None = None
 
     def initialize_settings(self) -> None:
         assert self.serverapp is not None
-        options: dict[str, Any] = {}
-        if "root_dir" not in self.config.get("MLOps", {}):
-            options["root_dir"] = self.serverapp.root_dir
-        self.service = MLOps(parent=self, **options)
+        # jupyter_mlops_config.* as every surface reads it, then this server's own c.MLOps
+        # on top; the root defaults to the server's.
+        section = self.config.get("MLOps", {})
+        project = load_project(
+            overrides={key: section[key] for key in section},
+            source="jupyter_server config (c.MLOps)",
+            default_root=self.serverapp.root_dir,
+        )
+        for warning in project.warnings:
+            self.log.warning("jupyter_mlops: %s", warning)
+        self.service = MLOps(parent=self, project=project)
+        # The kernels this server starts get the same project (server config included) for
+        # %mlops: beside jpserver-<pid>.json, which the magic already reads for the root.
+        self._served = write_served_project(project, os.getpid())
         # Open the store now: migrations run, and runs left `running` by a server that died
         # are marked `interrupted` before anyone lists them.
         self.service.store  # noqa: B018
@@ -68,26 +81,18 @@ class MLOpsExtension(ExtensionApp):
         self.log.info(
             "jupyter_mlops: project root %s, store %s",
             self.service.root_dir,
-            _shown(self.service.store_url),
+            mask_url(self.service.store_url),
         )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(ROUTES)
 
     async def stop_extension(self) -> None:
+        if self._served is not None:
+            self._served.unlink(missing_ok=True)
         if self._supervisor is not None:
             self._supervisor.stop()
         if self.work is not None:
             self.work.stop()
         if self.service is not None:
             self.service.close()
-
-
-def _shown(url: str) -> str:
-    """A store URL fit for a log line: any password replaced."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparsable URL)"

@@ -12,6 +12,7 @@ import os
 import sys
 
 from ..errors import MLOpsError
+from ..project import Project, load_project, project_from_environ
 from .spec import TOKEN_HASH_ENV, ServeSpec
 
 
@@ -24,7 +25,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("notebook", help="the .ipynb file")
     p.add_argument("function", help="the function to serve (its mlops:fn: name)")
-    p.add_argument("--root", default=os.getcwd(), help="project root (default: current directory)")
+    p.add_argument(
+        "--root",
+        help="project root (default: the project handed on by a keeper, or the config files', "
+        "or the current directory)",
+    )
     p.add_argument(
         "--name", default="", help="the notebook's name in the store (default: path under --root)"
     )
@@ -37,7 +42,8 @@ def parser() -> argparse.ArgumentParser:
         dest="from_run",
         help="bind upstream inputs from this run (default: newest succeeded run producing them)",
     )
-    p.add_argument("--store-url", help="SQLAlchemy URL of the store (default: under --root)")
+    p.add_argument("--store-url", help="SQLAlchemy URL of the store (default: the project's)")
+    p.add_argument("--artifacts-dir", help="artifact bytes (default: the project's)")
     p.add_argument("--host", default=defaults.host, help="address to bind (default: %(default)s)")
     p.add_argument(
         "--port", type=int, default=defaults.port, help="0: any free port (default: %(default)s)"
@@ -135,14 +141,20 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--monitor-interval must be positive and --sample-rate within 0..1")
     if args.max_samples < 0 or args.max_sample_bytes < 0:
         parser().error("--max-samples and --max-sample-bytes must not be negative")
+    try:
+        project = _project(args)
+    except MLOpsError as err:
+        sys.stderr.write(f"jupyter_mlops.serve: {err}\n")
+        return 2
     spec = ServeSpec(
         notebook=args.notebook,
         function=args.function,
-        root_dir=args.root,
+        root_dir=project.root_dir,
         notebook_name=args.name,
         version=args.version,
         from_run=args.from_run,
-        store_url=args.store_url,
+        store_url=project.store_url,
+        artifacts_dir=project.artifacts_dir,
         host=args.host,
         port=args.port,
         fd=args.fd,
@@ -180,6 +192,19 @@ def main(argv: list[str] | None = None) -> int:
     except MLOpsError as err:
         sys.stderr.write(f"jupyter_mlops.serve: {err}\n")
         return 2
+
+
+def _project(args: argparse.Namespace) -> Project:
+    """The project a keeper handed on (flags on top), else the config files' (as the CLI)."""
+    flags = {
+        "root_dir": args.root,
+        "store_url": args.store_url,
+        "artifacts_dir": args.artifacts_dir,
+    }
+    handed = project_from_environ()
+    if handed is None:
+        return load_project(overrides=flags, source="command line")
+    return handed.updated(flags, "command line")
 
 
 if __name__ == "__main__":

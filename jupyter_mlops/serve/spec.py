@@ -21,6 +21,7 @@ class ServeSpec:
     version: str | None = None  # expected version (prefix or alias); refuse to start otherwise
     from_run: str | None = None
     store_url: str | None = None
+    artifacts_dir: str | None = None  # default: under the root, as for store_url
     host: str = "127.0.0.1"
     port: int = 8000
     fd: int | None = None  # an inherited listening socket to serve on instead of host:port

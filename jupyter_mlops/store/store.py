@@ -47,8 +47,6 @@ from .upsert import upsert_metrics
 
 logger = logging.getLogger(__name__)
 
-STATE_DIR = ".mlops"
-
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
@@ -77,10 +75,15 @@ class Store:
             raise
 
     @classmethod
-    def for_root(cls, root: str | Path, url: str | None = None) -> Store:
-        """The project's store: SQLite at ``<root>/.mlops/mlops.db`` unless ``url`` is given."""
-        state = Path(root).resolve() / STATE_DIR
-        return cls(url or f"sqlite:///{state / 'mlops.db'}", state / "artifacts")
+    def for_root(
+        cls, root: str | Path, url: str | None = None, artifacts_dir: str | Path | None = None
+    ) -> Store:
+        """The project's store: its defaults (``project.py``) for what is not given."""
+        from ..project import Project
+
+        given = {"root_dir": str(root), "store_url": url, "artifacts_dir": artifacts_dir}
+        project = Project.resolve({k: str(v) for k, v in given.items() if v})
+        return cls(project.store_url, project.artifacts_dir)
 
     def close(self) -> None:
         self._db.dispose()
