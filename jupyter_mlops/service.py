@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Float, Unicode, default, validate
+from traitlets import Float, Int, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 from .convert.registry import ConvertResult, available, get_converter
@@ -55,6 +55,12 @@ class MLOps(LoggingConfigurable):
     )
     cell_timeout = Float(
         0.0, config=True, help="Seconds a cell may run before the run fails (0: no limit)."
+    )
+    max_sweep_runs = Int(
+        10_000,
+        config=True,
+        help="The most runs one sweep may make; a larger sweep is refused before anything "
+        "is recorded, naming its count (use max_runs, or a random sample, to cut it down).",
     )
 
     @default("root_dir")
@@ -263,7 +269,7 @@ class MLOps(LoggingConfigurable):
     ) -> SweepJob:
         """Check the space, record the sweep and its runs ``queued``; ``run_sweep`` runs it."""
         from .execute.params import check_value, declared
-        from .execute.sweep import Selector, SweepExecutor, expand
+        from .execute.sweep import Selector, SweepExecutor, points, sweep_size
 
         request = self._request(
             notebook,
@@ -274,14 +280,21 @@ class MLOps(LoggingConfigurable):
             content=content,
         )
         plan = request.plan
+        # counted first: a space too large to sweep is refused before a value is checked
+        count = sweep_size(dict(space), strategy, max_runs=max_runs, limit=self.max_sweep_runs)
         checked: dict[str, list[Any]] = {}
         for name, values in space.items():
             parameter = declared(plan, name)
             checked[name] = [check_value(plan, parameter, v, as_text=as_text) for v in values]
         selector = Selector.parse(select) if select else None
-        points = expand(checked, strategy, max_runs=max_runs, seed=seed)
+        if selector is not None:
+            selector.check(request)
         return SweepExecutor(self.store, self.runner).prepare(
-            request, points, strategy=strategy, space=checked, select=selector
+            request,
+            points(checked, strategy, count=count, seed=seed),
+            strategy=strategy,
+            space=checked,
+            select=selector,
         )
 
     def run_sweep(
@@ -300,14 +313,17 @@ class MLOps(LoggingConfigurable):
 
     def cancel(self, run_id: str) -> Run:
         """Cancel a run: a queued one is marked ``cancelled`` before it starts; a running one
-        this process executes is stopped (its kernel and children killed).
+        this process executes is stopped (its kernel and children killed); one whose owner
+        process died is marked ``interrupted`` (nothing of it runs any more).
 
         Raises ConflictError for a run that already finished, and ExecutionError for one
-        running in another process (stop it there).
+        running in a live process other than this one (stop it there).
         """
         from .errors import ConflictError, ExecutionError
 
         run = self.store.get_run(run_id)
+        if run.status == "interrupted":
+            return run  # its process is gone: nothing left to stop
         if run.finished:
             raise ConflictError(f"run {run.id} already {run.status}; nothing to cancel")
         if self.runner.cancel(run.id):
@@ -322,7 +338,10 @@ class MLOps(LoggingConfigurable):
             except ConflictError:  # it started meanwhile: stop it as a running one
                 if self.runner.cancel(run.id):
                     return self.store.get_run(run.id)
-                raise
+                run = self.store.get_run(run.id)
+        # Owned by another process: if that one died, reconciling marks the run now.
+        if run.id in self.store.reconcile_interrupted() or run.finished:
+            return self.store.get_run(run.id)
         raise ExecutionError(
             f"run {run.id} is running in another process (pid {run.pid} on {run.host}); "
             "cancel it there"

@@ -45,6 +45,7 @@ from ..store import Run, Store
 from .artifact_names import value_artifact
 from .engine import ExecutionControl
 from .params import relevant
+from .value_files import StoredValue, copy_value
 
 logger = logging.getLogger(__name__)
 
@@ -126,21 +127,28 @@ class Runner:
         if request.timeout:
             control.deadline = time.monotonic() + request.timeout
         with self._lock:
+            if run.id in self._controls:
+                return run  # a duplicate submit (same idempotency key): that run is going
             self._controls[run.id] = control
-        folder = self.work_dir / run.id
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             try:
                 run = self.store.start_run(run.id)
-            except ConflictError:  # cancelled between the check above and now
+            except ConflictError:
+                # Cancelled meanwhile, or a duplicate submit started it first (here or in
+                # another process): that run and its folder are not ours to touch.
                 return self.store.get_run(run.id)
-            if on_start is not None:
-                on_start(run)
-            return self._execute(request, run, control, folder)
+            folder = self.work_dir / run.id
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                if on_start is not None:
+                    on_start(run)
+                return self._execute(request, run, control, folder)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
         finally:
             with self._lock:
-                self._controls.pop(run.id, None)
-            shutil.rmtree(folder, ignore_errors=True)
+                if self._controls.get(run.id) is control:
+                    del self._controls[run.id]
 
     def cancel(self, run_id: str) -> bool:
         """Stop a run this process is executing; False if it is not running here."""
@@ -279,7 +287,7 @@ class Runner:
                 artifact = artifacts[value_artifact(producer, name)]
                 target = data_dir / producer.identifier / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(self.store.artifact_path(artifact.id), target)
+                copy_value(StoredValue.of(artifact), target)  # sha256 checked
                 staged.files[(producer.identifier, name)] = target
                 staged.provenance[name] = {
                     "function": producer.name,

@@ -10,6 +10,8 @@ write lock is never held during a long copy and a row never points at a missing 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -48,6 +50,9 @@ from .upsert import upsert_metrics
 logger = logging.getLogger(__name__)
 
 STATE_DIR = ".mlops"
+# Reads look for runs whose owner died at most this often, so every surface that lists or
+# shows runs (CLI, sidebar polling, REST) sees them `interrupted` within seconds.
+RECONCILE_EVERY = 2.0
 
 
 def _now() -> datetime:
@@ -63,6 +68,8 @@ class Store:
         self._blobs = BlobStore(self.artifacts_dir)
         self._db = Database(url)
         self.deployments = DeploymentStore(self._db)
+        self._reconciling = threading.Lock()
+        self._reconciled_at = 0.0
         try:
             ensure_schema(self._db)
             refresh_statistics(self._db)
@@ -220,6 +227,7 @@ class Store:
             upsert_metrics(session, row.id, checks.metrics(metrics, row.id))
 
     def get_run(self, run_id: str) -> Run:
+        self._reconcile_due()
         with self._db.read() as session:
             full = resolve(session, RunRow.id, run_id, "run")
             return self._load(session, [full])[0]
@@ -240,13 +248,28 @@ class Store:
         filters = Filters(notebook, function, status, sweep_id)
         order = Order.parse(order_by, descending)
         check_limit(limit)
+        self._reconcile_due()
         with self._db.read() as session:
             ids, next_cursor = page_ids(session, filters, order, limit, cursor)
             return RunPage(self._load(session, ids), next_cursor)
 
     def reconcile_interrupted(self) -> list[str]:
         """Runs (and sweeps) whose owner process on this host has died become ``interrupted``."""
-        return reconcile(self._db)
+        with self._reconciling:
+            self._reconciled_at = time.monotonic()
+            return reconcile(self._db)
+
+    def _reconcile_due(self) -> None:
+        """Reconcile if the last time was over RECONCILE_EVERY ago (one thread at a time)."""
+        if time.monotonic() - self._reconciled_at < RECONCILE_EVERY:
+            return
+        if not self._reconciling.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            self._reconciled_at = time.monotonic()
+            reconcile(self._db)
+        finally:
+            self._reconciling.release()
 
     # -- artifacts ---------------------------------------------------------------------------
 
@@ -443,6 +466,7 @@ class Store:
             return sweep_record(row)
 
     def get_sweep(self, sweep_id: str) -> Sweep:
+        self._reconcile_due()
         with self._db.read() as session:
             row = session.get(SweepRow, resolve(session, SweepRow.id, sweep_id, "sweep"))
             assert row is not None
