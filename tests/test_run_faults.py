@@ -355,7 +355,7 @@ def test_a_changed_value_file_is_never_loaded_by_a_function_run(project, service
     assert "logged" not in run.metrics
 
 
-def test_a_changed_value_file_is_never_served(project, service):
+def test_a_changed_value_file_is_never_served(project, service, capsys):
     whole = service.run("nb.ipynb")
     assert whole.status == "succeeded", whole.error
     _corrupt(service, whole.id, "make/model")
@@ -372,6 +372,13 @@ def test_a_changed_value_file_is_never_served(project, service):
     assert "artifact make/model" in result.stderr
     assert "sha256" in result.stderr
     assert "Traceback" not in result.stderr
+    # a deployment refuses to start on it, naming it (no keeper is left behind)
+    code = main(["--root", str(project), "deploy", "nb.ipynb", "-f", "use"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ")
+    assert "artifact make/model" in err
+    assert service.deployments.every() == []
 
 
 def test_a_changed_value_file_fails_the_load_of_a_serving_worker(project, service):
