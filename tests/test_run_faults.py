@@ -121,6 +121,15 @@ def test_max_runs_keeps_grid_and_random_sweeps_of_a_huge_space_lazy(service):
     assert len(service.runs(limit=100).runs) == 7
 
 
+def test_a_sweep_at_the_cap_is_recorded_in_seconds_not_minutes(service):
+    started = time.monotonic()
+    job = service.prepare_sweep("nb.ipynb", {"a": HUGE[:100], "b": HUGE[:100]}, as_text=True)
+    assert time.monotonic() - started < 60  # one transaction per batch, not per run
+    assert len(job.run_ids) == 10_000
+    assert service.show(job.run_ids[-1]).parameters == {"a": 99, "b": 99, "pause": 0.0}
+    assert service.runs(sweep=job.sweep.id, status="queued", limit=1).runs
+
+
 def test_the_sweep_cap_is_configurable(project):
     mlops = MLOps(root_dir=str(project), max_sweep_runs=3)
     try:

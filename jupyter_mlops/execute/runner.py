@@ -23,7 +23,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,21 @@ class Runner:
             sweep_id=request.sweep_id,
             parent_id=request.parent_id,
             idempotency_key=request.idempotency_key,
+        )
+
+    def record_points(self, request: RunRequest, points: list[dict[str, Any]]) -> list[str]:
+        """Record one `queued` run per point of a sweep at once (a sweep has no keys)."""
+        function = request.plan.function(request.function) if request.function else None
+        self._register_versions(request)
+        return self.store.create_queued(
+            notebook=request.notebook_name,
+            function=function.name if function else None,
+            version=function.version if function else notebook_version(request.plan),
+            parameters=[
+                self._recorded_parameters(replace(request, parameters=point), function)
+                for point in points
+            ],
+            sweep_id=request.sweep_id or "",
         )
 
     def execute(self, request: RunRequest, *, on_start: Callable[[Run], None] | None = None) -> Run:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("grid", "list", "random")
+BATCH = 500  # runs recorded per transaction
 
 
 @dataclass(frozen=True)
@@ -237,11 +238,16 @@ class SweepExecutor:
             space=space,
             select=str(select) if select else None,
         )
-        requests = []
-        for point in points:
-            request = replace(base, parameters={**base.parameters, **point}, sweep_id=sweep.id)
-            run, _ = self.runner.record(request)
-            requests.append(replace(request, run_id=run.id))
+        base = replace(base, sweep_id=sweep.id)
+        requests: list[RunRequest] = []
+        points = iter(points)
+        # in batches: one transaction (and one fsync) per batch, not per run
+        while batch := [{**base.parameters, **p} for p in itertools.islice(points, BATCH)]:
+            ids = self.runner.record_points(base, batch)
+            requests += [
+                replace(base, parameters=values, run_id=run_id)
+                for values, run_id in zip(batch, ids, strict=True)
+            ]
         return SweepJob(sweep, requests, select)
 
     def run(

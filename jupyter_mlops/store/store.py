@@ -10,8 +10,6 @@ write lock is never held during a long copy and a row never points at a missing 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +30,7 @@ from .lookup import resolve
 from .migrate import ensure_schema, refresh_statistics
 from .models import ArtifactRow, RunRow, SweepRow
 from .owner import this_process
-from .reconcile import reconcile
+from .reconcile import Reconciler
 from .records import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -50,9 +48,6 @@ from .upsert import upsert_metrics
 logger = logging.getLogger(__name__)
 
 STATE_DIR = ".mlops"
-# Reads look for runs whose owner died at most this often, so every surface that lists or
-# shows runs (CLI, sidebar polling, REST) sees them `interrupted` within seconds.
-RECONCILE_EVERY = 2.0
 
 
 def _now() -> datetime:
@@ -68,8 +63,7 @@ class Store:
         self._blobs = BlobStore(self.artifacts_dir)
         self._db = Database(url)
         self.deployments = DeploymentStore(self._db)
-        self._reconciling = threading.Lock()
-        self._reconciled_at = 0.0
+        self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:
             ensure_schema(self._db)
             refresh_statistics(self._db)
@@ -165,6 +159,42 @@ class Store:
                 raise StoreError(f"could not record the run: {err.orig}") from err
             return existing, False
 
+    def create_queued(
+        self,
+        *,
+        notebook: str,
+        function: str | None,
+        version: str | None,
+        parameters: Iterable[Mapping[str, object]],
+        sweep_id: str,
+        executor: str = "local",
+    ) -> list[str]:
+        """Record runs of a sweep ``queued`` in one transaction; their ids, in order."""
+        owner, now = this_process(), _now()
+        rows = [
+            RunRow(
+                id=uuid4().hex,
+                notebook=checks.text(notebook, "notebook", limit=4096),
+                function=function,
+                version=version,
+                parameters=checks.json_object(values, "parameters"),
+                status="queued",
+                created_at=now,
+                executor=checks.text(executor, "executor", limit=64),
+                sweep_id=sweep_id,
+                host=owner.host,
+                pid=owner.pid,
+                process_start=owner.start,
+                inputs={},
+            )
+            for values in parameters
+        ]
+        with self._db.write() as session:
+            if session.get(SweepRow, sweep_id) is None:
+                raise NotFoundError(f"no sweep with id {sweep_id!r} (for its runs)")
+            session.add_all(rows)
+        return [row.id for row in rows]
+
     def _by_key(self, session: Session, key: str) -> Run | None:
         run_id = session.scalar(select(RunRow.id).where(RunRow.idempotency_key == key))
         return None if run_id is None else self._load(session, [run_id])[0]
@@ -227,7 +257,7 @@ class Store:
             upsert_metrics(session, row.id, checks.metrics(metrics, row.id))
 
     def get_run(self, run_id: str) -> Run:
-        self._reconcile_due()
+        self._reconciler.if_due()
         with self._db.read() as session:
             full = resolve(session, RunRow.id, run_id, "run")
             return self._load(session, [full])[0]
@@ -248,28 +278,14 @@ class Store:
         filters = Filters(notebook, function, status, sweep_id)
         order = Order.parse(order_by, descending)
         check_limit(limit)
-        self._reconcile_due()
+        self._reconciler.if_due()
         with self._db.read() as session:
             ids, next_cursor = page_ids(session, filters, order, limit, cursor)
             return RunPage(self._load(session, ids), next_cursor)
 
     def reconcile_interrupted(self) -> list[str]:
         """Runs (and sweeps) whose owner process on this host has died become ``interrupted``."""
-        with self._reconciling:
-            self._reconciled_at = time.monotonic()
-            return reconcile(self._db)
-
-    def _reconcile_due(self) -> None:
-        """Reconcile if the last time was over RECONCILE_EVERY ago (one thread at a time)."""
-        if time.monotonic() - self._reconciled_at < RECONCILE_EVERY:
-            return
-        if not self._reconciling.acquire(blocking=False):
-            return  # another thread is at it
-        try:
-            self._reconciled_at = time.monotonic()
-            reconcile(self._db)
-        finally:
-            self._reconciling.release()
+        return self._reconciler.now()
 
     # -- artifacts ---------------------------------------------------------------------------
 
@@ -466,7 +482,7 @@ class Store:
             return sweep_record(row)
 
     def get_sweep(self, sweep_id: str) -> Sweep:
-        self._reconcile_due()
+        self._reconciler.if_due()
         with self._db.read() as session:
             row = session.get(SweepRow, resolve(session, SweepRow.id, sweep_id, "sweep"))
             assert row is not None
