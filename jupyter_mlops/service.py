@@ -185,8 +185,14 @@ class MLOps(LoggingConfigurable):
         timeout: float | None = None,
         content: Mapping[str, Any] | None = None,
     ) -> Run:
-        """Run a whole notebook or one function, tracked; returns the finished run."""
-        return self.runner.execute(
+        """Run a whole notebook or one function, tracked; returns the finished run.
+
+        A duplicate of a run still going (the same ``idempotency_key``, here or in another
+        process) waits for that run and returns it finished: a retry reports the outcome.
+        """
+        import time
+
+        run = self.runner.execute(
             self.prepare_run(
                 notebook,
                 parameters=parameters,
@@ -198,6 +204,10 @@ class MLOps(LoggingConfigurable):
                 content=content,
             )
         )
+        while not run.finished:  # reads mark it interrupted if its process dies meanwhile
+            time.sleep(0.25)
+            run = self.store.get_run(run.id)
+        return run
 
     def prepare_run(
         self,

@@ -174,18 +174,33 @@ def test_duplicate_submits_with_one_key_give_one_run_that_succeeds_intact(servic
     [folder] = work.iterdir()
     run_id = folder.name
     assert service.show(run_id).status == "running"
-    retry = service.run("nb.ipynb", parameters={"pause": 3.0}, idempotency_key="nightly-1")
-    # Then the retry is the same run, still going, its folder untouched
-    assert retry.id == run_id
+    retry = threading.Thread(target=submit)
+    retry.start()
+    time.sleep(1.0)
+    # Then the retry leaves the run going, its folder untouched
     assert folder.is_dir()
-    for worker in workers:
+    assert service.show(run_id).status == "running"
+    for worker in [*workers, retry]:
         worker.join(60)
-    assert {run.id for run in results} == {run_id}
+    # and every submit returns that run, finished
+    assert [(run.id, run.status) for run in results] == [(run_id, "succeeded")] * 3
     final = service.show(run_id)
-    assert final.status == "succeeded", final.error
     assert final.metrics["logged"] == 5.0
     assert {"make/model", "output.ipynb"} <= {a.name for a in final.artifacts}
     assert len(service.runs().runs) == 1
+
+
+def test_a_cli_retry_with_the_key_of_a_run_going_elsewhere_reports_its_outcome(project, capsys):
+    args = ["run", "nb.ipynb", "-p", "pause", "4", "--idempotency-key", "k-7"]
+    first = _cli_process(project, *args)
+    try:
+        run_id = _wait_running(project)
+        code = main(["--root", str(project), *args, "--json"])
+        retried = json.loads(capsys.readouterr().out)
+        assert (code, retried["id"], retried["status"]) == (0, run_id, "succeeded")
+        assert first.wait(60) == 0
+    finally:
+        _kill_group(first)
 
 
 # -- a dead CLI process ----------------------------------------------------------------------
