@@ -32,6 +32,7 @@ from conftest import make_notebook
 import jupyter_mlops
 from jupyter_mlops.cli import main
 from jupyter_mlops.errors import ParameterError
+from jupyter_mlops.execute.sweep import expand, sweep_size
 from jupyter_mlops.notebook.recorded import recordable_metrics
 from jupyter_mlops.service import MLOps
 from jupyter_mlops.store import Store
@@ -128,6 +129,16 @@ def test_a_sweep_at_the_cap_is_recorded_in_seconds_not_minutes(service):
     assert len(job.run_ids) == 10_000
     assert service.show(job.run_ids[-1]).parameters == {"a": 99, "b": 99, "pause": 0.0}
     assert service.runs(sweep=job.sweep.id, status="queued", limit=1).runs
+
+
+def test_a_random_sample_of_a_space_past_every_machine_integer_is_lazy_and_distinct():
+    big = {f"p{i}": list(range(100)) for i in range(20)}  # 10^40 points
+    assert sweep_size(big) == 10**40
+    sample = expand(big, "random", max_runs=50, seed=4)
+    assert len({tuple(p.values()) for p in sample}) == 50
+    assert sample == expand(big, "random", max_runs=50, seed=4)
+    with pytest.raises(ParameterError, match=r"10,000,000,000(,000)* runs"):
+        expand(big, limit=10_000)
 
 
 def test_the_sweep_cap_is_configurable(project):

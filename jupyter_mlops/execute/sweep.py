@@ -20,6 +20,7 @@ import itertools
 import logging
 import math
 import random
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -156,12 +157,22 @@ def points(
             yield {name: values[i if len(values) > 1 else 0] for name, values in space.items()}
     elif strategy == "random":
         total = math.prod(len(values) for values in space.values())
-        # sample() over a range keeps only the indices it picked: memory is O(count)
-        for index in random.Random(seed).sample(range(total), count):
+        for index in _sample(random.Random(seed), total, count):
             yield _grid_point(space, names, index)
     else:
-        for combo in itertools.islice(itertools.product(*space.values()), count):
+        stop = count if count <= sys.maxsize else None
+        for combo in itertools.islice(itertools.product(*space.values()), stop):
             yield dict(zip(names, combo, strict=True))
+
+
+def _sample(rng: random.Random, total: int, count: int) -> list[int]:
+    """``count`` distinct indices below ``total``, in O(count) memory whatever ``total`` is."""
+    if total <= sys.maxsize:
+        return rng.sample(range(total), count)  # keeps only the indices it picks
+    picked: dict[int, None] = {}  # past sys.maxsize, count is a vanishing share: redraw repeats
+    while len(picked) < count:
+        picked.setdefault(rng.randrange(total))
+    return list(picked)
 
 
 def _zipped_length(space: dict[str, list[Any]]) -> int:
