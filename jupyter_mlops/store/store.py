@@ -42,7 +42,7 @@ from .records import (
     Sweep,
     Version,
 )
-from .rows import artifact_record, load_runs, sweep_record
+from .rows import artifact_record, load_runs, queued_rows, sweep_record
 from .upsert import upsert_metrics
 
 logger = logging.getLogger(__name__)
@@ -170,25 +170,7 @@ class Store:
         executor: str = "local",
     ) -> list[str]:
         """Record runs of a sweep ``queued`` in one transaction; their ids, in order."""
-        owner, now = this_process(), _now()
-        rows = [
-            RunRow(
-                id=uuid4().hex,
-                notebook=checks.text(notebook, "notebook", limit=4096),
-                function=function,
-                version=version,
-                parameters=checks.json_object(values, "parameters"),
-                status="queued",
-                created_at=now,
-                executor=checks.text(executor, "executor", limit=64),
-                sweep_id=sweep_id,
-                host=owner.host,
-                pid=owner.pid,
-                process_start=owner.start,
-                inputs={},
-            )
-            for values in parameters
-        ]
+        rows = queued_rows(notebook, function, version, parameters, sweep_id, executor)
         with self._db.write() as session:
             if session.get(SweepRow, sweep_id) is None:
                 raise NotFoundError(f"no sweep with id {sweep_id!r} (for its runs)")
