@@ -42,6 +42,8 @@ SECTION = "MLOps"
 DEFAULT = "default"
 
 # setting -> (type it must have, what it is); the traits of service.MLOps are the same names
+DEFAULT_MAX_SWEEP_RUNS = 10_000
+
 SETTINGS: dict[str, tuple[type, str]] = {
     "root_dir": (str, "the project root: notebooks are resolved inside it"),
     "state_dir": (
@@ -53,6 +55,7 @@ SETTINGS: dict[str, tuple[type, str]] = {
     "artifacts_dir": (str, "artifact bytes (default <state_dir>/artifacts)"),
     "engine": (str, "papermill engine of runs: mlops or papermill"),
     "cell_timeout": (float, "seconds a cell may run (0: no limit)"),
+    "max_sweep_runs": (int, "the most runs one sweep may make (a larger one is refused)"),
 }
 
 
@@ -66,6 +69,7 @@ class Project:
     artifacts_dir: str
     engine: str = "mlops"
     cell_timeout: float = 0.0
+    max_sweep_runs: int = DEFAULT_MAX_SWEEP_RUNS
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # setting -> where
     files: tuple[str, ...] = field(default=(), compare=False)  # config files read
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -124,6 +128,7 @@ class Project:
             artifacts_dir=place("artifacts_dir", state / "artifacts"),
             engine=str(given.get("engine", "mlops")),
             cell_timeout=float(given.get("cell_timeout", 0.0)),
+            max_sweep_runs=int(given.get("max_sweep_runs", DEFAULT_MAX_SWEEP_RUNS)),
             sources={key: known.get(key, DEFAULT) if key in given else DEFAULT for key in SETTINGS},
             files=files,
             warnings=warnings,
@@ -314,10 +319,14 @@ def _check(key: str, value: Any, where: str) -> None:
     if expected is float:
         good = isinstance(value, (int, float)) and not isinstance(value, bool)
         good = good and value >= 0 and value == value and value != float("inf")
+        kind = "a number >= 0"
+    elif expected is int:
+        good = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        kind = "a whole number >= 1"
     else:
         good = isinstance(value, str)
+        kind = "a string"
     if not good:
-        kind = "a number >= 0" if expected is float else "a string"
         raise MLOpsError(f"{where}: {SECTION}.{key} must be {kind}, not {value!r}")
 
 

@@ -14,14 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from traitlets import Float, Unicode, validate
+from traitlets import Float, Int, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from .convert.registry import ConvertResult, available, get_converter
 from .notebook.parser import parse_notebook
 from .notebook.plan import Plan
 from .notebook.reader import NOTEBOOK_SOURCE, NotebookSource
-from .project import SETTINGS, Project
+from .project import DEFAULT_MAX_SWEEP_RUNS, SETTINGS, Project
 
 if TYPE_CHECKING:
     from .deploy import Deployments
@@ -59,6 +59,12 @@ class MLOps(LoggingConfigurable):
     )
     cell_timeout = Float(
         0.0, config=True, help="Seconds a cell may run before the run fails (0: no limit)."
+    )
+    max_sweep_runs = Int(
+        DEFAULT_MAX_SWEEP_RUNS,
+        config=True,
+        help="The most runs one sweep may make; a larger sweep is refused before anything "
+        "is recorded, naming its count (use max_runs, or a random sample, to cut it down).",
     )
 
     @validate("root_dir")
@@ -187,8 +193,14 @@ class MLOps(LoggingConfigurable):
         timeout: float | None = None,
         content: Mapping[str, Any] | None = None,
     ) -> Run:
-        """Run a whole notebook or one function, tracked; returns the finished run."""
-        return self.runner.execute(
+        """Run a whole notebook or one function, tracked; returns the finished run.
+
+        A duplicate of a run still going (the same ``idempotency_key``, here or in another
+        process) waits for that run and returns it finished: a retry reports the outcome.
+        """
+        import time
+
+        run = self.runner.execute(
             self.prepare_run(
                 notebook,
                 parameters=parameters,
@@ -200,6 +212,10 @@ class MLOps(LoggingConfigurable):
                 content=content,
             )
         )
+        while not run.finished:  # reads mark it interrupted if its process dies meanwhile
+            time.sleep(0.25)
+            run = self.store.get_run(run.id)
+        return run
 
     def prepare_run(
         self,
@@ -271,7 +287,7 @@ class MLOps(LoggingConfigurable):
     ) -> SweepJob:
         """Check the space, record the sweep and its runs ``queued``; ``run_sweep`` runs it."""
         from .execute.params import check_value, declared
-        from .execute.sweep import Selector, SweepExecutor, expand
+        from .execute.sweep import Selector, SweepExecutor, points, sweep_size
 
         request = self._request(
             notebook,
@@ -282,14 +298,21 @@ class MLOps(LoggingConfigurable):
             content=content,
         )
         plan = request.plan
+        # counted first: a space too large to sweep is refused before a value is checked
+        count = sweep_size(dict(space), strategy, max_runs=max_runs, limit=self.max_sweep_runs)
         checked: dict[str, list[Any]] = {}
         for name, values in space.items():
             parameter = declared(plan, name)
             checked[name] = [check_value(plan, parameter, v, as_text=as_text) for v in values]
         selector = Selector.parse(select) if select else None
-        points = expand(checked, strategy, max_runs=max_runs, seed=seed)
+        if selector is not None:
+            selector.check(request)
         return SweepExecutor(self.store, self.runner).prepare(
-            request, points, strategy=strategy, space=checked, select=selector
+            request,
+            points(checked, strategy, count=count, seed=seed),
+            strategy=strategy,
+            space=checked,
+            select=selector,
         )
 
     def run_sweep(
@@ -308,14 +331,17 @@ class MLOps(LoggingConfigurable):
 
     def cancel(self, run_id: str) -> Run:
         """Cancel a run: a queued one is marked ``cancelled`` before it starts; a running one
-        this process executes is stopped (its kernel and children killed).
+        this process executes is stopped (its kernel and children killed); one whose owner
+        process died is marked ``interrupted`` (nothing of it runs any more).
 
         Raises ConflictError for a run that already finished, and ExecutionError for one
-        running in another process (stop it there).
+        running in a live process other than this one (stop it there).
         """
         from .errors import ConflictError, ExecutionError
 
         run = self.store.get_run(run_id)
+        if run.status == "interrupted":
+            return run  # its process is gone: nothing left to stop
         if run.finished:
             raise ConflictError(f"run {run.id} already {run.status}; nothing to cancel")
         if self.runner.cancel(run.id):
@@ -330,7 +356,10 @@ class MLOps(LoggingConfigurable):
             except ConflictError:  # it started meanwhile: stop it as a running one
                 if self.runner.cancel(run.id):
                     return self.store.get_run(run.id)
-                raise
+                run = self.store.get_run(run.id)
+        # Owned by another process: if that one died, reconciling marks the run now.
+        if run.id in self.store.reconcile_interrupted() or run.finished:
+            return self.store.get_run(run.id)
         raise ExecutionError(
             f"run {run.id} is running in another process (pid {run.pid} on {run.host}); "
             "cancel it there"

@@ -163,6 +163,21 @@ def test_a_config_value_of_the_wrong_type_names_the_file_and_the_setting(
     assert str(bad) in str(caught.value)
 
 
+def test_the_sweep_cap_comes_from_a_config_file_and_reaches_the_service(
+    paths: dict[str, Path],
+) -> None:
+    from jupyter_mlops.service import MLOps
+
+    _write_config(paths["user"], "c.MLOps.max_sweep_runs = 3")
+    project = load_project(default_root=paths["project"])
+    assert project.max_sweep_runs == 3
+    assert MLOps(project=project).max_sweep_runs == 3
+    assert Project.from_json(project.to_json()).max_sweep_runs == 3
+    _write_config(paths["user"], "c.MLOps.max_sweep_runs = 0")
+    with pytest.raises(MLOpsError, match=r"MLOps\.max_sweep_runs must be a whole number"):
+        load_project(default_root=paths["project"])
+
+
 def test_the_local_state_follows_a_sqlite_store_file_and_stays_home_for_a_server_one(
     tmp_path: Path,
 ) -> None:

@@ -43,18 +43,25 @@ def mlops_save(name: str, value: Any, path: str) -> str:
     return fmt
 
 
-def mlops_load(path: str) -> Any:
-    """Read a value written by ``mlops_save``."""
+def mlops_load(path: Any) -> Any:
+    """Read a value written by ``mlops_save`` from a path (or from an open binary file, so a
+    caller can decode bytes it has already checked)."""
+    if hasattr(path, "read"):
+        return _mlops_read(path)
     with open(path, "rb") as handle:
-        head = handle.read(len(_MLOPS_NPY))
-        handle.seek(0)
-        if head.startswith(_MLOPS_NPY):
-            import numpy
+        return _mlops_read(handle)
 
-            return numpy.load(handle, allow_pickle=False)
-        if head.startswith(_MLOPS_PICKLE):
-            return pickle.load(handle)  # written by an upstream function of this pipeline
-        return _mlops_decode(json.loads(handle.read().decode("utf-8")))
+
+def _mlops_read(handle: Any) -> Any:
+    head = handle.read(len(_MLOPS_NPY))
+    handle.seek(0)
+    if head.startswith(_MLOPS_NPY):
+        import numpy
+
+        return numpy.load(handle, allow_pickle=False)
+    if head.startswith(_MLOPS_PICKLE):
+        return pickle.load(handle)  # written by an upstream function of this pipeline
+    return _mlops_decode(json.loads(handle.read().decode("utf-8")))
 
 
 def _mlops_encode(value: Any) -> tuple[str, bytes]:

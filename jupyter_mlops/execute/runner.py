@@ -23,7 +23,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from ..store import Run, Store
 from .artifact_names import value_artifact
 from .engine import ExecutionControl
 from .params import relevant
+from .value_files import StoredValue, copy_value
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,21 @@ class Runner:
             idempotency_key=request.idempotency_key,
         )
 
+    def record_points(self, request: RunRequest, points: list[dict[str, Any]]) -> list[str]:
+        """Record one `queued` run per point of a sweep at once (a sweep has no keys)."""
+        function = request.plan.function(request.function) if request.function else None
+        self._register_versions(request)
+        return self.store.create_queued(
+            notebook=request.notebook_name,
+            function=function.name if function else None,
+            version=function.version if function else notebook_version(request.plan),
+            parameters=[
+                self._recorded_parameters(replace(request, parameters=point), function)
+                for point in points
+            ],
+            sweep_id=request.sweep_id or "",
+        )
+
     def execute(self, request: RunRequest, *, on_start: Callable[[Run], None] | None = None) -> Run:
         """Run it to the end and return the final record (a failed run is not an exception)."""
         if request.run_id is None:
@@ -126,21 +142,28 @@ class Runner:
         if request.timeout:
             control.deadline = time.monotonic() + request.timeout
         with self._lock:
+            if run.id in self._controls:
+                return run  # a duplicate submit (same idempotency key): that run is going
             self._controls[run.id] = control
-        folder = self.work_dir / run.id
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             try:
                 run = self.store.start_run(run.id)
-            except ConflictError:  # cancelled between the check above and now
+            except ConflictError:
+                # Cancelled meanwhile, or a duplicate submit started it first (here or in
+                # another process): that run and its folder are not ours to touch.
                 return self.store.get_run(run.id)
-            if on_start is not None:
-                on_start(run)
-            return self._execute(request, run, control, folder)
+            folder = self.work_dir / run.id
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                if on_start is not None:
+                    on_start(run)
+                return self._execute(request, run, control, folder)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
         finally:
             with self._lock:
-                self._controls.pop(run.id, None)
-            shutil.rmtree(folder, ignore_errors=True)
+                if self._controls.get(run.id) is control:
+                    del self._controls[run.id]
 
     def cancel(self, run_id: str) -> bool:
         """Stop a run this process is executing; False if it is not running here."""
@@ -279,7 +302,7 @@ class Runner:
                 artifact = artifacts[value_artifact(producer, name)]
                 target = data_dir / producer.identifier / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(self.store.artifact_path(artifact.id), target)
+                copy_value(StoredValue.of(artifact), target)  # sha256 checked
                 staged.files[(producer.identifier, name)] = target
                 staged.provenance[name] = {
                     "function": producer.name,

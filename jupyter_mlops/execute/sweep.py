@@ -8,7 +8,9 @@ Strategies (the space maps each swept parameter to its candidate values)::
     random   a seeded sample of grid points *without* replacement (MLRun samples with
              replacement and repeats runs)
 
-``max_runs`` caps any strategy. Every run is recorded `queued` under the sweep before the
+``max_runs`` caps any strategy. Points are generated one at a time and counted before any
+is made, so a sweep over more runs than the configured limit is refused at once, whatever
+the size of its space. Every run is recorded `queued` under the sweep before the
 first one starts, so a sweep's size is visible at once and a crash leaves no run unaccounted.
 """
 
@@ -18,8 +20,9 @@ import itertools
 import logging
 import math
 import random
+import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("grid", "list", "random")
+BATCH = 500  # runs recorded per transaction
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,35 @@ class Selector:
     def __str__(self) -> str:
         return f"{self.goal}:{self.metric}"
 
+    def check(self, request: RunRequest) -> None:
+        """Refuse a metric the runs can never record, before any run is recorded.
+
+        Only when that is decidable (``notebook/recorded.py``): a metric logged under a
+        computed name, or by code the analysis cannot see, is given the benefit of the doubt.
+        """
+        from ..notebook.reader import cell_source, read_notebook
+        from ..notebook.recorded import recordable_metrics
+
+        plan = request.plan
+        if request.function is not None:
+            function = plan.function(request.function)
+            sources = [cell.source for cell in [*plan.setup, *function.cells]]
+            declared, what = function.metrics, f"function {function.name!r}"
+        else:
+            cells = read_notebook(request.notebook, name=request.notebook_name).cells
+            sources = [cell_source(c) for c in cells if c.get("cell_type") == "code"]
+            declared, what = [metric.name for metric in plan.metrics], "the notebook"
+        known = recordable_metrics(sources, declared, request.cwd or request.notebook.parent)
+        if known is not None and self.metric not in known:
+            recorded = ", ".join(sorted(known)) or "none"
+            raise ParameterError(
+                f"--select {self}: {what} never records a metric {self.metric!r} "
+                f"(its metrics: {recorded})",
+                parameter="select",
+                notebook=request.notebook_name,
+                hint="name a metric of a mlops:metrics cell or a log_metric('NAME', …) call",
+            )
+
     def best(self, runs: Sequence[Run]) -> Run | None:
         scored = [r for r in runs if r.status == "succeeded" and self.metric in r.metrics]
         if not scored:
@@ -68,8 +101,25 @@ def expand(
     *,
     max_runs: int | None = None,
     seed: int | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The parameter sets of a sweep, in the order they will run."""
+    """The parameter sets of a sweep, in the order they will run (at most ``limit`` of them)."""
+    count = sweep_size(space, strategy, max_runs=max_runs, limit=limit)
+    return list(points(space, strategy, count=count, seed=seed))
+
+
+def sweep_size(
+    space: dict[str, list[Any]],
+    strategy: str = "grid",
+    *,
+    max_runs: int | None = None,
+    limit: int | None = None,
+) -> int:
+    """How many runs the sweep makes, computed without building a point.
+
+    Over ``limit``: a ParameterError that names the count, before anything is recorded, so
+    one small request (10,000 values of two parameters: 10^8 points) costs nothing.
+    """
     if strategy not in STRATEGIES:
         raise ParameterError(
             f"unknown sweep strategy {strategy!r} (strategies: {', '.join(STRATEGIES)})",
@@ -77,25 +127,55 @@ def expand(
         )
     if max_runs is not None and max_runs < 1:
         raise ParameterError("--max-runs must be at least 1", parameter="max_runs")
-    names = list(space)
     for name, values in space.items():
         if not values:
             raise ParameterError(f"parameter {name!r} has no values to sweep", parameter=name)
     if strategy == "list":
-        points = _zipped(space)
+        total = _zipped_length(space)
+    else:
+        total = math.prod(len(values) for values in space.values())
+    count = min(total, max_runs) if max_runs else total
+    if limit is not None and count > limit:
+        raise ParameterError(
+            f"the sweep would start {count:,} runs ({strategy} over "
+            f"{' x '.join(str(len(v)) for v in space.values())} values), more than the "
+            f"limit of {limit:,}",
+            parameter="max_runs",
+            hint="pass --max-runs N (with --strategy random for a sample), or raise "
+            "c.MLOps.max_sweep_runs",
+        )
+    return count
+
+
+def points(
+    space: dict[str, list[Any]], strategy: str, *, count: int, seed: int | None = None
+) -> Iterator[dict[str, Any]]:
+    """The first ``count`` points of the strategy, one at a time (``count`` from sweep_size)."""
+    names = list(space)
+    if strategy == "list":
+        for i in range(count):
+            yield {name: values[i if len(values) > 1 else 0] for name, values in space.items()}
     elif strategy == "random":
         total = math.prod(len(values) for values in space.values())
-        count = min(max_runs or total, total)
-        picks = random.Random(seed).sample(range(total), count)
-        return [_grid_point(space, names, index) for index in picks]
+        for index in _sample(random.Random(seed), total, count):
+            yield _grid_point(space, names, index)
     else:
-        points = [
-            dict(zip(names, combo, strict=False)) for combo in itertools.product(*space.values())
-        ]
-    return points[:max_runs] if max_runs else points
+        stop = count if count <= sys.maxsize else None
+        for combo in itertools.islice(itertools.product(*space.values()), stop):
+            yield dict(zip(names, combo, strict=True))
 
 
-def _zipped(space: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def _sample(rng: random.Random, total: int, count: int) -> list[int]:
+    """``count`` distinct indices below ``total``, in O(count) memory whatever ``total`` is."""
+    if total <= sys.maxsize:
+        return rng.sample(range(total), count)  # keeps only the indices it picks
+    picked: dict[int, None] = {}  # past sys.maxsize, count is a vanishing share: redraw repeats
+    while len(picked) < count:
+        picked.setdefault(rng.randrange(total))
+    return list(picked)
+
+
+def _zipped_length(space: dict[str, list[Any]]) -> int:
     lengths = {len(values) for values in space.values() if len(values) != 1}
     if len(lengths) > 1:
         sizes = ", ".join(f"{name}: {len(values)}" for name, values in space.items())
@@ -103,11 +183,7 @@ def _zipped(space: dict[str, list[Any]]) -> list[dict[str, Any]]:
             f"the list strategy needs the same number of values for every parameter ({sizes})",
             parameter="strategy",
         )
-    count = lengths.pop() if lengths else 1
-    return [
-        {name: values[i if len(values) > 1 else 0] for name, values in space.items()}
-        for i in range(count)
-    ]
+    return lengths.pop() if lengths else 1
 
 
 def _grid_point(space: dict[str, list[Any]], names: list[str], index: int) -> dict[str, Any]:
@@ -159,7 +235,7 @@ class SweepExecutor:
     def prepare(
         self,
         base: RunRequest,
-        points: list[dict[str, Any]],
+        points: Iterable[dict[str, Any]],
         *,
         strategy: str,
         space: dict[str, list[Any]],
@@ -173,11 +249,16 @@ class SweepExecutor:
             space=space,
             select=str(select) if select else None,
         )
-        requests = []
-        for point in points:
-            request = replace(base, parameters={**base.parameters, **point}, sweep_id=sweep.id)
-            run, _ = self.runner.record(request)
-            requests.append(replace(request, run_id=run.id))
+        base = replace(base, sweep_id=sweep.id)
+        requests: list[RunRequest] = []
+        points = iter(points)
+        # in batches: one transaction (and one fsync) per batch, not per run
+        while batch := [{**base.parameters, **p} for p in itertools.islice(points, BATCH)]:
+            ids = self.runner.record_points(base, batch)
+            requests += [
+                replace(base, parameters=values, run_id=run_id)
+                for values, run_id in zip(batch, ids, strict=True)
+            ]
         return SweepJob(sweep, requests, select)
 
     def run(

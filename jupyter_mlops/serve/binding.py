@@ -8,13 +8,12 @@ such run is an error that says which function to run first.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..convert.runtime_io import mlops_load
 from ..errors import MLOpsError
 from ..execute.artifact_names import value_artifact
+from ..execute.value_files import StoredValue, check_value, describe, load_value
 from ..notebook.plan import Function, Plan
 
 if TYPE_CHECKING:
@@ -52,6 +51,7 @@ def bind_inputs(
         artifacts = {artifact.name: artifact for artifact in run.artifacts}
         for name in names:
             artifact = artifacts[value_artifact(producer, name)]
+            check_value(StoredValue.of(artifact))  # a changed file fails here, by name
             bound.append(
                 BoundInput(
                     name=name,
@@ -95,27 +95,14 @@ def _producer_run(
 
 
 def load_values(binding: list[dict[str, Any]]) -> dict[str, Any]:
-    """The bound values, read from their stored files (formats of convert/runtime_io.py).
+    """The bound values, each checked against its sha256 before it is decoded.
 
     A value stored with pickle is unpickled: the files are the project's own store, written
     by the notebook's own functions; never point a deployment at a store you do not trust.
     """
-    values: dict[str, Any] = {}
-    for entry in binding:
-        digest = _sha256(entry["path"])
-        if digest != entry["sha256"]:
-            raise MLOpsError(
-                f"the stored bytes of {entry['function']}/{entry['name']} (artifact "
-                f"{entry['artifact'][:12]}) changed on disk: sha256 {digest[:12]}, expected "
-                f"{entry['sha256'][:12]}"
-            )
-        values[entry["name"]] = mlops_load(entry["path"])
-    return values
+    return {entry["name"]: load_value(_stored(entry)) for entry in binding}
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _stored(entry: dict[str, Any]) -> StoredValue:
+    label = describe(f"{entry['function']}/{entry['name']}", entry["artifact"], entry["run"])
+    return StoredValue(entry["path"], entry["sha256"], label)

@@ -8,6 +8,8 @@ process started meanwhile is left alone.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import datetime, timezone
 
 from sqlalchemy import select, update
@@ -18,6 +20,36 @@ from .owner import hostname, is_alive
 from .records import ACTIVE_STATUSES
 
 logger = logging.getLogger(__name__)
+
+# Reads look for runs whose owner died at most this often, so every surface that lists or
+# shows runs (CLI, sidebar polling, REST) sees them `interrupted` within seconds.
+RECONCILE_EVERY = 2.0
+
+
+class Reconciler:
+    """``reconcile`` now, or when a read finds the last time over RECONCILE_EVERY ago."""
+
+    def __init__(self, db: Database, every: float = RECONCILE_EVERY) -> None:
+        self.db = db
+        self.every = every
+        self._lock = threading.Lock()
+        self._last = 0.0
+
+    def now(self) -> list[str]:
+        with self._lock:
+            self._last = time.monotonic()
+            return reconcile(self.db)
+
+    def if_due(self) -> None:
+        if time.monotonic() - self._last < self.every:
+            return
+        if not self._lock.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            self._last = time.monotonic()
+            reconcile(self.db)
+        finally:
+            self._lock.release()
 
 
 def reconcile(db: Database) -> list[str]:
@@ -34,8 +66,17 @@ def reconcile(db: Database) -> list[str]:
                 SweepRow.status == "running", SweepRow.host == host
             )
         ).all()
-    dead_runs = [r for r in runs if r.pid is not None and not is_alive(r.pid, r.process_start)]
-    dead_sweeps = [s for s in sweeps if s.pid is not None and not is_alive(s.pid, s.process_start)]
+    owners: dict[tuple[int, int | None], bool] = {}  # a sweep's runs share one owner
+
+    def dead(pid: int | None, start: int | None) -> bool:
+        if pid is None:
+            return False
+        if (pid, start) not in owners:
+            owners[pid, start] = not is_alive(pid, start)
+        return owners[pid, start]
+
+    dead_runs = [r for r in runs if dead(r.pid, r.process_start)]
+    dead_sweeps = [s for s in sweeps if dead(s.pid, s.process_start)]
     if not dead_runs and not dead_sweeps:
         return []
     now, done = datetime.now(timezone.utc), []

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
+from uuid import uuid4
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import checks
 from .models import ArtifactRow, MetricRow, RunRow, SweepRow
+from .owner import this_process
 from .records import Artifact, Run, Sweep
 
 
@@ -86,3 +90,35 @@ def sweep_record(row: SweepRow) -> Sweep:
         created_at=row.created_at,
         ended_at=row.ended_at,
     )
+
+
+def queued_rows(
+    notebook: str,
+    function: str | None,
+    version: str | None,
+    parameters: Iterable[Mapping[str, object]],
+    sweep_id: str,
+    executor: str,
+) -> list[RunRow]:
+    """New `queued` rows of one sweep, owned by this process, one per parameter set."""
+    owner, now = this_process(), datetime.now(timezone.utc)
+    checks.text(notebook, "notebook", limit=4096)
+    checks.text(executor, "executor", limit=64)
+    return [
+        RunRow(
+            id=uuid4().hex,
+            notebook=notebook,
+            function=function,
+            version=version,
+            parameters=checks.json_object(values, "parameters"),
+            status="queued",
+            created_at=now,
+            executor=executor,
+            sweep_id=sweep_id,
+            host=owner.host,
+            pid=owner.pid,
+            process_start=owner.start,
+            inputs={},
+        )
+        for values in parameters
+    ]

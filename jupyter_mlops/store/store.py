@@ -30,7 +30,7 @@ from .lookup import resolve
 from .migrate import ensure_schema, refresh_statistics
 from .models import ArtifactRow, RunRow, SweepRow
 from .owner import this_process
-from .reconcile import reconcile
+from .reconcile import Reconciler
 from .records import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -42,7 +42,7 @@ from .records import (
     Sweep,
     Version,
 )
-from .rows import artifact_record, load_runs, sweep_record
+from .rows import artifact_record, load_runs, queued_rows, sweep_record
 from .upsert import upsert_metrics
 
 logger = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ class Store:
         self._blobs = BlobStore(self.artifacts_dir)
         self._db = Database(url)
         self.deployments = DeploymentStore(self._db)
+        self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:
             ensure_schema(self._db)
             refresh_statistics(self._db)
@@ -161,6 +162,24 @@ class Store:
                 raise StoreError(f"could not record the run: {err.orig}") from err
             return existing, False
 
+    def create_queued(
+        self,
+        *,
+        notebook: str,
+        function: str | None,
+        version: str | None,
+        parameters: Iterable[Mapping[str, object]],
+        sweep_id: str,
+        executor: str = "local",
+    ) -> list[str]:
+        """Record runs of a sweep ``queued`` in one transaction; their ids, in order."""
+        rows = queued_rows(notebook, function, version, parameters, sweep_id, executor)
+        with self._db.write() as session:
+            if session.get(SweepRow, sweep_id) is None:
+                raise NotFoundError(f"no sweep with id {sweep_id!r} (for its runs)")
+            session.add_all(rows)
+        return [row.id for row in rows]
+
     def _by_key(self, session: Session, key: str) -> Run | None:
         run_id = session.scalar(select(RunRow.id).where(RunRow.idempotency_key == key))
         return None if run_id is None else self._load(session, [run_id])[0]
@@ -223,6 +242,7 @@ class Store:
             upsert_metrics(session, row.id, checks.metrics(metrics, row.id))
 
     def get_run(self, run_id: str) -> Run:
+        self._reconciler.if_due()
         with self._db.read() as session:
             full = resolve(session, RunRow.id, run_id, "run")
             return self._load(session, [full])[0]
@@ -243,13 +263,14 @@ class Store:
         filters = Filters(notebook, function, status, sweep_id)
         order = Order.parse(order_by, descending)
         check_limit(limit)
+        self._reconciler.if_due()
         with self._db.read() as session:
             ids, next_cursor = page_ids(session, filters, order, limit, cursor)
             return RunPage(self._load(session, ids), next_cursor)
 
     def reconcile_interrupted(self) -> list[str]:
         """Runs (and sweeps) whose owner process on this host has died become ``interrupted``."""
-        return reconcile(self._db)
+        return self._reconciler.now()
 
     # -- artifacts ---------------------------------------------------------------------------
 
@@ -446,6 +467,7 @@ class Store:
             return sweep_record(row)
 
     def get_sweep(self, sweep_id: str) -> Sweep:
+        self._reconciler.if_due()
         with self._db.read() as session:
             row = session.get(SweepRow, resolve(session, SweepRow.id, sweep_id, "sweep"))
             assert row is not None
