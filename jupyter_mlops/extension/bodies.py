@@ -6,11 +6,11 @@ that names it rather than an option silently ignored.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..json_input import JSONInputError, loads
 from .errors import RequestError
 
 # Query arguments Jupyter itself may add to any URL.
@@ -57,9 +57,9 @@ def read_body(raw: bytes, fields: Mapping[str, Field]) -> dict[str, Any]:
         data: Any = {}
     else:
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise RequestError(f"the request body is not valid JSON: {err}") from None
+            data = loads(raw)
+        except JSONInputError as err:
+            raise RequestError(err.message, field=err.field) from None
     if not isinstance(data, dict):
         raise RequestError(f"the request body must be a JSON object, not {_json_kind(data)}")
     unknown = sorted(set(data) - set(fields))

@@ -13,7 +13,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado.web import HTTPError
 
-from ...errors import MLOpsError
+from ...errors import MLOpsError, StoreError, StoreUnavailableError
 from ..bodies import Field, read_body, read_query
 from ..errors import RequestError, error_body, status_of
 
@@ -49,6 +49,9 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        # Only to a signed-in user: the reason names a file on the server.
+        if self.current_user and self.settings.get("mlops_store_error") is not None:
+            await self._reopen_store()
         limit: int = self.settings["mlops_max_body_bytes"]
         if len(self.request.body) > limit:
             raise RequestError(
@@ -56,6 +59,19 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
                 "(MLOpsExtension.max_body_bytes)",
                 status=413,
             )
+
+    async def _reopen_store(self) -> None:
+        """The store could not be opened: try again (it may be fixed by now), else 503."""
+        try:
+            await self.work.call(getattr, self.mlops, "store")
+        except StoreError as err:
+            self.settings["mlops_store_error"] = err
+            raise (
+                err if isinstance(err, StoreUnavailableError) else (StoreUnavailableError(str(err)))
+            ) from None
+        self.settings["mlops_store_error"] = None
+        self.log.info("jupyter_mlops: the store is open now")
+        self.work.supervise()
 
     def body(self, fields: Mapping[str, Field]) -> dict[str, Any]:
         return read_body(self.request.body, fields)

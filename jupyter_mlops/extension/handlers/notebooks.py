@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..bodies import Field
+from ..errors import RequestError
 from .base import MLOpsHandler, requires
 
 NOTEBOOK_FIELDS = {"path": Field(str, required=True), "content": Field(dict)}
@@ -27,33 +31,52 @@ class InfoHandler(MLOpsHandler):
         )
 
 
-class ParseHandler(MLOpsHandler):
+class _ParsingHandler(MLOpsHandler):
+    """A route that parses posted notebook content: the body is decoded and the notebook
+    parsed on the parse threads (``tasks.py``), never on the event loop or the threads
+    other routes use, and a body over ``max_parse_bytes`` is refused before either."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        limit: int = self.settings["mlops_max_parse_bytes"]
+        if len(self.request.body) > limit:
+            raise RequestError(
+                f"the notebook sent is {len(self.request.body)} bytes; at most {limit} are "
+                "parsed (MLOpsExtension.max_parse_bytes; outputs count: clear them)",
+                status=413,
+            )
+
+    async def parsed_body(self, fields: Mapping[str, Field]) -> dict[str, Any]:
+        return await self.work.parse(self.body, fields)
+
+
+class ParseHandler(_ParsingHandler):
     """The Plan of a notebook as the editor holds it (unsaved edits included)."""
 
     @web.authenticated
     @requires("read")
     async def post(self) -> None:
-        body = self.body(NOTEBOOK_FIELDS)
-        described = await self.work.call(
+        body = await self.parsed_body(NOTEBOOK_FIELDS)
+        described = await self.work.parse(
             self.mlops.describe, body["path"], content=body.get("content")
         )
         self.reply(described)
 
 
-class CheckHandler(MLOpsHandler):
+class CheckHandler(_ParsingHandler):
     """Parameter values checked as a run would check them; nothing runs."""
 
     @web.authenticated
     @requires("read")
     async def post(self) -> None:
-        body = self.body(
+        body = await self.parsed_body(
             {
                 **NOTEBOOK_FIELDS,
                 "function": Field(str),
                 "parameters": Field(dict, required=True, items=str),
             }
         )
-        checked = await self.work.call(
+        checked = await self.work.parse(
             self.mlops.check,
             body["path"],
             body["parameters"],
