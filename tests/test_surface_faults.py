@@ -186,7 +186,8 @@ def _one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> st
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
     for word in words:
         assert word in lines[0], lines[0]
     return lines[0]
@@ -243,7 +244,8 @@ def test_a_corrupted_store_is_one_line_that_names_the_file_and_what_to_do(projec
     (project / ".mlops").mkdir()
     (project / ".mlops" / "mlops.db").write_bytes(os.urandom(8192))
     line = _one_line_error(_cli(project, "runs"), str(project / ".mlops" / "mlops.db"))
-    assert "not a database" in line and "move it aside" in line
+    assert "not a database" in line
+    assert "move it aside" in line
 
 
 def test_a_read_only_store_is_one_line_that_names_the_file_and_what_to_do(project: Path) -> None:
