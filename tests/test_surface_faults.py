@@ -29,7 +29,7 @@ pytestmark = pytest.mark.kernel
 
 PACKAGE_PARENT = str(Path(jupyter_mlops.__file__).resolve().parents[1])
 NOTEBOOK = make_notebook(
-    ("x: int = 2\nrate: float = 0.5", "parameters"),
+    ("x: int = 2\nrate: float = 0.5\nitems: list = []", "parameters"),
     ("doubled = x * 2", "mlops:fn:double"),
 )
 DEEP = "[" * 10_000 + "]" * 10_000
@@ -128,6 +128,14 @@ async def test_a_bad_path_is_a_400_on_every_route_that_takes_one(
     assert status == 400, error
 
 
+async def test_a_parameter_typed_as_10000_deep_text_is_a_400_naming_it(api: Any) -> None:
+    for route in ("check", "runs"):
+        body = {"path": "nb.ipynb", "parameters": {"items": DEEP}}
+        status, error = await api("POST", route, body=body)
+        assert status == 400, (route, error)
+        assert error["parameter"] == "items"
+
+
 async def test_a_saved_notebook_whose_kernel_is_missing_is_a_400_naming_it(api: Any) -> None:
     status, error = await api("POST", "runs", body={"path": "other-kernel.ipynb"})
     assert status == 400
@@ -216,6 +224,11 @@ def test_the_cli_names_link_loops_long_names_and_symlinks_to_hidden_files(projec
     _one_line_error(_cli(project, "run", LONG_NAME), "at most 255")
     _one_line_error(_cli(project, "run", "link.ipynb"), "hidden")
     _one_line_error(_cli(project, "run", ".private/nb.ipynb"), "hidden")
+
+
+def test_the_cli_names_a_parameter_typed_as_10000_deep_text(project: Path) -> None:
+    _one_line_error(_cli(project, "run", "nb.ipynb", "-p", "items", DEEP), "parameter 'items'")
+    assert "no runs" in _cli(project, "runs").stdout
 
 
 def test_the_cli_names_a_missing_kernel_before_running(project: Path) -> None:
