@@ -54,6 +54,7 @@ def jp_server_config(jp_root_dir: Path) -> dict[str, Any]:
     (jp_root_dir / "to-hidden-dir").symlink_to(".hidden")
     (jp_root_dir / "loop.ipynb").symlink_to("loop.ipynb")
     os.mkfifo(jp_root_dir / "pipe.ipynb")
+    (jp_root_dir / "deep.ipynb").write_text(DEEP, encoding="utf-8")
     missing_kernel = make_notebook(("x: int = 1", "parameters"), kernel="no-such-kernel")
     (jp_root_dir / "other-kernel.ipynb").write_text(json.dumps(missing_kernel), "utf-8")
     return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}}}
@@ -134,6 +135,13 @@ async def test_a_parameter_typed_as_10000_deep_text_is_a_400_naming_it(api: Any)
         status, error = await api("POST", route, body=body)
         assert status == 400, (route, error)
         assert error["parameter"] == "items"
+
+
+async def test_a_saved_notebook_of_10000_nested_arrays_is_a_400(api: Any) -> None:
+    for route, extra in (("parse", {}), ("check", {"parameters": {}}), ("runs", {})):
+        status, error = await api("POST", route, body={"path": "deep.ipynb", **extra})
+        assert status == 400, (route, error)
+        assert "nests too deeply" in error["message"]
 
 
 async def test_a_saved_notebook_whose_kernel_is_missing_is_a_400_naming_it(api: Any) -> None:
@@ -224,6 +232,9 @@ def test_the_cli_names_link_loops_long_names_and_symlinks_to_hidden_files(projec
     _one_line_error(_cli(project, "run", LONG_NAME), "at most 255")
     _one_line_error(_cli(project, "run", "link.ipynb"), "hidden")
     _one_line_error(_cli(project, "run", ".private/nb.ipynb"), "hidden")
+    _one_line_error(_cli(project, "run", "caf\udcff.ipynb"), "not valid text")
+    (project / "deep.ipynb").write_text(DEEP, encoding="utf-8")
+    _one_line_error(_cli(project, "inspect", "deep.ipynb"), "nests too deeply")
 
 
 def test_the_cli_names_a_parameter_typed_as_10000_deep_text(project: Path) -> None:

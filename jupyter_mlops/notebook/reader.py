@@ -75,6 +75,8 @@ def read_notebook_text(text: str, *, name: str, path: Path | None = None) -> Not
             f"is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
             notebook=name,
         ) from None
+    except RecursionError:  # a file of 10,000 nested arrays: json's own limit
+        raise NotebookFormatError("is not a notebook: its JSON nests too deeply", notebook=name)
     return _checked(content, name, path)
 
 
