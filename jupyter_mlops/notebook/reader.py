@@ -76,7 +76,9 @@ def read_notebook_text(text: str, *, name: str, path: Path | None = None) -> Not
             notebook=name,
         ) from None
     except RecursionError:  # a file of 10,000 nested arrays: json's own limit
-        raise NotebookFormatError("is not a notebook: its JSON nests too deeply", notebook=name)
+        raise NotebookFormatError(
+            "is not a notebook: its JSON nests too deeply", notebook=name
+        ) from None
     return _checked(content, name, path)
 
 

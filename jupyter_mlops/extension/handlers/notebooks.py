@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
@@ -32,12 +29,12 @@ class InfoHandler(MLOpsHandler):
 
 
 class _ParsingHandler(MLOpsHandler):
-    """A route that parses posted notebook content: the body is decoded and the notebook
-    parsed on the parse threads (``tasks.py``), never on the event loop or the threads
-    other routes use, and a body over ``max_parse_bytes`` is refused before either."""
+    """A route that parses posted notebook content: the notebook is parsed on the parse
+    threads (``tasks.py``, as is a large body's decoding: ``base.py``), never on the event
+    loop or the threads other routes use, and a body over ``max_parse_bytes`` is refused
+    before either."""
 
     async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
         limit: int = self.settings["mlops_max_parse_bytes"]
         if len(self.request.body) > limit:
             raise RequestError(
@@ -45,9 +42,7 @@ class _ParsingHandler(MLOpsHandler):
                 "parsed (MLOpsExtension.max_parse_bytes; outputs count: clear them)",
                 status=413,
             )
-
-    async def parsed_body(self, fields: Mapping[str, Field]) -> dict[str, Any]:
-        return await self.work.parse(self.body, fields)
+        await super().prepare()
 
 
 class ParseHandler(_ParsingHandler):
@@ -56,7 +51,7 @@ class ParseHandler(_ParsingHandler):
     @web.authenticated
     @requires("read")
     async def post(self) -> None:
-        body = await self.parsed_body(NOTEBOOK_FIELDS)
+        body = self.body(NOTEBOOK_FIELDS)
         described = await self.work.parse(
             self.mlops.describe, body["path"], content=body.get("content")
         )
@@ -69,7 +64,7 @@ class CheckHandler(_ParsingHandler):
     @web.authenticated
     @requires("read")
     async def post(self) -> None:
-        body = await self.parsed_body(
+        body = self.body(
             {
                 **NOTEBOOK_FIELDS,
                 "function": Field(str),
