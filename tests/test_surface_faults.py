@@ -287,3 +287,19 @@ def test_a_full_disk_is_one_line_that_names_the_file_and_what_to_do(tmp_path: Pa
         (root / "nb.ipynb").write_text(json.dumps(NOTEBOOK), encoding="utf-8")
         line = _one_line_error(_cli(root, "runs"), str(root / ".mlops" / "mlops.db"))
         assert "the disk is full" in line
+
+
+def test_a_disk_that_fills_up_later_is_one_line_too(tmp_path: Path) -> None:
+    root = tmp_path / "filling"
+    root.mkdir()
+    with _mounted("-t", "tmpfs", "-o", "size=2m", "tmpfs", str(root)):
+        (root / "nb.ipynb").write_text(json.dumps(NOTEBOOK), encoding="utf-8")
+        assert "no runs" in _cli(root, "runs").stdout  # the store opens while there is room
+        with (root / "filler").open("wb", buffering=0) as filler:  # then the disk fills up
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+            except OSError:
+                pass
+        line = _one_line_error(_cli(root, "run", "nb.ipynb"), str(root / ".mlops" / "mlops.db"))
+        assert "the disk is full" in line
