@@ -14,7 +14,8 @@ idiom (exit code, HTTP status, IPython error) without ever showing a traceback::
     ├── ExecutionError              a run could not finish (kernel died, timeout, cancelled)
     ├── StoreError                  the run store is unusable or a record conflicts
     │   ├── NotFoundError           no run, version, sweep or artifact by that id or name
-    │   └── ConflictError           the record's state forbids it (cancel a finished run)
+    │   ├── ConflictError           the record's state forbids it (cancel a finished run)
+    │   └── StoreUnavailableError   the store cannot be opened: read-only, disk full, corrupted
     └── UnknownNameError            no converter (or other registered thing) by that name
 
 Each carries the fields a surface needs to point at the problem: the notebook, the cell
@@ -120,3 +121,8 @@ class NotFoundError(StoreError, LookupError):
 
 class ConflictError(StoreError):
     """The record exists but its state forbids the change (a finished run is final)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be opened or written at all (a read-only file or folder, a full disk,
+    a corrupted database): nothing a request can fix, so the server answers 503 with this."""

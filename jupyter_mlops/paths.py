@@ -3,13 +3,19 @@
 MLflow's long run of path-traversal fixes came from checking paths in many places, each a
 little differently. Here a path is resolved once, against the project root, and refused
 unless it is a plain relative path to a visible file that really lies inside the root
-(symlinks included). Surfaces turn the PathError into a 400/404, an exit code or a message.
+(symlinks included: one that leads to a hidden file or folder is refused like that path).
+Names the file system cannot hold (longer than NAME_MAX or PATH_MAX, lone surrogates) and
+symbolic-link loops are refused here too, as the user's mistakes they are, rather than as
+OSErrors deep inside a read. Surfaces turn the PathError into a 400/404, an exit code or a
+message.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 
@@ -17,6 +23,9 @@ from .errors import MLOpsError
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _WINDOWS = re.compile(r"^[A-Za-z]:|\\")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+NAME_MAX = 255  # bytes in one file name (Linux, macOS, most file systems)
+PATH_MAX = 4096  # bytes in a whole path (Linux)
 
 
 class PathError(MLOpsError):
@@ -42,11 +51,19 @@ def resolve_in_root(root: str | os.PathLike[str], path: str | os.PathLike[str]) 
     parts = PurePosixPath(candidate.as_posix()).parts
     if any(part == ".." for part in parts):
         raise PathError(f"{text!r} leaves the project root ('..' is not allowed)")
-    if any(part.startswith(".") and part != "." for part in parts):
+    if _hidden(parts):
         raise PathError(f"{text!r} is a hidden file or folder; hidden paths are not served")
-    resolved = (root_path / candidate).resolve()
+    try:
+        resolved = (root_path / candidate).resolve()
+    except RuntimeError:  # pathlib's word for a symbolic-link loop (ELOOP)
+        raise PathError(f"{text!r} is a symbolic link loop") from None
     if resolved != root_path and root_path not in resolved.parents:
         raise PathError(f"{text!r} leads outside the project root (through a symbolic link)")
+    if _hidden(resolved.relative_to(root_path).parts):
+        raise PathError(
+            f"{text!r} leads to a hidden file or folder (through a symbolic link); "
+            "hidden paths are not served"
+        )
     return resolved
 
 
@@ -55,9 +72,37 @@ def notebook_in_root(root: str | os.PathLike[str], path: str | os.PathLike[str])
     resolved = resolve_in_root(root, path)
     if resolved.suffix != ".ipynb":
         raise PathError(f"{os.fspath(path)!r} is not a notebook (expected a .ipynb file)")
-    if not resolved.is_file():
-        raise MissingPathError(f"no notebook {os.fspath(path)!r} under the project root")
+    try:
+        mode = resolved.stat().st_mode
+    except FileNotFoundError:
+        raise MissingPathError(f"no notebook {os.fspath(path)!r} under the project root") from None
+    except OSError as err:
+        raise PathError(f"{os.fspath(path)!r} cannot be read: {err.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise PathError(f"{os.fspath(path)!r} is not a regular file ({_kind(mode)})")
     return resolved
+
+
+def read_regular_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a regular file. Anything else is refused before a byte is read: opening
+    a FIFO for reading waits for a writer forever, a device may never end. The check is on
+    the opened descriptor (non-blocking), so the file cannot be swapped in between.
+
+    Raises FileNotFoundError, IsADirectoryError, PathError (a FIFO, socket or device), or
+    the OSError of the open (a symbolic-link loop, a name too long, no permission).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", os.fspath(path))
+        if not stat.S_ISREG(mode):
+            raise PathError(f"{os.fspath(path)!r} is not a regular file ({_kind(mode)})")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
 
 
 def relative_name(root: str | os.PathLike[str], path: Path) -> str:
@@ -65,9 +110,36 @@ def relative_name(root: str | os.PathLike[str], path: Path) -> str:
     return path.resolve().relative_to(Path(root).resolve()).as_posix()
 
 
+def _hidden(parts: tuple[str, ...]) -> bool:
+    return any(part.startswith(".") and part != "." for part in parts)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a plain file"
+
+
 def _refuse_forms(text: str) -> None:
     if not text or text.strip() != text:
         raise PathError(f"{text!r} is not a usable path (empty, or surrounded by spaces)")
+    if _SURROGATE.search(text):
+        shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        raise PathError(f"{shown!r} is not valid text (a lone surrogate or a non-UTF-8 byte)")
+    encoded = text.encode("utf-8")
+    if len(encoded) > PATH_MAX:
+        raise PathError(f"the path is {len(encoded)} bytes long; at most {PATH_MAX} are allowed")
+    longest = max(len(part.encode("utf-8")) for part in text.split("/"))
+    if longest > NAME_MAX:
+        raise PathError(
+            f"a name in {text[:40]!r}… is {longest} bytes long; at most {NAME_MAX} are allowed"
+        )
     if text == "-":
         raise PathError("'-' (standard input) is not accepted as a notebook path")
     if any(ord(char) < 32 or ord(char) == 127 for char in text):

@@ -275,6 +275,32 @@ def test_bodies_that_are_not_objects_are_400(server: Server, body: bytes, words:
     assert words in response.json()["message"]
 
 
+_OTHERS = '"fail": false, "delay": 0, "weird": false'
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        # past the interpreter's recursion limit (10,000 deep is over this server's 4 KB limit)
+        (b"[" * 2_000 + b"]" * 2_000, "body", "deeper than 64"),
+        (b'{"x": ' + b"[" * 80 + b"]" * 80 + b", " + _OTHERS.encode() + b"}", "x", "deeper"),
+        (("{" + _OTHERS + ', "x": 1' + "0" * 400 + "}").encode(), "x", "401 digits"),
+        (("{" + _OTHERS + ', "x": 1e999}').encode(), "x", "1e999 is out of range"),
+        (("[{" + _OTHERS + ', "x": 1}, {' + _OTHERS + ', "x": NaN}]').encode(), "[1].x", "NaN"),
+        (("{" + _OTHERS + ', "x": 1, "exit_code": -Infinity}').encode(), "exit_code", "Infinity"),
+        (("{" + _OTHERS + ', "x": 1, "\\ud800": 2}').encode(), "\\ud800", "lone surrogate"),
+    ],
+)
+def test_json_a_service_cannot_hold_is_400_naming_the_field(
+    server: Server, body: bytes, field: str, words: str
+) -> None:
+    response = server.post(body)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == field
+    assert words in response.json()["message"]
+    assert server.post(FIELDS).status_code == 200  # and the endpoint keeps serving
+
+
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Bearer", f"Token {TOKEN}", TOKEN])
 def test_no_or_wrong_token_is_401(server: Server, header: str | None) -> None:
     headers = {} if header is None else {"Authorization": header}

@@ -9,6 +9,7 @@ from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Int
 
+from ..errors import StoreError, StoreUnavailableError
 from ..project import load_project, mask_url, write_served_project
 from ..service import MLOps
 from .handlers import ROUTES
@@ -30,6 +31,16 @@ class MLOpsExtension(ExtensionApp):
         64 * 1024 * 1024,
         config=True,
         help="Largest request body accepted (bytes); a larger one is refused with 413.",
+    )
+    max_parse_bytes = Int(
+        16 * 1024 * 1024,
+        config=True,
+        help="Largest notebook (request body) that /parse and /check accept (bytes); larger "
+        "is refused with 413. Parsing is the slow route: a thousand-cell notebook takes "
+        "seconds, on its own threads.",
+    )
+    max_concurrent_parses = Int(
+        2, config=True, help="Notebook parses (/parse, /check) that run at the same time."
     )
     max_concurrent_runs = Int(
         2, config=True, help="Runs started from the sidebar that execute at the same time."
@@ -63,18 +74,34 @@ class MLOpsExtension(ExtensionApp):
         # %mlops: beside jpserver-<pid>.json, which the magic already reads for the root.
         self._served = write_served_project(project, os.getpid())
         # Open the store now: migrations run, and runs left `running` by a server that died
-        # are marked `interrupted` before anyone lists them.
-        self.service.store  # noqa: B018
-        self.work = BackgroundWork(self.service, max_runs=max(1, self.max_concurrent_runs))
+        # are marked `interrupted` before anyone lists them. A store that cannot be opened
+        # (read-only, disk full, corrupted) must not cost the routes: they answer 503 with
+        # the reason (handlers/base.py), and try again, until it is fixed.
+        store_error: StoreUnavailableError | None = None
+        try:
+            self.service.store  # noqa: B018
+        except StoreError as err:
+            store_error = (
+                err if isinstance(err, StoreUnavailableError) else (StoreUnavailableError(str(err)))
+            )
+            self.log.error("jupyter_mlops: %s", store_error)
+        self.work = BackgroundWork(
+            self.service,
+            max_runs=max(1, self.max_concurrent_runs),
+            max_parses=max(1, self.max_concurrent_parses),
+        )
         self.settings.update(
             {
                 "mlops_service": self.service,
                 "mlops_work": self.work,
                 "mlops_max_body_bytes": self.max_body_bytes,
+                "mlops_max_parse_bytes": self.max_parse_bytes,
+                "mlops_store_error": store_error,
             }
         )
         # Deployments outlive the server; the ones left running come back if they are gone.
-        self.work.supervise()
+        if store_error is None:
+            self.work.supervise()
         if self.supervise_interval > 0:
             self._supervisor = PeriodicCallback(self.work.supervise, self.supervise_interval * 1000)
             self._supervisor.start()

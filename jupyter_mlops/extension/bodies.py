@@ -6,11 +6,11 @@ that names it rather than an option silently ignored.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..json_input import JSONInputError, loads
 from .errors import RequestError
 
 # Query arguments Jupyter itself may add to any URL.
@@ -51,15 +51,20 @@ class Field:
         return float(value) if self.kind is float else value
 
 
-def read_body(raw: bytes, fields: Mapping[str, Field]) -> dict[str, Any]:
-    """The JSON object in ``raw``, with only the declared fields, each of its kind."""
+def decode(raw: bytes) -> Any:
+    """The JSON value of a request body (empty: ``{}``), read strictly (``json_input``)."""
     if not raw.strip():
-        data: Any = {}
-    else:
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as err:
-            raise RequestError(f"the request body is not valid JSON: {err}") from None
+        return {}
+    try:
+        return loads(raw)
+    except JSONInputError as err:
+        raise RequestError(err.message, field=err.field) from None
+
+
+def read_body(raw: bytes, fields: Mapping[str, Field], decoded: Any = None) -> dict[str, Any]:
+    """The JSON object in ``raw`` (or ``decoded`` from it already), with only the declared
+    fields, each of its kind."""
+    data = decode(raw) if decoded is None else decoded
     if not isinstance(data, dict):
         raise RequestError(f"the request body must be a JSON object, not {_json_kind(data)}")
     unknown = sorted(set(data) - set(fields))

@@ -19,6 +19,7 @@ from ..errors import (
     MLOpsError,
     NotFoundError,
     ParameterError,
+    StoreUnavailableError,
 )
 from ..paths import MissingPathError
 
@@ -42,6 +43,8 @@ def status_of(error: BaseException) -> int:
         return 404
     if isinstance(error, (ConflictError, ExecutionError)):
         return 409
+    if isinstance(error, StoreUnavailableError):
+        return 503  # the server's state, not the request: the reason says what to fix
     if isinstance(error, MLOpsError):
         return 400
     return 500

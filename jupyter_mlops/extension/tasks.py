@@ -1,6 +1,9 @@
 """Work that must not block the server's event loop: quick calls, runs and sweeps.
 
-Quick calls (parse, queries) go to a small thread pool and are awaited. Runs and sweeps
+Quick calls (queries, lookups) go to a small thread pool and are awaited. Parsing a
+notebook is not quick (a thousand-cell one takes seconds): parses have their own, smaller
+pool, so a few large ones queue behind each other instead of taking every thread that
+``GET /runs`` needs. Runs and sweeps
 are recorded ``queued`` by the handler (so the response carries their id) and executed on
 their own pools; the handler returns at once and the sidebar polls. On server stop the
 running ones are cancelled and the queued ones marked ``cancelled``, so none is left
@@ -30,9 +33,12 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundWork:
-    def __init__(self, service: MLOps, *, max_runs: int, max_sweeps: int = 2) -> None:
+    def __init__(
+        self, service: MLOps, *, max_runs: int, max_sweeps: int = 2, max_parses: int = 2
+    ) -> None:
         self.service = service
         self._quick = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-api")
+        self._parses = ThreadPoolExecutor(max_workers=max_parses, thread_name_prefix="mlops-parse")
         self._runs = ThreadPoolExecutor(max_workers=max_runs, thread_name_prefix="mlops-run")
         self._sweeps = ThreadPoolExecutor(max_workers=max_sweeps, thread_name_prefix="mlops-sw")
         # deploy, stop, roll back wait seconds for a keeper: never ahead of quick calls
@@ -47,6 +53,11 @@ class BackgroundWork:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._quick, functools.partial(fn, *args, **kwargs))
 
+    async def parse(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """A notebook parse (or a large body's decoding) on the parse threads, awaited."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._parses, functools.partial(fn, *args, **kwargs))
+
     async def lifecycle(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """A deployment call that waits for its keeper, on the lifecycle threads."""
         loop = asyncio.get_running_loop()
@@ -58,8 +69,13 @@ class BackgroundWork:
             self._supervising = self._lifecycle.submit(self._restore)
 
     def _restore(self) -> None:
+        from ..errors import StoreError
+
         try:
             restored = self.service.deployments.restore()
+        except StoreError as err:  # the store is unavailable: one line, not a traceback
+            log.warning("restoring deployments: %s", err)
+            return
         except Exception:
             log.exception("restoring deployments failed")
             return
@@ -91,7 +107,7 @@ class BackgroundWork:
             except Exception as err:  # finished meanwhile, or the store is gone
                 log.debug("on stop, run %s: %s", run_id, err)
         self._lifecycle.shutdown(wait=False, cancel_futures=True)  # deployments live on
-        for pool in (self._runs, self._sweeps, self._quick):
+        for pool in (self._runs, self._sweeps, self._quick, self._parses):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _track(self, run_ids: list[str]) -> None:

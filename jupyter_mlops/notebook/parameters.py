@@ -340,7 +340,7 @@ def _parse_bool(text: str) -> bool:
 def _parse_literal(text: str) -> Any:
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # 10,000-deep "[[[…": literal_eval says no
         pass
     try:
         return ast.literal_eval(text)

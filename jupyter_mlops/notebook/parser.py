@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import keyword
 import re
+import threading
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -71,7 +72,15 @@ GENERATED_NAMES = frozenset(
 def parse_notebook(source: NOTEBOOK_SOURCE | NotebookSource, *, name: str | None = None) -> Plan:
     """Read a notebook (path, content or NotebookSource) into a Plan."""
     notebook = source if isinstance(source, NotebookSource) else read_notebook(source, name=name)
-    return _Builder(notebook).build()
+    with _AST_LOCK:
+        return _Builder(notebook).build()
+
+
+# CPython 3.11 keeps the AST constructor's recursion depth in interpreter-wide state, so two
+# threads building ASTs at once can fail with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython gh-106905). The server parses on several threads; one at a time
+# costs nothing (parsing holds the GIL anyway) and removes that 500.
+_AST_LOCK = threading.RLock()
 
 
 @dataclass

@@ -51,14 +51,18 @@ def read_notebook(source: NOTEBOOK_SOURCE, *, name: str | None = None) -> Notebo
         )
     path = Path(source)
     label = name or str(source)
-    try:
-        text = path.read_text(encoding="utf-8")
+    from ..paths import read_regular_file
+
+    try:  # a FIFO or device is refused before it is opened for reading (it could block)
+        text = read_regular_file(path).decode("utf-8")
     except FileNotFoundError:
         raise NotebookFormatError("no such notebook", notebook=label) from None
     except IsADirectoryError:
         raise NotebookFormatError("is a directory, not a notebook", notebook=label) from None
     except UnicodeDecodeError as err:
         raise NotebookFormatError(f"is not UTF-8 text (byte {err.start})", notebook=label) from None
+    except OSError as err:  # a symbolic-link loop, a name too long, no permission
+        raise NotebookFormatError(f"cannot be read: {err.strerror}", notebook=label) from None
     return read_notebook_text(text, name=label, path=path)
 
 
@@ -70,6 +74,10 @@ def read_notebook_text(text: str, *, name: str, path: Path | None = None) -> Not
         raise NotebookFormatError(
             f"is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
             notebook=name,
+        ) from None
+    except RecursionError:  # a file of 10,000 nested arrays: json's own limit
+        raise NotebookFormatError(
+            "is not a notebook: its JSON nests too deeply", notebook=name
         ) from None
     return _checked(content, name, path)
 

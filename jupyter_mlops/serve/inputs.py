@@ -7,13 +7,13 @@ a wrong type, a missing field or an unknown one is a RequestError naming the fie
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ParameterError
 from ..execute.params import check_value
+from ..json_input import JSONInputError, loads
 from ..notebook.parameters import Parameter
 from ..notebook.plan import Function, Plan
 
@@ -127,21 +127,14 @@ async def read_body(
             return b"".join(chunks)
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # built once: json.loads builds one
-
-
 def parse_json(body: bytes) -> Any:
-    """JSON as RFC 8259 has it: UTF-8, no NaN or Infinity."""
+    """JSON as RFC 8259 has it (UTF-8, no NaN or Infinity), read as every surface reads a
+    client's JSON (``json_input``): out-of-range numbers, deep nesting and lone surrogates
+    are refused naming the field."""
     try:
-        return _DECODER.decode(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise RequestError(400, "the body is not UTF-8 text") from None
-    except ValueError as err:
-        raise RequestError(400, f"the body is not valid JSON: {err}") from None
+        return loads(body)
+    except JSONInputError as err:
+        raise RequestError(400, err.message, err.field) from None
 
 
 def _reason(message: str) -> str:

@@ -10,7 +10,9 @@ its turn, so that error never reaches a caller.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,11 +20,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,62 @@ def sqlite_file(url: URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     return Path(url.database)
+
+
+def unavailable(url: URL, error: BaseException, doing: str = "opened") -> StoreUnavailableError:
+    """The one-line error for a store that cannot be opened: which file, why, what to do.
+
+    ``error`` is an OSError (creating the folder) or a DB-API error in SQLite's own words
+    ("attempt to write a readonly database", "database or disk is full", "file is not a
+    database", "disk I/O error": what a write gets on a full tmpfs).
+    """
+    path = sqlite_file(url)
+    where = str(path) if path is not None else url.render_as_string(hide_password=True)
+    reason = _reason(error)
+    advice = _advice(error, path) or "check that it is reachable and writable"
+    return StoreUnavailableError(f"the store {where} cannot be {doing} ({reason}): {advice}")
+
+
+def _reason(error: BaseException) -> str:
+    original = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error
+    if original is not None:
+        return str(original)
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return str(error)
+
+
+def _advice(error: BaseException, path: Path | None) -> str | None:
+    """What to do about a store fault; None when ``error`` is not one (a busy database)."""
+    words = _reason(error).lower()
+    number = error.errno if isinstance(error, OSError) else None
+    if (
+        number in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        or "full" in words
+        or ("i/o" in words and path is not None and _nearly_full(path))
+    ):
+        return "the disk is full; free space on the disk that holds it, then try again"
+    if number in (errno.EROFS, errno.EACCES, errno.EPERM) or any(
+        word in words for word in ("readonly", "read-only", "unable to open")
+    ):
+        return "make the file and its folder writable, or point MLOps.store_url elsewhere"
+    if any(word in words for word in ("not a database", "malformed", "corrupt")):
+        return "move it aside (a new store is created) or restore it from a backup"
+    if "i/o" in words:
+        return "check the disk that holds it"
+    return None
+
+
+def _nearly_full(path: Path) -> bool:
+    """Less than 1 MiB free where the store lives (SQLite reports a full disk as I/O)."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        info = os.statvfs(folder)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 1024 * 1024
 
 
 class Database:
@@ -81,8 +139,13 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write session: committed at the end unless it raises."""
-        with self._writes.begin() as session:
-            yield session
+        try:
+            with self._writes.begin() as session:
+                yield session
+        except OperationalError as err:  # a full disk, a read-only file: one clear error
+            if _advice(err, sqlite_file(self.url)) is None:
+                raise  # anything else (a lock held too long) stays what it is
+            raise unavailable(self.url, err, "written") from None
 
     def dispose(self) -> None:
         self.engine.dispose()

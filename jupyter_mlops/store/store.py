@@ -17,13 +17,13 @@ from typing import BinaryIO
 from uuid import uuid4
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import ConflictError, NotFoundError, StoreError
 from . import checks, versions
 from .artifacts import BlobStore
-from .database import Database
+from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
@@ -59,7 +59,10 @@ class Store:
         self.url = url
         self.artifacts_dir = Path(artifacts_dir)
         self._blobs = BlobStore(self.artifacts_dir)
-        self._db = Database(url)
+        try:
+            self._db = Database(url)
+        except OSError as err:  # its folder cannot be made: read-only, disk full
+            raise unavailable(parse_url(url), err) from None
         self.deployments = DeploymentStore(self._db)
         self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:
@@ -67,10 +70,9 @@ class Store:
             refresh_statistics(self._db)
             self._blobs.remove_stale()
             self.reconcile_interrupted()
-        except OperationalError as err:
+        except (DBAPIError, OSError) as err:  # read-only, disk full, not a database
             self._db.dispose()
-            shown = self._db.url.render_as_string(hide_password=True)
-            raise StoreError(f"cannot open the store {shown}: {err.orig}") from None
+            raise unavailable(self._db.url, err) from None
         except BaseException:
             self._db.dispose()
             raise

@@ -13,8 +13,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado.web import HTTPError
 
-from ...errors import MLOpsError
-from ..bodies import Field, read_body, read_query
+from ...errors import MLOpsError, StoreError, StoreUnavailableError
+from ..bodies import Field, decode, read_body, read_query
 from ..errors import RequestError, error_body, status_of
 
 if TYPE_CHECKING:
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Method = TypeVar("Method", bound=Callable[..., Any])
+
+DECODE_ON_LOOP_BYTES = 256 * 1024  # a larger body is decoded on a worker thread
 
 
 def requires(action: str) -> Callable[[Method], Method]:
@@ -36,6 +38,7 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
     ``@tornado.web.authenticated`` then ``@authorized`` (``"execute"`` where code runs)."""
 
     auth_resource = "mlops"
+    _decoded: Any = None  # a large body, decoded in prepare(); None: decode when asked
 
     @property
     def mlops(self) -> MLOps:
@@ -49,6 +52,9 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
+        # Only to a signed-in user: the reason names a file on the server.
+        if self.current_user and self.settings.get("mlops_store_error") is not None:
+            await self._reopen_store()
         limit: int = self.settings["mlops_max_body_bytes"]
         if len(self.request.body) > limit:
             raise RequestError(
@@ -56,9 +62,31 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
                 "(MLOpsExtension.max_body_bytes)",
                 status=413,
             )
+        if self.current_user and len(self.request.body) > DECODE_ON_LOOP_BYTES:
+            # A large body is decoded on the parse threads, not on the event loop (a 64 MB
+            # notebook takes a second or more); body() then uses it, or raises its error.
+            try:
+                self._decoded = await self.work.parse(decode, self.request.body)
+            except RequestError as err:
+                self._decoded = err
+
+    async def _reopen_store(self) -> None:
+        """The store could not be opened: try again (it may be fixed by now), else 503."""
+        try:
+            await self.work.call(getattr, self.mlops, "store")
+        except StoreError as err:
+            self.settings["mlops_store_error"] = err
+            raise (
+                err if isinstance(err, StoreUnavailableError) else (StoreUnavailableError(str(err)))
+            ) from None
+        self.settings["mlops_store_error"] = None
+        self.log.info("jupyter_mlops: the store is open now")
+        self.work.supervise()
 
     def body(self, fields: Mapping[str, Field]) -> dict[str, Any]:
-        return read_body(self.request.body, fields)
+        if isinstance(self._decoded, RequestError):
+            raise self._decoded
+        return read_body(self.request.body, fields, self._decoded)
 
     def query(self, fields: Mapping[str, Field]) -> dict[str, Any]:
         return read_query(self.request.query_arguments, fields)

@@ -6,6 +6,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..bodies import Field
+from ..errors import RequestError
 from .base import MLOpsHandler, requires
 
 NOTEBOOK_FIELDS = {"path": Field(str, required=True), "content": Field(dict)}
@@ -27,20 +28,37 @@ class InfoHandler(MLOpsHandler):
         )
 
 
-class ParseHandler(MLOpsHandler):
+class _ParsingHandler(MLOpsHandler):
+    """A route that parses posted notebook content: the notebook is parsed on the parse
+    threads (``tasks.py``, as is a large body's decoding: ``base.py``), never on the event
+    loop or the threads other routes use, and a body over ``max_parse_bytes`` is refused
+    before either."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        limit: int = self.settings["mlops_max_parse_bytes"]
+        if len(self.request.body) > limit:
+            raise RequestError(
+                f"the notebook sent is {len(self.request.body)} bytes; at most {limit} are "
+                "parsed (MLOpsExtension.max_parse_bytes; outputs count: clear them)",
+                status=413,
+            )
+        await super().prepare()
+
+
+class ParseHandler(_ParsingHandler):
     """The Plan of a notebook as the editor holds it (unsaved edits included)."""
 
     @web.authenticated
     @requires("read")
     async def post(self) -> None:
         body = self.body(NOTEBOOK_FIELDS)
-        described = await self.work.call(
+        described = await self.work.parse(
             self.mlops.describe, body["path"], content=body.get("content")
         )
         self.reply(described)
 
 
-class CheckHandler(MLOpsHandler):
+class CheckHandler(_ParsingHandler):
     """Parameter values checked as a run would check them; nothing runs."""
 
     @web.authenticated
@@ -53,7 +71,7 @@ class CheckHandler(MLOpsHandler):
                 "parameters": Field(dict, required=True, items=str),
             }
         )
-        checked = await self.work.call(
+        checked = await self.work.parse(
             self.mlops.check,
             body["path"],
             body["parameters"],
