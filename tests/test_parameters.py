@@ -270,6 +270,7 @@ def test_check_accepts_values_of_the_type(annotation, value, expected):
         ("int", None, "expected int, got None"),
         ("float", float("nan"), "NaN"),
         ("list[float]", [1.0, float("nan")], "NaN"),
+        ("str", -(10**400), "expected str, got int an integer of about 400 digits"),
         ("list[int]", [1, 2.0], r"alpha\[1\]: expected int"),
         ("Literal[1, 2]", True, "expected one of"),
         ("Literal[1, 2]", 1.0, "expected one of"),
@@ -334,6 +335,7 @@ def test_parse_text_reads_command_line_values_as_the_type(annotation, text, expe
     [
         ("float", "abc"),
         ("float", "nan"),
+        ("int", "9" * 5000),  # past Python's 4,300-digit limit: an error, and a short one
         ("int", "1.5"),
         ("int", "None"),
         ("bool", "maybe"),
@@ -345,8 +347,9 @@ def test_parse_text_reads_command_line_values_as_the_type(annotation, text, expe
     ],
 )
 def test_parse_text_rejects_text_that_is_not_of_the_type(annotation, text):
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ValueError, match="alpha") as caught:
         t(annotation).parse_text(text, where="alpha")
+    assert len(str(caught.value)) < 200  # a huge value is not repeated whole in the message
 
 
 def test_parse_text_error_names_expected_type_and_given_text():

@@ -117,7 +117,7 @@ class ParamType:
             else:
                 value = _parse_literal(text)
         except ValueError:
-            raise ValueError(f"{where}: expected {self}, got {text!r}") from None
+            raise ValueError(f"{where}: expected {self}, got {_short(text)}") from None
         return self.check(value, where=where)
 
 
@@ -357,5 +357,7 @@ def _looks_literal(text: str) -> bool:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > 128:  # repr past 4,300 digits raises
+        return f"an integer of about {round(value.bit_length() * math.log10(2))} digits"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
