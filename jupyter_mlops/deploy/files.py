@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..store.private import private_dir
+
 STATE_DIR = ".mlops"
 
 
@@ -22,6 +24,10 @@ STATE_DIR = ".mlops"
 class DeploymentFiles:
     root: Path  # the project root
     name: str
+
+    def make(self) -> Path:
+        """The deployment's folder, created owner-only (snapshots, logs, samples live in it)."""
+        return private_dir(self.folder)
 
     @property
     def folder(self) -> Path:
@@ -82,7 +88,7 @@ class DeploymentFiles:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # mkstemp makes the file itself owner-only
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)
