@@ -127,8 +127,9 @@ class MLOps(LoggingConfigurable):
         with self._open_lock:
             if self._runner is None:
                 from .execute.runner import Runner
+                from .store.private import private_dir
 
-                work = Path(self.root_dir) / STATE_DIR / "work"
+                work = private_dir(Path(self.root_dir) / STATE_DIR / "work")
                 self._runner = Runner(self.store, work, engine=self.engine)
             return self._runner
 

@@ -10,6 +10,7 @@ product writes under ``.mlops`` is readable by its owner only.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -48,10 +49,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield root
     finally:
         for deployment in service.deployments.every():
-            try:
+            with contextlib.suppress(ConflictError):
                 service.deployments.stop(deployment.name)
-            except ConflictError:
-                pass
         service.close()
 
 
@@ -77,16 +76,28 @@ def gone(pid: int) -> bool:
         return True
 
 
+def serving_again(service: MLOps, name: str, before: Deployment) -> Deployment:
+    """The deployment once a new serving process (not ``before``'s) reports running."""
+    return wait_for(  # type: ignore[no-any-return]
+        lambda: (
+            (d := service.deployments.get(name)).status == "running"
+            and d.serve_pid not in (None, before.serve_pid)
+            and d
+        ),
+        60,
+        f"{name} serving again",
+    )
+
+
 def test_a_killed_keeper_leaves_no_server_and_the_next_keeper_serves(service: MLOps) -> None:
     deployment, token = deploy(service, "orphan")
-    assert deployment.serve_pid is not None and deployment.keeper_pid is not None
+    assert deployment.serve_pid is not None
+    assert deployment.keeper_pid is not None
     os.kill(deployment.keeper_pid, signal.SIGKILL)
     # the serving process sees its keeper gone and stops by itself
     wait_for(lambda: gone(deployment.serve_pid or 0), 20, "the orphan to stop")
     assert "orphan" in service.deployments.restore()
-    back = wait_for(
-        lambda: (d := service.deployments.get("orphan")).status == "running" and d, 60, "restore"
-    )
+    back = serving_again(service, "orphan", deployment)
     assert back.port == deployment.port
     assert call(deployment.url, OK, token)[0] == 200
 
@@ -102,9 +113,7 @@ def test_a_server_left_by_a_killed_keeper_is_ended_by_the_next_keeper_and_by_und
     assert not gone(deployment.serve_pid or 0)
     # When a new keeper comes (restore), it ends the leftover and serves on the same port
     assert "adopted" in service.deployments.restore()
-    back = wait_for(
-        lambda: (d := service.deployments.get("adopted")).status == "running" and d, 60, "restore"
-    )
+    back = serving_again(service, "adopted", deployment)
     assert back.port == deployment.port
     assert gone(deployment.serve_pid or 0)
     assert call(deployment.url, OK, token)[0] == 200
@@ -143,15 +152,7 @@ def test_a_crash_after_a_failed_redeploy_is_restarted(service: MLOps, project: P
             "score.ipynb", "predict", name="crash-after-fail", content=broken
         )
     os.kill(deployment.serve_pid or 0, signal.SIGKILL)
-    restarted = wait_for(
-        lambda: (
-            (d := service.deployments.get("crash-after-fail")).status == "running"
-            and d.serve_pid not in (None, deployment.serve_pid)
-            and d
-        ),
-        60,
-        "the restart of the old version",
-    )
+    restarted = serving_again(service, "crash-after-fail", deployment)
     assert restarted.serving_version == deployment.serving_version
     assert call(deployment.url, OK, token, timeout=10) == (200, {"score": 2.25})
 
@@ -172,10 +173,8 @@ def test_slow_header_clients_do_not_lock_out_others_or_health(service: MLOps) ->
     try:
         while time.monotonic() < ended:
             for sock in slow:
-                try:
+                with contextlib.suppress(OSError):  # closed by the server: as it should be
                     sock.send(b"X")
-                except OSError:
-                    pass  # closed by the server: what should happen to a slow one
             # When a normal client and the supervisor's /health ask meanwhile
             for path in ("/invoke", "/health"):
                 started = time.monotonic()
@@ -334,7 +333,8 @@ def test_a_name_taken_by_another_notebook_is_refused_unless_replace(
     )
     assert replaced.notebook == "other.ipynb"
     assert replaced.port == first.port
-    assert new_token is not None and new_token != token
+    assert new_token is not None
+    assert new_token != token
     assert call(first.url, OK, token)[0] == 401
     assert call(first.url, OK, new_token)[0] == 200
     assert service.store.deployments.events("taken-name")[0].kind == "replaced"

@@ -60,6 +60,20 @@ class DeploymentFiles:
         write_atomic(self.snapshot(version), json.dumps(content, ensure_ascii=False, indent=1))
         write_atomic(self.binding(version), json.dumps(binding, indent=1))
 
+    def saved_version(self, version: str) -> tuple[str, str] | None:
+        """The snapshot and binding texts kept for ``version`` (to put back: ``restore``)."""
+        try:
+            return (
+                self.snapshot(version).read_text(encoding="utf-8"),
+                self.binding(version).read_text(encoding="utf-8"),
+            )
+        except OSError:
+            return None
+
+    def restore_version(self, version: str, saved: tuple[str, str]) -> None:
+        write_atomic(self.snapshot(version), saved[0])
+        write_atomic(self.binding(version), saved[1])
+
     def load_binding(self, version: str) -> dict[str, Any] | None:
         try:
             data = json.loads(self.binding(version).read_text(encoding="utf-8"))

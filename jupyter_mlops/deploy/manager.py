@@ -147,6 +147,9 @@ class Deployments:
             )
         files = self.files(name)
         wanted = self._wanted_version(fn, name, version or alias, files)
+        # Code the version does not use (an unused import in the setup) may differ under
+        # the same version: what serves now is put back if this one cannot start.
+        previous = files.saved_version(wanted) if existing is not None else None
         if wanted == fn.version:
             binding = self._bind(plan, fn, notebook_name, from_run)
             self._register(fn, notebook_name)
@@ -158,23 +161,28 @@ class Deployments:
             )
         else:
             binding = files.load_binding(wanted) or {}
-        return self._apply(
-            name,
-            existing,
-            files,
-            version=wanted,
-            alias=alias,
-            binding=binding,
-            notebook_name=notebook_name,
-            notebook_path=str(path),
-            function=fn.name,
-            host=host,
-            port=port,
-            options={**DEFAULT_OPTIONS, **(options or {})},
-            new_token=new_token or replaced,
-            wait=wait,
-            kind="deployed" if existing is None else "replaced" if replaced else "redeployed",
-        )
+        try:
+            return self._apply(
+                name,
+                existing,
+                files,
+                version=wanted,
+                alias=alias,
+                binding=binding,
+                notebook_name=notebook_name,
+                notebook_path=str(path),
+                function=fn.name,
+                host=host,
+                port=port,
+                options={**DEFAULT_OPTIONS, **(options or {})},
+                new_token=new_token or replaced,
+                wait=wait,
+                kind="deployed" if existing is None else "replaced" if replaced else "redeployed",
+            )
+        except MLOpsError:
+            if previous is not None:
+                files.restore_version(wanted, previous)
+            raise
 
     def rollback(self, name: str, to: str | None = None, wait: float = WAIT) -> Deployment:
         """Serve a version deployed before under this name (default: the one before this)."""
