@@ -157,7 +157,7 @@ class Keeper:
             elif generation == deployment.generation:
                 self._failed(deployment, str(err), generation=generation)
             else:  # the last good version did not come back either: a crash too (backoff)
-                self._crashed(deployment, str(err))
+                self._crashed(deployment, f"did not start again: {err}")
             return
         self.child = new
         if old is not None:

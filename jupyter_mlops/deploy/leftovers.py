@@ -58,6 +58,15 @@ def end(pids: list[int], grace: float = 10.0) -> list[int]:
     return pids
 
 
+def still_held(host: str, port: int) -> str | None:
+    """None when nothing listens on the port any more; else " by pid N" (or "" if unknown)."""
+    client = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    if not port_held(client, port):
+        return None
+    holder = port_holder(port)
+    return f" by pid {holder}" if holder is not None else ""
+
+
 def port_held(host: str, port: int, timeout: float = 1.0) -> bool:
     """Does something accept connections on ``host:port`` (the host as a client reaches it)?"""
     if port <= 0:

@@ -257,13 +257,11 @@ class Deployments:
         if current.status not in ("stopped", "failed") or current.serve_pid is not None:
             status = "stopped" if current.status != "failed" else "failed"
             current = self._rows.report(name, status=status, serve_pid=None)
-        from .child import _loopback
-
-        if leftovers.port_held(_loopback(current.host).strip("[]"), current.port):
-            holder = leftovers.port_holder(current.port)
-            by = f" by pid {holder}" if holder is not None else ""
+        holder = leftovers.still_held(current.host, current.port)
+        if holder is not None:
             raise ConflictError(
-                f"the deployment {name!r} is stopped, but port {current.port} is still held{by}",
+                f"the deployment {name!r} is stopped, but port {current.port} is still held"
+                f"{holder}",
                 hint="that process does not belong to the deployment any more; end it by hand",
             )
         return current
