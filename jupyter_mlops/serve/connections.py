@@ -8,7 +8,8 @@ protocol with three changes:
 - **A header deadline.** A new connection must send its first request, and a request its
   last header, within ``header_timeout`` seconds of its first byte; else it is answered 408
   and closed. (Idle keep-alive connections are closed by uvicorn's ``timeout_keep_alive``;
-  a body that does not arrive is the app's 408 within its ``timeout``.)
+  a body that does not arrive is the app's 408 within its ``timeout``, and a connection
+  answered before its body arrived is closed after the answer.)
 - **A connection cap that evicts.** Above ``max_connections`` a new connection closes the
   oldest one that is not having a request answered (still sending headers or a body, or
   idle between requests). A real client sends its request in microseconds, so the evicted
@@ -94,6 +95,11 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         self.idle_since = time.monotonic()
+        if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
+            # answered before its body arrived (a 408, a 401): a body still trickling in
+            # would keep the connection open for good, each byte resetting keep-alive
+            self.transport.close()
+            return
         super().on_response_complete()
 
     def drain(self) -> None:
