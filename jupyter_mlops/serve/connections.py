@@ -8,8 +8,8 @@ protocol with three changes:
 - **A header deadline.** A new connection must send its first request, and a request its
   last header, within ``header_timeout`` seconds of its first byte; else it is answered 408
   and closed. (Idle keep-alive connections are closed by uvicorn's ``timeout_keep_alive``;
-  a body that does not arrive is the app's 408 within its ``timeout``, and a connection
-  answered before its body arrived is closed after the answer.)
+  a body that does not arrive is the app's 408 within its ``timeout``, and the rest of a
+  body answered early is dropped for at most ``header_timeout``, then the connection closes.)
 - **A connection cap that evicts.** Above ``max_connections`` a new connection closes the
   oldest one that is not having a request answered (still sending headers or a body, or
   idle between requests). A real client sends its request in microseconds, so the evicted
@@ -67,6 +67,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self.idle_since: float | None = time.monotonic()  # None while a request is answered
         self.draining = False
+        self.lingering = False  # answered before the body was in; dropping the rest
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -90,15 +91,24 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        if self.cycle is not None and not self.cycle.response_complete:
+        if self.lingering:  # the body of a request answered early is in: on as usual
+            self.lingering = False
+            self._disarm()
+            super().on_response_complete()
+        elif self.cycle is not None and not self.cycle.response_complete:
             self.idle_since = None  # the app has the whole request: not evictable now
 
     def on_response_complete(self) -> None:
         self.idle_since = time.monotonic()
         if self.cycle is not None and self.cycle.more_body and not self.transport.is_closing():
-            # answered before its body arrived (a 408, a 401): a body still trickling in
-            # would keep the connection open for good, each byte resetting keep-alive
-            self.transport.close()
+            # Answered before its body arrived (413, 401, 408): the rest of the body is read
+            # and dropped so the client can read the answer, but only for ``header_timeout``
+            # (else a body trickling in would keep the connection open for good, each byte
+            # resetting the keep-alive timer).
+            self.lingering = True
+            self.flow.resume_reading()
+            self._disarm()
+            self._deadline = self.loop.call_later(self.limits.header_timeout, self._close)
             return
         super().on_response_complete()
 
@@ -118,6 +128,10 @@ class GuardedHttpTools(HttpToolsProtocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+    def _close(self) -> None:
+        self._deadline = None
+        self.transport.close()
 
     def _too_slow(self) -> None:
         self._deadline = None
