@@ -40,6 +40,12 @@ def add_deploy_options(deploy: argparse.ArgumentParser, *, function_flag: bool =
         "--use-defaults", action="store_true", help="let requests leave out defaulted fields"
     )
     deploy.add_argument("--new-token", action="store_true", help="replace the bearer token")
+    deploy.add_argument(
+        "--replace",
+        action="store_true",
+        help="take over a name that serves another notebook's or function's deployment "
+        "(same port, new token)",
+    )
 
 
 def deploy_options(arguments: argparse.Namespace) -> dict[str, Any]:
@@ -61,6 +67,7 @@ def deploy_options(arguments: argparse.Namespace) -> dict[str, Any]:
         "port": arguments.port,
         "options": options,
         "new_token": arguments.new_token,
+        "replace": arguments.replace,
     }
 
 

@@ -142,8 +142,10 @@ class MLOps(LoggingConfigurable):
         with self._open_lock:
             if self._runner is None:
                 from .execute.runner import Runner
+                from .store.private import private_dir
 
-                self._runner = Runner(self.store, self.project.work_dir, engine=self.engine)
+                work = private_dir(self.project.work_dir)
+                self._runner = Runner(self.store, work, engine=self.engine)
             return self._runner
 
     def describe(

@@ -70,6 +70,7 @@ export type Moment = string | number;
 export type DeploymentEventKind =
   | 'deployed'
   | 'redeployed'
+  | 'replaced'
   | 'rolled_back'
   | 'started'
   | 'restarted'

@@ -613,6 +613,16 @@ async def test_deploy_from_posted_content_invoke_watch_and_stop(api: Any) -> Non
         assert status == 201
         assert again["token"] is None
         assert again["deployment"]["port"] == deployment["port"]
+        # another function under the name: refused unless replace (then a new token)
+        other = {"path": "nb.ipynb", "function": "double", "name": "score"}
+        status, refused = await api("POST", "deployments", body=other)
+        assert status == 409, refused
+        assert "replace" in refused["message"] + str(refused.get("hint"))
+        status, replaced = await api("POST", "deployments", body={**other, "replace": True})
+        assert status == 201, replaced
+        assert replaced["token"] not in (None, token)
+        assert replaced["deployment"]["function"] == "double"
+        assert replaced["deployment"]["port"] == deployment["port"]
 
         status, stopped = await api("POST", "deployments", "score", "stop")
         assert status == 200

@@ -6,6 +6,8 @@ The layers, each a module::
     manager    Deployments: deploy, redeploy, roll back, start, stop, restore (every surface)
     keeper     the process that owns one deployment's socket and supervises its server
     child      starting one serving process (``python -m jupyter_mlops.serve``) and waiting
+    environment  the allowlisted environment keepers and serving processes get (no secrets)
+    leftovers  serving processes a killed keeper left, ended; a port still held, reported
     views      a deployment as JSON for the REST API, the CLI and the magics
 
 A surface writes what it wants into the store (a new generation) and wakes the keeper; the

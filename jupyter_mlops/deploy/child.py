@@ -19,6 +19,8 @@ from typing import Any
 
 from ..serve.spec import TOKEN_HASH_ENV
 from ..store.deployments import Deployment
+from ..store.private import open_private_log
+from .environment import clean_environment
 from .files import DeploymentFiles
 
 START_TIMEOUT = 120.0  # seconds for the setup code and the bound values to load
@@ -80,6 +82,8 @@ def command(deployment: Deployment, files: DeploymentFiles, fd: int, version: st
         str(files.serve_log),
         "--monitor-dir",
         str(files.monitor),
+        "--watch-pid",  # a keeper killed with SIGKILL leaves no unsupervised server
+        str(os.getpid()),
     ]
     if binding.get("from_run"):
         args += ["--from", str(binding["from_run"])]
@@ -101,6 +105,8 @@ SERVE_OPTIONS = (
     "sample_rate",
     "max_samples",
     "monitor_interval",
+    "max_concurrency",
+    "header_timeout",
 )
 
 
@@ -110,19 +116,20 @@ def start(
     sock: socket.socket,
     version: str,
     token_sha256: str,
+    generation: int,
     timeout: float = START_TIMEOUT,
 ) -> Child:
     """Start a serving process on ``sock`` and wait until it answers ``/health``."""
     files.monitor.mkdir(parents=True, exist_ok=True)
     files.record.unlink(missing_ok=True)
     offset = files.serve_log.stat().st_size if files.serve_log.exists() else 0
-    env = {
-        **os.environ,
+    env = clean_environment(
+        os.environ,
         **files.project.environ(),  # where the store and artifacts are: never re-guessed
-        TOKEN_HASH_ENV: token_sha256,
-        "PYTHONUNBUFFERED": "1",
-    }
-    with files.serve_log.open("ab") as log:
+        **{TOKEN_HASH_ENV: token_sha256, "PYTHONUNBUFFERED": "1"},
+    )
+    log = open_private_log(files.serve_log)
+    try:
         process = subprocess.Popen(
             command(deployment, files, sock.fileno(), version),
             stdin=subprocess.DEVNULL,
@@ -132,6 +139,8 @@ def start(
             env=env,
             cwd=os.path.dirname(deployment.notebook_path) or None,
         )
+    finally:
+        os.close(log)
     deadline = time.monotonic() + timeout
     record = None
     while time.monotonic() < deadline:
@@ -154,7 +163,7 @@ def start(
         # During a redeploy the old process shares the socket and may answer instead; with
         # one worker, wait for the new one itself (with more, the answer is a worker's pid).
         if answer is not None and (answer.get("pid") == process.pid or workers > 1):
-            return Child(process, version, deployment.generation, record)
+            return Child(process, version, generation, record)
         time.sleep(0.05)
     process.kill()
     process.wait()

@@ -16,12 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from ..project import Project
+from ..store.private import private_dir
 
 
 @dataclass(frozen=True)
 class DeploymentFiles:
     project: Project
     name: str
+
+    def make(self) -> Path:
+        """The deployment's folder, created owner-only (snapshots, logs, samples live in it)."""
+        return private_dir(self.folder)
 
     @property
     def root(self) -> Path:
@@ -59,6 +64,20 @@ class DeploymentFiles:
         write_atomic(self.snapshot(version), json.dumps(content, ensure_ascii=False, indent=1))
         write_atomic(self.binding(version), json.dumps(binding, indent=1))
 
+    def saved_version(self, version: str) -> tuple[str, str] | None:
+        """The snapshot and binding texts kept for ``version`` (to put back: ``restore``)."""
+        try:
+            return (
+                self.snapshot(version).read_text(encoding="utf-8"),
+                self.binding(version).read_text(encoding="utf-8"),
+            )
+        except OSError:
+            return None
+
+    def restore_version(self, version: str, saved: tuple[str, str]) -> None:
+        write_atomic(self.snapshot(version), saved[0])
+        write_atomic(self.binding(version), saved[1])
+
     def load_binding(self, version: str) -> dict[str, Any] | None:
         try:
             data = json.loads(self.binding(version).read_text(encoding="utf-8"))
@@ -87,7 +106,7 @@ class DeploymentFiles:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # mkstemp makes the file itself owner-only
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(text)

@@ -16,7 +16,9 @@ Each turn of its loop (a few times a second, or at once on SIGUSR1) it:
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import os
 import signal
 import socket
 import sys
@@ -30,7 +32,9 @@ from ..project import load_project, project_from_environ
 from ..store import Store
 from ..store.deployments import Deployment
 from ..store.owner import this_process
+from ..store.private import PRIVATE_UMASK
 from . import child as children
+from . import leftovers
 from .files import DeploymentFiles
 
 logger = logging.getLogger("jupyter_mlops.deploy.keeper")
@@ -72,10 +76,19 @@ class Keeper:
             logger.info("another keeper already keeps %s", self.name)
             return 0
         deployment = self.store.deployments.get(self.name)
+        # A keeper killed with SIGKILL may have left its serving process: end it (it drains),
+        # so this keeper can listen on the port again and serve under its supervision.
+        left = leftovers.serving_pids(self.files, deployment.serve_pid)
+        if left:
+            logger.warning("ending serving processes left by an earlier keeper: %s", left)
+            leftovers.end(left)
         try:
             sock = bind(deployment)
         except OSError as err:
             message = f"cannot listen on {deployment.host}:{deployment.port}: {err.strerror}"
+            holder = leftovers.port_holder(deployment.port)
+            if holder is not None:
+                message += f" (held by pid {holder})"
             self._failed(deployment, message)
             self.store.deployments.release_keeper(self.name, owner)
             return 1
@@ -102,10 +115,11 @@ class Keeper:
         if self.child is not None and not self.child.alive():
             self._crashed(deployment, f"exited with code {self.child.process.returncode}")
             return self._may_continue()
-        if self.child is None or self.child.generation != deployment.generation:
-            if now >= self.retry_at and deployment.failed_generation != deployment.generation:
-                self._start(deployment, sock)
-        elif now >= self.next_health:
+        target = _target(deployment)
+        if target is not None and (self.child is None or self.child.generation != target[1]):
+            if now >= self.retry_at:
+                self._start(deployment, sock, *target)
+        elif self.child is not None and now >= self.next_health:
             self.next_health = now + HEALTH_EVERY
             self._check_health(deployment)
             if self.child is None:
@@ -120,42 +134,41 @@ class Keeper:
 
     # -- starting and stopping ---------------------------------------------------------------
 
-    def _start(self, deployment: Deployment, sock: socket.socket) -> None:
+    def _start(
+        self, deployment: Deployment, sock: socket.socket, version: str, generation: int
+    ) -> None:
+        """Start ``version`` as ``generation``: the wanted one, or after a crash the one that
+        served last when the wanted one failed to start (a failed redeploy)."""
         old = self.child
-        version = deployment.version
         if old is None:
             self.store.deployments.report(
                 self.name, status="restarting" if deployment.serving_generation else "starting"
             )
         token = self.store.deployments.token_sha256(self.name)
         try:
-            new = children.start(deployment, self.files, sock, version, token)
+            new = children.start(deployment, self.files, sock, version, token, generation)
         except children.StartError as err:
-            logger.error(
-                "generation %d of %s did not start: %s", deployment.generation, self.name, err
-            )
+            logger.error("generation %d of %s did not start: %s", generation, self.name, err)
             if old is not None:  # the old version keeps serving
                 self.store.deployments.report(
-                    self.name, failed_generation=deployment.generation, error=str(err)
+                    self.name, failed_generation=generation, error=str(err)
                 )
                 self.store.deployments.add_event(self.name, "failed", version, str(err))
-            else:
-                self._failed(deployment, str(err), generation=deployment.generation)
+            elif generation == deployment.generation:
+                self._failed(deployment, str(err), generation=generation)
+            else:  # the last good version did not come back either: a crash too (backoff)
+                self._crashed(deployment, f"did not start again: {err}")
             return
         self.child = new
         if old is not None:
             old.stop()  # after the new one accepts: nothing is refused, in-flight requests end
         self.unhealthy = 0
         self.next_health = time.monotonic() + HEALTH_EVERY
+        serving: dict[str, object] = {"serving_generation": generation, "serving_version": version}
+        if generation == deployment.generation:  # else the wanted one stays marked failed
+            serving.update(failed_generation=None, error=None)
         self.store.deployments.report(
-            self.name,
-            status="running",
-            serving_generation=deployment.generation,
-            serving_version=version,
-            failed_generation=None,
-            error=None,
-            serve_pid=new.pid,
-            started_at=_utcnow(),
+            self.name, status="running", serve_pid=new.pid, started_at=_utcnow(), **serving
         )
         logger.info(
             "%s serves %s (generation %d, pid %d)", self.name, version[:12], new.generation, new.pid
@@ -171,7 +184,6 @@ class Keeper:
             self.store.deployments.add_event(self.name, status, deployment.serving_version)
 
     def _crashed(self, deployment: Deployment, why: str) -> None:
-        assert self.child is not None
         logger.error("the serving process of %s %s", self.name, why)
         self.child = None
         now = time.monotonic()
@@ -228,7 +240,30 @@ class Keeper:
         )
 
 
-def bind(deployment: Deployment) -> socket.socket:
+def _target(deployment: Deployment) -> tuple[str, int] | None:
+    """The (version, generation) to serve: the wanted one, unless it failed to start; then
+    the one that served last (a failed redeploy leaves it serving, and restarts it too)."""
+    if deployment.failed_generation != deployment.generation:
+        return deployment.version, deployment.generation
+    if deployment.serving_version and deployment.serving_generation is not None:
+        return deployment.serving_version, deployment.serving_generation
+    return None
+
+
+def bind(deployment: Deployment, wait: float = 5.0) -> socket.socket:
+    """The deployment's listening socket; a port still held is retried for ``wait`` seconds
+    (a process ended a moment ago may still be closing it)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _bind_once(deployment)
+        except OSError as err:
+            if err.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _bind_once(deployment: Deployment) -> socket.socket:
     family = socket.AF_INET6 if ":" in deployment.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -252,12 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name")
     parser.add_argument("--store-url", help="(started by hand) the store, else the project's")
     args = parser.parse_args(argv)
+    os.umask(PRIVATE_UMASK)  # what the keeper and its serving processes write is owner-only
     # Started by a surface: the project it handed on. By hand: the config files, as the CLI.
     project = project_from_environ() or load_project(
         overrides={"root_dir": args.root, "store_url": args.store_url}, source="keeper arguments"
     )
     files = DeploymentFiles(project, args.name)
-    files.folder.mkdir(parents=True, exist_ok=True)
+    files.make()
     logging.basicConfig(
         filename=files.keeper_log,
         level=logging.INFO,

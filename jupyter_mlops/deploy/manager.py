@@ -27,6 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, MLOpsError, NotFoundError
 from ..store.deployments import Deployment, DeploymentStore, check_name
+from ..store.private import open_private_log
+from . import leftovers
+from .environment import clean_environment
 from .files import DeploymentFiles
 
 if TYPE_CHECKING:
@@ -84,9 +87,11 @@ class Deployments:
         current = self.get(name).serving_version
         seen: list[str] = []
         for event in self._rows.events(name, limit=500):
-            kinds = ("deployed", "redeployed", "rolled_back")
+            kinds = ("deployed", "redeployed", "rolled_back", "replaced")
             if event.kind in kinds and event.version and event.version not in seen:
                 seen.append(event.version)
+            if event.kind == "replaced":  # before it, the name served another function
+                break
         return [v for v in seen if v != current and self.files(name).has_version(v)]
 
     # -- deploying ---------------------------------------------------------------------------
@@ -105,12 +110,15 @@ class Deployments:
         options: Mapping[str, Any] | None = None,
         content: Mapping[str, Any] | None = None,
         new_token: bool = False,
+        replace: bool = False,
         wait: float = WAIT,
     ) -> tuple[Deployment, str | None]:
         """Serve ``function`` (its version in the notebook, or ``version``/``alias``).
 
         Returns the deployment and its token when the token is new (a new name, or
-        ``new_token``); an existing name keeps its port and token.
+        ``new_token``); an existing name keeps its port and token. A name that serves
+        another notebook or function is refused unless ``replace``: then it serves this
+        one, on its port, with a new token (its clients were another endpoint's).
         """
         from ..notebook.reader import read_notebook
 
@@ -122,10 +130,15 @@ class Deployments:
         fn = plan.function(function)
         name = check_name(name or default_name(fn.name))
         existing = self._rows.find(name)
-        if existing is not None and existing.function != fn.name:
+        replaced = existing is not None and (
+            existing.function != fn.name or existing.notebook != notebook_name
+        )
+        if replaced and not replace:
+            assert existing is not None
             raise ConflictError(
-                f"the deployment {name!r} serves {existing.function!r}, not {fn.name!r}",
-                hint="pick another --name",
+                f"the deployment {name!r} serves {existing.function!r} of "
+                f"{existing.notebook!r}, not {fn.name!r} of {notebook_name!r}",
+                hint="pick another --name, or pass --replace to serve this one under it",
             )
         if existing is not None and port not in (0, existing.port):
             raise ConflictError(
@@ -134,6 +147,9 @@ class Deployments:
             )
         files = self.files(name)
         wanted = self._wanted_version(fn, name, version or alias, files)
+        # Code the version does not use (an unused import in the setup) may differ under
+        # the same version: what serves now is put back if this one cannot start.
+        previous = files.saved_version(wanted) if existing is not None else None
         if wanted == fn.version:
             binding = self._bind(plan, fn, notebook_name, from_run)
             self._register(fn, notebook_name)
@@ -145,23 +161,28 @@ class Deployments:
             )
         else:
             binding = files.load_binding(wanted) or {}
-        return self._apply(
-            name,
-            existing,
-            files,
-            version=wanted,
-            alias=alias,
-            binding=binding,
-            notebook_name=notebook_name,
-            notebook_path=str(path),
-            function=fn.name,
-            host=host,
-            port=port,
-            options={**DEFAULT_OPTIONS, **(options or {})},
-            new_token=new_token,
-            wait=wait,
-            kind="deployed" if existing is None else "redeployed",
-        )
+        try:
+            return self._apply(
+                name,
+                existing,
+                files,
+                version=wanted,
+                alias=alias,
+                binding=binding,
+                notebook_name=notebook_name,
+                notebook_path=str(path),
+                function=fn.name,
+                host=host,
+                port=port,
+                options={**DEFAULT_OPTIONS, **(options or {})},
+                new_token=new_token or replaced,
+                wait=wait,
+                kind="deployed" if existing is None else "replaced" if replaced else "redeployed",
+            )
+        except MLOpsError:
+            if previous is not None:
+                files.restore_version(wanted, previous)
+            raise
 
     def rollback(self, name: str, to: str | None = None, wait: float = WAIT) -> Deployment:
         """Serve a version deployed before under this name (default: the one before this)."""
@@ -214,6 +235,10 @@ class Deployments:
         return result
 
     def stop(self, name: str, wait: float = STOP_WAIT) -> Deployment:
+        """Stop the keeper and whatever serves the deployment; a port still held is an error.
+
+        The keeper stops its serving process; one left by a keeper that was killed (or one
+        that does not stop in ``wait``) is ended here, found by its command line."""
         deployment = self.get(name)
         self._rows.want(name, desired="stopped", new_generation=False)
         if deployment.keeper_alive():
@@ -222,9 +247,23 @@ class Deployments:
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and self.get(name).keeper_alive():
                 time.sleep(0.05)
+            if self.get(name).keeper_alive():
+                _signal(deployment.keeper_pid, signal.SIGKILL)
+        left = leftovers.serving_pids(self.files(name), self.get(name).serve_pid)
+        if left:
+            leftovers.end(left)
+            self._rows.add_event(name, "stopped", None, f"ended serving processes {left}")
         current = self.get(name)
-        if current.status not in ("stopped", "failed"):
-            current = self._rows.report(name, status="stopped", serve_pid=None)
+        if current.status not in ("stopped", "failed") or current.serve_pid is not None:
+            status = "stopped" if current.status != "failed" else "failed"
+            current = self._rows.report(name, status=status, serve_pid=None)
+        holder = leftovers.still_held(current.host, current.port)
+        if holder is not None:
+            raise ConflictError(
+                f"the deployment {name!r} is stopped, but port {current.port} is still held"
+                f"{holder}",
+                hint="that process does not belong to the deployment any more; end it by hand",
+            )
         return current
 
     def delete(self, name: str) -> None:
@@ -326,6 +365,7 @@ class Deployments:
         kind: str,
     ) -> tuple[Deployment, str | None]:
         token = secrets.token_urlsafe(32) if existing is None or new_token else None
+        previous_token = self._rows.token_sha256(name) if existing is not None else ""
         digest = hashlib.sha256(token.encode()).hexdigest() if token else None
         inputs = binding.get("inputs", [])
         if existing is None:
@@ -350,6 +390,9 @@ class Deployments:
                 "from_run": binding.get("from_run"),
                 "binding": inputs,
                 "desired": "running",
+                "notebook": notebook_name,
+                "notebook_path": notebook_path,
+                "function": function,
             }
             if digest:
                 wanted["token_sha256"] = digest
@@ -366,15 +409,19 @@ class Deployments:
             if existing is None:
                 self._forget(name)
             else:
-                self._revert(name, existing)  # what is wanted goes back to what serves
+                self._revert(name, existing, previous_token)  # back to what serves
             raise
         self._rows.add_event(name, kind, version)
         return result, token
 
-    def _revert(self, name: str, previous: Deployment) -> None:
+    def _revert(self, name: str, previous: Deployment, token_sha256: str) -> None:
         self._rows.want(
             name,
             new_generation=False,
+            notebook=previous.notebook,
+            notebook_path=previous.notebook_path,
+            function=previous.function,
+            token_sha256=token_sha256,
             version=previous.version,
             alias=previous.alias,
             from_run=previous.from_run,
@@ -423,12 +470,14 @@ class Deployments:
     def _spawn_keeper(self, name: str) -> None:
         """Start the keeper in its own session: it outlives this process and its terminal."""
         files = self.files(name)
-        files.folder.mkdir(parents=True, exist_ok=True)
+        files.make()
         args = [sys.executable, "-m", "jupyter_mlops.deploy.keeper", str(self.root), name]
         # The project travels whole (store, artifacts, state folder): the keeper and its
-        # serving processes never re-read config files or guess from the root.
-        env = {**os.environ, **self.service.project.environ()}
-        with files.keeper_log.open("ab") as log:
+        # serving processes never re-read config files or guess from the root. Nothing
+        # else of ours does: no server secrets (environment.py).
+        env = clean_environment(os.environ, **self.service.project.environ())
+        log = open_private_log(files.keeper_log)
+        try:
             process = subprocess.Popen(
                 args,
                 stdin=subprocess.DEVNULL,
@@ -439,6 +488,8 @@ class Deployments:
                 cwd=self.root,
                 env=env,
             )
+        finally:
+            os.close(log)
         # Reap it when it exits, so a long-lived server collects no zombies.
         threading.Thread(target=process.wait, daemon=True, name=f"reap-{name}").start()
 

@@ -54,6 +54,20 @@ def parser() -> argparse.ArgumentParser:
         help="serve on this inherited, already listening socket instead of binding --host/--port",
     )
     p.add_argument(
+        "--watch-pid",
+        type=int,
+        help="stop serving (gracefully) when this process ends: the supervisor that started "
+        "this one, so a supervisor killed with SIGKILL leaves no server behind",
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=defaults.header_timeout,
+        help="seconds a client may take from a request's first byte to its last header "
+        "(and a new connection to its first request); slower ones are closed "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
         "--workdir",
         dest="work_dir",
         help="run the setup code in this folder (default: the notebook's folder)",
@@ -76,7 +90,8 @@ def parser() -> argparse.ArgumentParser:
         "--max-concurrency",
         type=int,
         default=defaults.max_concurrency,
-        help="open connections per worker (503 above)",
+        help="open connections per worker: above it, a new connection closes the oldest one "
+        "still sending its request (or idle), else is answered 503 (default: %(default)s)",
     )
     p.add_argument(
         "--inline-below",
@@ -135,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         parser().error("--inline-below must not be negative")
     if args.timeout <= 0 or not 0 <= args.port <= 65535:
         parser().error("--timeout must be positive and --port within 0..65535")
+    if args.header_timeout <= 0:
+        parser().error("--header-timeout must be positive")
     if args.fd is not None and args.fd < 0:
         parser().error("--fd must not be negative")
     if args.monitor_interval <= 0 or not 0 <= args.sample_rate <= 1:
@@ -158,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         fd=args.fd,
+        watch_pid=args.watch_pid,
+        header_timeout=args.header_timeout,
         work_dir=os.path.abspath(args.work_dir) if args.work_dir else None,
         workers=args.workers,
         threads=args.threads,

@@ -12,11 +12,15 @@ processes on the same socket; each runs the setup code and loads the bound value
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
+import importlib.util
 import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
 import time
@@ -201,6 +205,7 @@ def start_record(spec: ServeSpec, address: tuple[str, int]) -> dict[str, Any]:
             "timeout": spec.timeout,
             "threads": spec.threads,
             "max_concurrency": spec.max_concurrency,
+            "header_timeout": spec.header_timeout,
         },
         "log_file": spec.log_file,
         "work_dir": spec.work_dir or str(Path(spec.notebook).parent),
@@ -213,6 +218,8 @@ def serve(spec: ServeSpec) -> int:
     import uvicorn
 
     configure_logging(spec)
+    if spec.watch_pid is not None:
+        watch(spec.watch_pid)
     resolve(spec)
     app = build_app(spec)  # in the parent too: a setup that fails, fails here
     sock = listening_socket(spec)
@@ -222,11 +229,10 @@ def serve(spec: ServeSpec) -> int:
         "log_config": None,
         "access_log": False,
         "lifespan": "on",
-        "limit_concurrency": spec.max_concurrency,
         "timeout_graceful_shutdown": 5,
         "server_header": False,
         "loop": spec.loop,
-        "http": spec.http,
+        **http_options(spec),
     }
     if spec.workers > 1:
         del app  # each worker loads its own
@@ -244,22 +250,84 @@ def serve(spec: ServeSpec) -> int:
     return 0
 
 
-DRAIN_SECONDS = 0.5
+def http_options(spec: ServeSpec) -> dict[str, Any]:
+    """uvicorn's protocol: httptools guarded against slow clients (``connections.py``)."""
+    if spec.http != "h11" and importlib.util.find_spec("httptools") is not None:
+        from .connections import GuardedHttpTools, Limits
+
+        limits = Limits(spec.header_timeout, spec.max_concurrency)
+        # the guard caps connections itself (evicting slow ones); uvicorn's cap would 503
+        return {"http": functools.partial(GuardedHttpTools, limits=limits)}
+    logger.warning(
+        "serving with h11: no header deadline and no eviction of slow clients "
+        "(install httptools for both); at most %d connections",
+        spec.max_concurrency,
+    )
+    return {"http": "h11", "limit_concurrency": spec.max_concurrency}
+
+
+def watch(pid: int) -> None:
+    """Stop gracefully (SIGTERM to ourselves) once ``pid``, our supervisor, has ended.
+
+    On Linux the kernel sends the signal when the parent dies (``PR_SET_PDEATHSIG``); a
+    thread that polls the parent covers other systems and a supervisor that is not the
+    parent."""
+    import threading
+
+    child = os.getppid() == pid
+    if child and sys.platform.startswith("linux"):
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+    def gone() -> bool:  # a child whose parent died is adopted: its parent pid changes
+        return not _alive(pid) or (child and os.getppid() != pid)
+
+    def poll() -> None:
+        while not gone():
+            time.sleep(0.5)
+        logger.warning("the supervisor (pid %d) has ended: stopping", pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=poll, daemon=True, name="mlops-watch").start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+DRAIN_SECONDS = 2.0  # at most: keep-alive clients make their next request and are told to go
 
 
 def draining_server(config: Any) -> Any:
-    """A uvicorn Server that stops accepting, then waits a moment before it closes idle
-    connections: one accepted just before SIGTERM gets its request read and answered instead
-    of reset. With the socket shared with the next version (a redeploy), nothing is lost."""
+    """A uvicorn Server that stops accepting, then drains before it closes what is left.
+
+    Each connection's next answer says ``Connection: close`` (``connections.drain``), so a
+    keep-alive client reconnects, to the next version on the shared socket, rather than
+    sending into a connection being closed; one accepted just before SIGTERM gets its request
+    answered instead of reset. Connections still idle after ``DRAIN_SECONDS`` are closed."""
     import asyncio
 
     import uvicorn
+
+    from .connections import drain
 
     class DrainingServer(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
             for server in self.servers:
                 server.close()
-            await asyncio.sleep(DRAIN_SECONDS)
+            drain(self.server_state.connections)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + DRAIN_SECONDS
+            while self.server_state.connections and loop.time() < deadline:
+                await asyncio.sleep(0.02)
             await super().shutdown(sockets)
 
     return DrainingServer(config)

@@ -25,6 +25,8 @@ class ServeSpec:
     host: str = "127.0.0.1"
     port: int = 8000
     fd: int | None = None  # an inherited listening socket to serve on instead of host:port
+    watch_pid: int | None = None  # stop (gracefully) when this process, the supervisor, ends
+    header_timeout: float = 10.0  # seconds from a request's first byte to its last header
     work_dir: str | None = None  # where the setup code runs (default: the notebook's folder)
     workers: int = 1
     threads: int = 4  # per worker: function calls run in this many threads at most

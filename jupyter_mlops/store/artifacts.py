@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from .private import private_dir
+
 logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
@@ -63,7 +65,7 @@ class BlobStore:
         return self._write(copy)
 
     def _write(self, fill: _Fill) -> tuple[str, int]:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         descriptor, name = tempfile.mkstemp(prefix=INCOMING, dir=self.root)
         temporary = Path(name)
         try:
@@ -76,7 +78,7 @@ class BlobStore:
             if target.is_file():
                 temporary.unlink()  # the same bytes are already stored
                 return digest, size
-            target.parent.mkdir(exist_ok=True)
+            private_dir(target.parent)
             os.replace(temporary, target)
             _fsync_directory(target.parent)
             return digest, size

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from ..errors import StoreError, StoreUnavailableError
+from .private import private_file
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class Database:
             if path is None:
                 kwargs["poolclass"] = StaticPool  # one shared in-memory database
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_file(path)  # before SQLite does: its -wal and -shm files copy the mode
                 kwargs.update(pool_size=8, max_overflow=24, pool_timeout=BUSY_TIMEOUT_SECONDS)
         engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:

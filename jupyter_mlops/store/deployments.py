@@ -28,6 +28,7 @@ STATUSES = ("starting", "running", "restarting", "stopped", "failed")
 EVENT_KINDS = (
     "deployed",
     "redeployed",
+    "replaced",
     "rolled_back",
     "started",
     "restarted",
@@ -157,7 +158,18 @@ class Sample:
 
 
 # What each side may write (see the module docstring).
-WANTED = {"version", "alias", "from_run", "binding", "options", "desired", "token_sha256"}
+WANTED = {
+    "version",
+    "alias",
+    "from_run",
+    "binding",
+    "options",
+    "desired",
+    "token_sha256",
+    "notebook",  # these three change only when another deployment is replaced
+    "notebook_path",
+    "function",
+}
 ACTUAL = {
     "status",
     "serving_generation",

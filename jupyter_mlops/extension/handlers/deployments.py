@@ -26,6 +26,7 @@ DEPLOY_FIELDS = {
     "from_run": Field(str),
     "port": Field(int),
     "new_token": Field(bool),
+    "replace": Field(bool),
 }
 INVOKE_FIELDS = {"token": Field(str, required=True), "payload": Field(object, required=True)}
 
