@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float, Int
 
-from ..errors import StoreError, StoreUnavailableError
+from ..errors import MLOpsError, StoreError, StoreUnavailableError
 from ..project import load_project, mask_url, write_served_project
 from ..service import MLOps
 from .handlers import ROUTES
@@ -56,60 +57,89 @@ class MLOpsExtension(ExtensionApp):
     work: BackgroundWork | None = None
     _supervisor: PeriodicCallback | None = None
     _served: Path | None = None
+    _opening = threading.Lock()
 
     def initialize_settings(self) -> None:
-        assert self.serverapp is not None
-        # jupyter_mlops_config.* as every surface reads it, then this server's own c.MLOps
-        # on top; the root defaults to the server's.
-        section = self.config.get("MLOps", {})
-        project = load_project(
-            overrides={key: section[key] for key in section},
-            source="jupyter_server config (c.MLOps)",
-            default_root=self.serverapp.root_dir,
+        self.settings.update(
+            {
+                "mlops_service": None,
+                "mlops_work": None,
+                "mlops_max_body_bytes": self.max_body_bytes,
+                "mlops_max_parse_bytes": self.max_parse_bytes,
+                "mlops_store_error": None,
+            }
         )
-        for warning in project.warnings:
-            self.log.warning("jupyter_mlops: %s", warning)
-        self.service = MLOps(parent=self, project=project)
-        # The kernels this server starts get the same project (server config included) for
-        # %mlops: beside jpserver-<pid>.json, which the magic already reads for the root.
-        self._served = write_served_project(project, os.getpid())
+        # A config file that does not read, or a store that does not open (read-only, disk
+        # full, corrupted), must not cost the routes: the extension loads, they answer 503
+        # with the reason (handlers/base.py) and try again on each request until it is fixed.
+        try:
+            self.open_service()
+        except StoreUnavailableError as err:
+            self.settings["mlops_store_error"] = err
+            self.log.error("jupyter_mlops: %s", err)
+        if self.supervise_interval > 0:
+            self._supervisor = PeriodicCallback(self._supervise, self.supervise_interval * 1000)
+            self._supervisor.start()
+
+    def open_service(self) -> None:
+        """Load the project, build the service and its workers, open the store (once each).
+
+        Raises StoreUnavailableError (503) while the config file or the store is broken;
+        called again by the first request after that, so a fix needs no restart.
+        """
+        assert self.serverapp is not None
+        with self._opening:  # two first requests at once build one service
+            self._open_service()
+
+    def _open_service(self) -> None:
+        assert self.serverapp is not None
+        if self.service is None:
+            # jupyter_mlops_config.* as every surface reads it, then this server's own
+            # c.MLOps on top; the root defaults to the server's.
+            section = self.config.get("MLOps", {})
+            try:
+                project = load_project(
+                    overrides={key: section[key] for key in section},
+                    source="jupyter_server config (c.MLOps)",
+                    default_root=self.serverapp.root_dir,
+                )
+            except MLOpsError as err:  # which store to open is unknown: never guess one
+                raise StoreUnavailableError(
+                    f"{err}; the routes answer again once it reads"
+                ) from None
+            for warning in project.warnings:
+                self.log.warning("jupyter_mlops: %s", warning)
+            self.service = MLOps(parent=self, project=project)
+            # The kernels this server starts get the same project (server config included)
+            # for %mlops: beside jpserver-<pid>.json, which the magic already reads.
+            self._served = write_served_project(project, os.getpid())
+            self.work = BackgroundWork(
+                self.service,
+                max_runs=max(1, self.max_concurrent_runs),
+                max_parses=max(1, self.max_concurrent_parses),
+            )
+            self.settings.update({"mlops_service": self.service, "mlops_work": self.work})
+            self.log.info(
+                "jupyter_mlops: project root %s, store %s",
+                self.service.root_dir,
+                mask_url(self.service.store_url),
+            )
         # Open the store now: migrations run, and runs left `running` by a server that died
-        # are marked `interrupted` before anyone lists them. A store that cannot be opened
-        # (read-only, disk full, corrupted) must not cost the routes: they answer 503 with
-        # the reason (handlers/base.py), and try again, until it is fixed.
-        store_error: StoreUnavailableError | None = None
+        # are marked `interrupted` before anyone lists them.
         try:
             self.service.store  # noqa: B018
         except StoreError as err:
-            store_error = (
-                err if isinstance(err, StoreUnavailableError) else (StoreUnavailableError(str(err)))
-            )
-            self.log.error("jupyter_mlops: %s", store_error)
-        self.work = BackgroundWork(
-            self.service,
-            max_runs=max(1, self.max_concurrent_runs),
-            max_parses=max(1, self.max_concurrent_parses),
-        )
-        self.settings.update(
-            {
-                "mlops_service": self.service,
-                "mlops_work": self.work,
-                "mlops_max_body_bytes": self.max_body_bytes,
-                "mlops_max_parse_bytes": self.max_parse_bytes,
-                "mlops_store_error": store_error,
-            }
-        )
+            if isinstance(err, StoreUnavailableError):
+                raise
+            raise StoreUnavailableError(str(err)) from None
+        self.settings["mlops_store_error"] = None
         # Deployments outlive the server; the ones left running come back if they are gone.
-        if store_error is None:
+        assert self.work is not None
+        self.work.supervise()
+
+    def _supervise(self) -> None:
+        if self.work is not None and self.settings.get("mlops_store_error") is None:
             self.work.supervise()
-        if self.supervise_interval > 0:
-            self._supervisor = PeriodicCallback(self.work.supervise, self.supervise_interval * 1000)
-            self._supervisor.start()
-        self.log.info(
-            "jupyter_mlops: project root %s, store %s",
-            self.service.root_dir,
-            mask_url(self.service.store_url),
-        )
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(ROUTES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -13,12 +14,13 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado.web import HTTPError
 
-from ...errors import MLOpsError, StoreError, StoreUnavailableError
+from ...errors import MLOpsError, StoreUnavailableError
 from ..bodies import Field, decode, read_body, read_query
 from ..errors import RequestError, error_body, status_of
 
 if TYPE_CHECKING:
     from ...service import MLOps
+    from ..app import MLOpsExtension
     from ..tasks import BackgroundWork
 
 log = logging.getLogger(__name__)
@@ -71,17 +73,19 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
                 self._decoded = err
 
     async def _reopen_store(self) -> None:
-        """The store could not be opened: try again (it may be fixed by now), else 503."""
+        """The config or the store was broken: try again (it may be fixed by now), else 503."""
+        app = cast("MLOpsExtension", self.extensionapp)
+        opening = asyncio.get_running_loop().run_in_executor(None, app.open_service)
         try:
-            await self.work.call(getattr, self.mlops, "store")
-        except StoreError as err:
+            await opening
+        except StoreUnavailableError as err:
             self.settings["mlops_store_error"] = err
-            raise (
-                err if isinstance(err, StoreUnavailableError) else (StoreUnavailableError(str(err)))
-            ) from None
-        self.settings["mlops_store_error"] = None
+            raise
+        # The server's settings are a copy of the extension's: hand on what it opened.
+        self.settings.update(
+            {"mlops_service": app.service, "mlops_work": app.work, "mlops_store_error": None}
+        )
         self.log.info("jupyter_mlops: the store is open now")
-        self.work.supervise()
 
     def body(self, fields: Mapping[str, Field]) -> dict[str, Any]:
         if isinstance(self._decoded, RequestError):
