@@ -13,8 +13,12 @@ mlops_collect=[...], mlops_save={...}, mlops_control=ExecutionControl())``.
 Faults end the run with an ``error`` output on the cell where it stopped, so papermill raises
 ``PapermillExecutionError`` with that ``ename``: ``DeadKernelError`` (the child died),
 ``CellTimeoutError`` (``execution_timeout`` per cell), ``RunTimeout`` (the control's
-``deadline``), ``RunCancelled`` (``ExecutionControl.cancel()``). Notebooks in another
-language, or kernelspecs running another interpreter, go to papermill's stock engine.
+``deadline``), ``RunCancelled`` (``ExecutionControl.cancel()``).
+
+What a forked run cannot be, a stock kernel is: notebooks in another language, kernelspecs
+running another interpreter, and notebooks asking for a GUI event loop (``%matplotlib qt``,
+``%gui tk``) go to papermill's nbclient engine. ``fallback_reason`` is that one rule; the
+reason is logged and recorded in the output notebook (``metadata.mlops.engine``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import functools
 import logging
 import os
 import platform
+import re
 import shutil
 import sys
 import threading
@@ -35,6 +40,7 @@ from papermill.engines import Engine, NBClientEngine, NotebookExecutionManager
 from papermill.utils import nb_language
 
 from jupyter_mlops.errors import ExecutionError
+from jupyter_mlops.execute.guis import EVENT_LOOP_GUIS
 from jupyter_mlops.execute.protocol import (
     Message,
     RunSession,
@@ -278,14 +284,54 @@ def _kernelspec(kernel_name: str) -> tuple[str | None, tuple[tuple[str, str], ..
     return None, tuple((str(k), str(v)) for k, v in (spec.env or {}).items())
 
 
-def _fallback_reason(nb: Any, kernel_name: str | None) -> str | None:
+# `%matplotlib qt`, `%pylab --no-import-all tk`, `%gui wx`: a line magic that starts a GUI
+# event loop (a cell magic or an indented line inside a block counts too).
+_GUI_MAGIC = re.compile(
+    r"^\s*%{1,2}(?:matplotlib|pylab|gui)(?:\s+-{1,2}[\w-]+)*\s+(?P<gui>\w+)", re.MULTILINE
+)
+
+
+def _event_loop_gui(nb: Any) -> str | None:
+    """The first GUI toolkit with an event loop the notebook's code asks for."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for match in _GUI_MAGIC.finditer(cell.source):
+            if match["gui"] in EVENT_LOOP_GUIS:
+                return match["gui"]
+    return None
+
+
+def fallback_reason(nb: Any, kernel_name: str | None) -> str | None:
+    """Why this notebook must run on a stock kernel, not a fork of ours (``None``: it need not).
+
+    The one rule: another language, a kernelspec this interpreter does not serve, or a GUI
+    event loop (``%matplotlib qt``). Everything else a stock ipykernel does, the engine does.
+    """
     try:
         language = str(nb_language(nb)).lower()
     except ValueError:
         language = "python"  # nothing says otherwise; papermill's kernel lookup decides
     if language != "python":
         return f"the notebook's language is {language}"
-    return _kernelspec(kernel_name)[0] if kernel_name else None
+    if kernel_name:
+        reason = _kernelspec(kernel_name)[0]
+        if reason is not None:
+            return reason
+    gui = _event_loop_gui(nb)
+    if gui is not None:
+        return f"the notebook asks for the {gui!r} GUI event loop"
+    return None
+
+
+def _record_engine(nb: Any, name: str, kernel_name: str | None, reason: str | None) -> None:
+    """Say in the output notebook which engine ran it, and why not ours if it did not."""
+    record: dict[str, Any] = dict(nb.metadata.get("mlops") or {})
+    engine: dict[str, Any] = {"name": name, "kernel": kernel_name}
+    if reason is not None:
+        engine["fallback"] = reason
+    record["engine"] = engine
+    nb.metadata["mlops"] = _node(record)
 
 
 class MLOpsEngine(Engine):  # type: ignore[misc]
@@ -303,11 +349,13 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         **kwargs: Any,
     ) -> Any:
         """papermill's ``Engine.execute_notebook`` with fewer intermediate saves."""
-        reason = _fallback_reason(nb, kernel_name)
+        reason = fallback_reason(nb, kernel_name)
         if reason is not None:
+            _record_engine(nb, "papermill", kernel_name, reason)
             return cls._stock(
                 nb, kernel_name, reason, output_path, progress_bar, log_output, kwargs
             )
+        _record_engine(nb, "mlops", kernel_name, None)
         nb_man = _ThrottledManager(
             nb,
             output_path=output_path,
