@@ -7,6 +7,10 @@ Each notebook runs under stock papermill (nbclient and a real ipykernel) and und
 
 from __future__ import annotations
 
+import json
+import logging
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +171,151 @@ def test_an_inline_figure_is_the_stock_image(tmp_path: Path) -> None:
         assert set(output.data) == {"image/png", "text/plain"}
         assert output.data["text/plain"] == "<Figure size 640x480 with 1 Axes>"
     assert ours.cells[1].outputs[0].data == stock.cells[1].outputs[0].data
+
+
+# -- the rule for a stock kernel ---------------------------------------------------------
+
+
+def test_a_notebook_asking_for_a_gui_event_loop_runs_on_a_stock_kernel_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a notebook that would start qt's event loop (if that branch ever ran)...
+    source = write(
+        tmp_path / "in.ipynb", "if False:\n    %matplotlib qt", "import sys\ntype(sys.stdout)"
+    )
+    with caplog.at_level(logging.WARNING, logger="jupyter_mlops.execute.engine"):
+        out, error = run(source, tmp_path / "out.ipynb", "mlops")
+    # ...a stock ipykernel ran it, the log says why, and so does the output notebook.
+    assert error == ""
+    assert "ipykernel.iostream.OutStream" in out.cells[1].outputs[0].data["text/plain"]
+    assert "the notebook asks for the 'qt' GUI event loop" in caplog.text
+    assert out.metadata.mlops.engine == {
+        "name": "papermill",
+        "kernel": "python3",
+        "fallback": "the notebook asks for the 'qt' GUI event loop",
+    }
+
+
+def test_gui_event_loops_are_refused_by_name_where_code_asks_at_run_time(tmp_path: Path) -> None:
+    source = write(tmp_path / "in.ipynb", "get_ipython().enable_gui('tk')")
+    out, error = run(source, tmp_path / "out.ipynb", "mlops")
+    assert error  # the cell failed, with IPython's usage error on stderr as in a kernel
+    (output,) = next(c for c in out.cells if c.cell_type == "code").outputs
+    assert output.name == "stderr"
+    assert output.text.startswith("UsageError: the mlops engine runs no 'tk' GUI event loop")
+    assert out.metadata.mlops.engine == {"name": "mlops", "kernel": "python3"}
+
+
+# -- jupyter mlops run|sweep --engine/--kernel ---------------------------------------------
+
+STDOUT_TYPE = "import sys\nprint(type(sys.stdout).__module__)"
+
+
+def cli(root: Path, *args: str) -> tuple[int, str, str]:
+    """The real command, in its own process (its stderr as a terminal shows it)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+def output_notebook(root: Path, run: dict[str, Any]) -> Any:
+    from jupyter_mlops.service import MLOps
+
+    service = MLOps(root_dir=str(root))
+    try:
+        return nbformat.read(str(service.store.artifact_path(run["output_notebook"])), 4)
+    finally:
+        service.close()
+
+
+def printed(nb: Any) -> str:
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_cli_engine_papermill_runs_on_a_stock_kernel(tmp_path: Path) -> None:
+    write(tmp_path / "nb.ipynb", STDOUT_TYPE)
+    code, out, err = cli(tmp_path, "run", "nb.ipynb", "--engine", "papermill", "--json")
+    assert code == 0, err
+    nb = output_notebook(tmp_path, json.loads(out))
+    assert printed(nb) == "ipykernel.iostream\n"
+    assert nb.metadata.mlops.engine == {"name": "papermill", "kernel": "python3"}
+    code, out, err = cli(tmp_path, "run", "nb.ipynb", "--json")
+    assert code == 0, err
+    nb = output_notebook(tmp_path, json.loads(out))
+    assert printed(nb) == "jupyter_mlops.execute.kernel_shell\n"
+    assert nb.metadata.mlops.engine == {"name": "mlops", "kernel": "python3"}
+
+
+@pytest.mark.parametrize(
+    ("kernelspec", "refusal"),
+    [
+        (None, "names no kernel"),
+        ({"name": "no-such-kernel", "display_name": "x", "language": "python"}, "not installed"),
+    ],
+    ids=["no-kernelspec", "kernel-not-installed"],
+)
+@pytest.mark.parametrize("engine", ["mlops", "papermill"])
+def test_cli_kernel_runs_a_notebook_whose_kernelspec_cannot(
+    tmp_path: Path, kernelspec: dict[str, str] | None, refusal: str, engine: str
+) -> None:
+    path = write(tmp_path / "nb.ipynb", "print('ran')")
+    nb = nbformat.read(str(path), 4)
+    if kernelspec is None:
+        del nb.metadata["kernelspec"]
+    else:
+        nb.metadata.kernelspec = kernelspec
+    nbformat.write(nb, str(path))
+    # Without --kernel: one line naming the notebook and what to do, nothing recorded.
+    code, out, err = cli(tmp_path, "run", "nb.ipynb", "--engine", engine)
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert refusal in err
+    assert "--kernel" in err
+    assert not (tmp_path / ".mlops" / "work").exists() or not any(
+        (tmp_path / ".mlops" / "work").iterdir()
+    )
+    # With it, the run succeeds on that kernel.
+    code, out, err = cli(tmp_path, "run", "nb.ipynb", "--engine", engine, "-k", "python3", "--json")
+    assert code == 0, err
+    run = json.loads(out)
+    output = output_notebook(tmp_path, run)
+    assert printed(output) == "ran\n"
+    assert output.metadata.mlops.engine == {"name": engine, "kernel": "python3"}
+
+
+def test_cli_sweep_and_unknown_kernels_and_engines(tmp_path: Path) -> None:
+    write(tmp_path / "nb.ipynb", "n = 1", STDOUT_TYPE)
+    nb = nbformat.read(str(tmp_path / "nb.ipynb"), 4)
+    nb.cells[0].metadata.tags = ["parameters"]
+    nbformat.write(nb, str(tmp_path / "nb.ipynb"))
+    code, out, err = cli(
+        tmp_path, "sweep", "nb.ipynb", "-p", "n", "1,2", "--engine", "papermill", "--json"
+    )
+    assert code == 0, err
+    runs = json.loads(out)["runs"]
+    assert [printed(output_notebook(tmp_path, run)) for run in runs] == ["ipykernel.iostream\n"] * 2
+    code, _, err = cli(tmp_path, "run", "nb.ipynb", "--kernel", "no-such-kernel")
+    assert code == 2
+    assert err.startswith("error: ")
+    assert "'no-such-kernel' asked for is not installed" in err
+    code, _, err = cli(tmp_path, "run", "nb.ipynb", "--engine", "fast")
+    assert code == 2
+    assert "invalid choice: 'fast'" in err
+
+
+def test_cli_says_when_a_run_falls_back_to_a_stock_kernel(tmp_path: Path) -> None:
+    write(tmp_path / "nb.ipynb", "if False:\n    %gui qt5", STDOUT_TYPE)
+    code, out, err = cli(tmp_path, "run", "nb.ipynb", "--json")
+    assert code == 0, err
+    assert (
+        "nb.ipynb: running on a stock python3 kernel, not the mlops engine: "
+        "the notebook asks for the 'qt5' GUI event loop"
+    ) in err
+    nb = output_notebook(tmp_path, json.loads(out))
+    assert printed(nb) == "ipykernel.iostream\n"
+    assert nb.metadata.mlops.engine.fallback == "the notebook asks for the 'qt5' GUI event loop"

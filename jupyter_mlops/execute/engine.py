@@ -324,7 +324,7 @@ def fallback_reason(nb: Any, kernel_name: str | None) -> str | None:
     return None
 
 
-def _record_engine(nb: Any, name: str, kernel_name: str | None, reason: str | None) -> None:
+def record_engine(nb: Any, name: str, kernel_name: str | None, reason: str | None) -> None:
     """Say in the output notebook which engine ran it, and why not ours if it did not."""
     record: dict[str, Any] = dict(nb.metadata.get("mlops") or {})
     engine: dict[str, Any] = {"name": name, "kernel": kernel_name}
@@ -351,11 +351,11 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         """papermill's ``Engine.execute_notebook`` with fewer intermediate saves."""
         reason = fallback_reason(nb, kernel_name)
         if reason is not None:
-            _record_engine(nb, "papermill", kernel_name, reason)
+            record_engine(nb, "papermill", kernel_name, reason)
             return cls._stock(
                 nb, kernel_name, reason, output_path, progress_bar, log_output, kwargs
             )
-        _record_engine(nb, "mlops", kernel_name, None)
+        record_engine(nb, "mlops", kernel_name, None)
         nb_man = _ThrottledManager(
             nb,
             output_path=output_path,

@@ -6,7 +6,9 @@ The life of a run::
       → record it `queued` (an idempotency key returns the run already recorded)
       → for a function: find its inputs (--from RUN, else the newest run that produced
         them, else run the upstream functions first) and stage them as files
-      → `running`: papermill executes the notebook with the `mlops` engine
+      → `running`: papermill executes the notebook with the `mlops` engine (or stock
+        papermill: asked for, or what the engine cannot do, said in the log and recorded
+        in the output notebook's ``metadata.mlops.engine``)
       → metrics, values, artifacts and the output notebook into the store
       → `succeeded` | `failed` | `cancelled`, with the failing cell named
 
@@ -73,6 +75,8 @@ class RunRequest:
     cell_timeout: float | None = None
     run_id: str | None = None  # a run already recorded `queued` (sweeps record theirs first)
     cwd: Path | None = None  # where the code runs (default: the notebook's folder)
+    engine: str | None = None  # 'mlops' | 'papermill' for this run (default: the Runner's)
+    kernel: str | None = None  # kernel name instead of the notebook's kernelspec (papermill -k)
 
 
 @dataclass
@@ -214,8 +218,11 @@ class Runner:
             "execution_timeout": request.cell_timeout,
         }
         cwd = str(request.cwd or request.notebook.parent)
+        if request.kernel:
+            options["kernel_name"] = request.kernel
         try:
-            if self.engine == "mlops":
+            engine, reason = self._choose_engine(request, notebook)
+            if engine == "mlops":
                 papermill.execute_notebook(
                     notebook,
                     str(output),
@@ -228,7 +235,10 @@ class Runner:
                     **options,
                 )
             else:
-                self._stock_papermill(notebook, output, cwd, runtime_dir, options)
+                try:
+                    self._stock_papermill(notebook, output, cwd, runtime_dir, options)
+                finally:
+                    _note_stock_engine(output, request.kernel, reason)
         except PapermillExecutionError as err:
             return _status_of(err.ename, control), {
                 "cell": _source_cell(request, err.source),
@@ -241,6 +251,32 @@ class Runner:
             logger.warning("run in %s failed before its code ran: %s", folder, err, exc_info=True)
             return "failed", {"cell": None, "ename": type(err).__name__, "evalue": str(err)}
         return "succeeded", None
+
+    def _choose_engine(self, request: RunRequest, notebook: Any) -> tuple[str, str | None]:
+        """The engine for this run, and why not ``mlops`` when it was asked for.
+
+        What the ``mlops`` engine cannot run (``fallback_reason``) runs as under
+        ``--engine papermill`` would, and the log says why.
+        """
+        from .engine import fallback_reason
+
+        engine = request.engine or self.engine
+        if engine not in ENGINES:
+            raise MLOpsError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
+        if engine != "mlops":
+            return engine, None
+        node = notebook if not isinstance(notebook, str) else _read_node(Path(notebook))
+        kernel = request.kernel or (node.metadata.get("kernelspec") or {}).get("name")
+        reason = fallback_reason(node, kernel)
+        if reason is None:
+            return engine, None
+        logger.warning(
+            "%s: running on a stock %s kernel, not the mlops engine: %s",
+            request.notebook_name,
+            kernel,
+            reason,
+        )
+        return "papermill", reason
 
     @staticmethod
     def _stock_papermill(
@@ -320,6 +356,8 @@ class Runner:
                 function=producer.name,
                 parent_id=run.id,
                 cell_timeout=request.cell_timeout,
+                engine=request.engine,
+                kernel=request.kernel,
             )
         )
         if upstream.status != "succeeded":
@@ -455,6 +493,29 @@ def _node(content: Mapping[str, Any]) -> Any:
     import nbformat
 
     return nbformat.from_dict(content)  # type: ignore[no-untyped-call]
+
+
+def _read_node(path: Path) -> Any:
+    import nbformat
+
+    return nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
+
+
+def _note_stock_engine(output: Path, kernel: str | None, reason: str | None) -> None:
+    """Record in the output notebook that stock papermill ran it (and why, if a fallback),
+    as the ``mlops`` engine records itself (``metadata.mlops.engine``)."""
+    import nbformat
+
+    from .engine import record_engine
+
+    if not output.is_file():
+        return
+    nb = _read_node(output)
+    kernel = kernel or (nb.metadata.get("kernelspec") or {}).get("name")
+    record_engine(nb, "papermill", kernel, reason)
+    temporary = output.with_name(output.name + ".tmp")
+    temporary.write_text(nbformat.writes(nb), encoding="utf-8")  # type: ignore[no-untyped-call]
+    temporary.replace(output)
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:
