@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -171,6 +172,50 @@ def test_an_inline_figure_is_the_stock_image(tmp_path: Path) -> None:
         assert set(output.data) == {"image/png", "text/plain"}
         assert output.data["text/plain"] == "<Figure size 640x480 with 1 Axes>"
     assert ours.cells[1].outputs[0].data == stock.cells[1].outputs[0].data
+
+
+def widgets(nb: Any) -> list[tuple[Any, ...]]:
+    """The saved widget models: name, module and state (model ids are random)."""
+    saved = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json")
+    if saved is None:
+        return []
+    assert (saved["version_major"], saved["version_minor"]) == (2, 0)
+    models = []
+    for model in saved["state"].values():
+        state = model["state"]
+        plain = re.sub(r"IPY_MODEL_[0-9a-f]+", "IPY_MODEL", repr(sorted(state.items())))
+        plain = re.sub(r"[\d.]+it/s", "?it/s", plain)  # tqdm's rate is timing
+        models.append((model["model_name"], model["model_module"], plain))
+    return sorted(models)
+
+
+def test_widget_state_is_saved_in_the_notebook_as_stock_papermill_saves_it(
+    tmp_path: Path,
+) -> None:
+    stock, ours = both(
+        tmp_path,
+        "import ipywidgets as w\nslider = w.IntSlider(3, description='n')\nslider",
+        "slider.value = 7\nfrom tqdm.auto import tqdm\nfor i in tqdm(range(3)):\n    pass",
+        "import numpy as np\nw.Image(value=np.arange(4, dtype='uint8').tobytes(), format='raw')",
+    )
+    assert widgets(ours) == widgets(stock)
+    names = [model[0] for model in widgets(stock)]
+    assert {"IntSliderModel", "FloatProgressModel", "ImageModel"} <= set(names)
+    images = [
+        m
+        for m in ours.metadata.widgets["application/vnd.jupyter.widget-state+json"][
+            "state"
+        ].values()
+        if m["model_name"] == "ImageModel"
+    ]
+    stock_images = [
+        m
+        for m in stock.metadata.widgets["application/vnd.jupyter.widget-state+json"][
+            "state"
+        ].values()
+        if m["model_name"] == "ImageModel"
+    ]
+    assert images[0]["buffers"] == stock_images[0]["buffers"]
 
 
 # -- the rule for a stock kernel ---------------------------------------------------------

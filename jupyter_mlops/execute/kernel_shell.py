@@ -44,6 +44,7 @@ from IPython.utils.process import system  # type: ignore[attr-defined]
 from traitlets import Any as AnyTrait
 from traitlets import Bool, Type
 
+from jupyter_mlops.execute.comms import install_comms
 from jupyter_mlops.execute.guis import EVENT_LOOP_GUIS, NO_EVENT_LOOP_GUIS
 from jupyter_mlops.execute.protocol import Message, write_all
 
@@ -447,4 +448,5 @@ def capture_outputs(shell: CapturingShell, send: Send) -> OutputSink:
     sys.stdout = stdout
     sys.stderr = stderr
     shell.attach(sink)
+    install_comms(sink.send)
     return sink

@@ -46,6 +46,7 @@ from ..runtime import (
 from ..store import Run, Store
 from .artifact_names import value_artifact
 from .engine import ExecutionControl
+from .fallback import note_stock_engine
 from .params import relevant
 
 logger = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ class Runner:
                 try:
                     self._stock_papermill(notebook, output, cwd, runtime_dir, options)
                 finally:
-                    _note_stock_engine(output, request.kernel, reason)
+                    note_stock_engine(output, request.kernel, reason)
         except PapermillExecutionError as err:
             return _status_of(err.ename, control), {
                 "cell": _source_cell(request, err.source),
@@ -258,7 +259,7 @@ class Runner:
         What the ``mlops`` engine cannot run (``fallback_reason``) runs as under
         ``--engine papermill`` would, and the log says why.
         """
-        from .engine import fallback_reason
+        from .fallback import fallback_reason
 
         engine = request.engine or self.engine
         if engine not in ENGINES:
@@ -499,23 +500,6 @@ def _read_node(path: Path) -> Any:
     import nbformat
 
     return nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
-
-
-def _note_stock_engine(output: Path, kernel: str | None, reason: str | None) -> None:
-    """Record in the output notebook that stock papermill ran it (and why, if a fallback),
-    as the ``mlops`` engine records itself (``metadata.mlops.engine``)."""
-    import nbformat
-
-    from .engine import record_engine
-
-    if not output.is_file():
-        return
-    nb = _read_node(output)
-    kernel = kernel or (nb.metadata.get("kernelspec") or {}).get("name")
-    record_engine(nb, "papermill", kernel, reason)
-    temporary = output.with_name(output.name + ".tmp")
-    temporary.write_text(nbformat.writes(nb), encoding="utf-8")  # type: ignore[no-untyped-call]
-    temporary.replace(output)
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:
