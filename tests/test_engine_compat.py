@@ -364,3 +364,17 @@ def test_cli_says_when_a_run_falls_back_to_a_stock_kernel(tmp_path: Path) -> Non
     nb = output_notebook(tmp_path, json.loads(out))
     assert printed(nb) == "ipykernel.iostream\n"
     assert nb.metadata.mlops.engine.fallback == "the notebook asks for the 'qt5' GUI event loop"
+
+
+def test_the_magic_and_the_cli_share_the_engine_and_kernel_options() -> None:
+    from jupyter_mlops.arguments import sweep_options
+    from jupyter_mlops.cli import build_parser as cli_parser
+    from jupyter_mlops.magics import build_parser as magic_parser
+
+    for parser, head in ((cli_parser(), ["run", "n.ipynb"]), (magic_parser(), ["run"])):
+        parsed = parser.parse_args([*head, "--engine", "papermill", "-k", "python3"])
+        assert (parsed.engine, parsed.kernel) == ("papermill", "python3")
+    for parser, head in ((cli_parser(), ["sweep", "n.ipynb"]), (magic_parser(), ["sweep"])):
+        parsed = parser.parse_args([*head, "-p", "a", "1,2", "--kernel", "k", "--engine", "mlops"])
+        options = sweep_options(parsed)
+        assert (options["engine"], options["kernel"]) == ("mlops", "k")

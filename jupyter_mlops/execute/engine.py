@@ -197,7 +197,7 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         log_output: bool,
         kwargs: dict[str, Any],
     ) -> Any:
-        _warn_once("mlops engine: running with papermill's nbclient engine (%s)", reason)
+        log.warning("mlops engine: running with papermill's nbclient engine (%s)", reason)
         cwd = kwargs.pop("mlops_cwd", None)
         if cwd is not None:
             kwargs["resources"] = {"metadata": {"path": str(cwd)}}
