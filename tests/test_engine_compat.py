@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -256,13 +257,14 @@ def test_gui_event_loops_are_refused_by_name_where_code_asks_at_run_time(tmp_pat
 STDOUT_TYPE = "import sys\nprint(type(sys.stdout).__module__)"
 
 
-def cli(root: Path, *args: str) -> tuple[int, str, str]:
+def cli(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """The real command, in its own process (its stderr as a terminal shows it)."""
     done = subprocess.run(
         [sys.executable, "-m", "jupyter_mlops.cli", "--root", str(root), *args],
         capture_output=True,
         text=True,
         timeout=180,
+        env={**os.environ, **(env or {})},
     )
     return done.returncode, done.stdout, done.stderr
 
@@ -378,3 +380,42 @@ def test_the_magic_and_the_cli_share_the_engine_and_kernel_options() -> None:
         parsed = parser.parse_args([*head, "-p", "a", "1,2", "--kernel", "k", "--engine", "mlops"])
         options = sweep_options(parsed)
         assert (options["engine"], options["kernel"]) == ("mlops", "k")
+
+
+def test_a_kernel_running_another_program_runs_stock_for_whole_notebooks_and_functions(
+    tmp_path: Path,
+) -> None:
+    # Given an installed kernel whose program is not this interpreter (a wrapper script)...
+    wrapper = tmp_path / "bin" / "python-wrapper"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n', encoding="utf-8")
+    wrapper.chmod(0o755)
+    spec_dir = tmp_path / "share" / "jupyter" / "kernels" / "wrapped"
+    spec_dir.mkdir(parents=True)
+    argv = [str(wrapper), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Wrapped", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    env = {"JUPYTER_PATH": str(tmp_path / "share" / "jupyter")}
+    project = tmp_path / "project"
+    project.mkdir()
+    path = write(
+        project / "nb.ipynb",
+        STDOUT_TYPE,
+        kernelspec={"name": "wrapped", "display_name": "Wrapped", "language": "python"},
+    )
+    nb = nbformat.read(str(path), 4)
+    nb.cells[0].metadata.tags = ["mlops:fn:probe"]
+    nbformat.write(nb, str(path))
+    reason = f"kernel 'wrapped' runs {wrapper}, not {sys.executable}"
+    # ...a whole-notebook run and a function run both go to that kernel, and say so.
+    for extra in ([], ["--function", "probe"]):
+        code, out, err = cli(project, "run", "nb.ipynb", *extra, "--json", env=env)
+        assert code == 0, err
+        assert f"running on a stock wrapped kernel, not the mlops engine: {reason}" in err
+        output = output_notebook(project, json.loads(out))
+        assert "ipykernel.iostream\n" in printed(output)
+        assert output.metadata.mlops.engine == {
+            "name": "papermill",
+            "kernel": "wrapped",
+            "fallback": reason,
+        }

@@ -219,10 +219,14 @@ class Runner:
             "execution_timeout": request.cell_timeout,
         }
         cwd = str(request.cwd or request.notebook.parent)
-        if request.kernel:
-            options["kernel_name"] = request.kernel
+        kernel = request.kernel
+        if kernel is None and not isinstance(notebook, str):
+            # A function's generated notebook runs on the kernel of the notebook it came from.
+            kernel = _kernelspec_name(request.notebook)
+        if kernel:
+            options["kernel_name"] = kernel
         try:
-            engine, reason = self._choose_engine(request, notebook)
+            engine, reason = self._choose_engine(request, notebook, kernel)
             if engine == "mlops":
                 papermill.execute_notebook(
                     notebook,
@@ -239,7 +243,7 @@ class Runner:
                 try:
                     self._stock_papermill(notebook, output, cwd, runtime_dir, options)
                 finally:
-                    note_stock_engine(output, request.kernel, reason)
+                    note_stock_engine(output, kernel, reason)
         except PapermillExecutionError as err:
             return _status_of(err.ename, control), {
                 "cell": _source_cell(request, err.source),
@@ -253,7 +257,9 @@ class Runner:
             return "failed", {"cell": None, "ename": type(err).__name__, "evalue": str(err)}
         return "succeeded", None
 
-    def _choose_engine(self, request: RunRequest, notebook: Any) -> tuple[str, str | None]:
+    def _choose_engine(
+        self, request: RunRequest, notebook: Any, kernel: str | None
+    ) -> tuple[str, str | None]:
         """The engine for this run, and why not ``mlops`` when it was asked for.
 
         What the ``mlops`` engine cannot run (``fallback_reason``) runs as under
@@ -267,7 +273,7 @@ class Runner:
         if engine != "mlops":
             return engine, None
         node = notebook if not isinstance(notebook, str) else _read_node(Path(notebook))
-        kernel = request.kernel or (node.metadata.get("kernelspec") or {}).get("name")
+        kernel = kernel or (node.metadata.get("kernelspec") or {}).get("name")
         reason = fallback_reason(node, kernel)
         if reason is None:
             return engine, None
@@ -494,6 +500,15 @@ def _node(content: Mapping[str, Any]) -> Any:
     import nbformat
 
     return nbformat.from_dict(content)  # type: ignore[no-untyped-call]
+
+
+def _kernelspec_name(path: Path) -> str | None:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = ((content.get("metadata") or {}).get("kernelspec") or {}).get("name")
+    return str(name) if name else None
 
 
 def _read_node(path: Path) -> Any:
