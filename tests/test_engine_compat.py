@@ -141,6 +141,13 @@ FEATURES = {
         "%pip --version",
         "%%writefile f.txt\nhello",
     ),
+    "pager-cell-magics-warnings": (
+        "len?",
+        "%%html\n<b>x</b>",
+        "%%javascript\nconsole.log(1)",
+        "import warnings\nwarnings.warn('careful')",
+        "%who",
+    ),
     "input": ("x = input('name? ')",),
     "get-ipython": (
         "ip = get_ipython()\ntype(ip).__name__, 'IPKernelApp' in ip.config",
