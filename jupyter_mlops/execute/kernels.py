@@ -32,13 +32,12 @@ def require_kernel(content: Mapping[str, Any], notebook: str, kernel: str | None
         raise NotebookFormatError(
             "it names no kernel (its metadata has no kernelspec)",
             notebook=notebook,
-            hint=f"pass --kernel NAME (installed kernels: {names}), "
-            "or pick one in Kernel → Change Kernel",
+            hint=f"pass --kernel NAME, one of: {names}; or pick one in Kernel → Change Kernel",
         )
     if kernel_name not in installed:
         raise NotebookFormatError(
             f"its kernel {kernel_name!r} is not installed here",
             notebook=notebook,
-            hint=f"pass --kernel NAME (installed kernels: {names}), pick one in "
-            "Kernel → Change Kernel, or install it with ipykernel install",
+            hint=f"pass --kernel NAME, one of: {names}; pick one in Kernel → Change Kernel; "
+            "or install it with ipykernel install",
         )
