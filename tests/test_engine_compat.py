@@ -205,10 +205,16 @@ def test_widget_state_is_saved_in_the_notebook_as_stock_papermill_saves_it(
         "import ipywidgets as w\nslider = w.IntSlider(3, description='n')\nslider",
         "slider.value = 7\nfrom tqdm.auto import tqdm\nfor i in tqdm(range(3)):\n    pass",
         "import numpy as np\nw.Image(value=np.arange(4, dtype='uint8').tobytes(), format='raw')",
+        "out = w.Output()\ndisplay(out)\nwith out:\n    print('in', 1)\n    print('in', 2)\n"
+        "    display('shown')\nprint('after')",
+        "with out:\n    out.clear_output()\n    print('again')",
     )
     assert widgets(ours) == widgets(stock)
     names = [model[0] for model in widgets(stock)]
-    assert {"IntSliderModel", "FloatProgressModel", "ImageModel"} <= set(names)
+    assert {"IntSliderModel", "FloatProgressModel", "ImageModel", "OutputModel"} <= set(names)
+    (captured,) = [m[2] for m in widgets(ours) if m[0] == "OutputModel"]
+    assert "'text': 'again" in captured
+    assert "'in 1" not in captured
     images = [
         m
         for m in ours.metadata.widgets["application/vnd.jupyter.widget-state+json"][

@@ -296,6 +296,7 @@ class CapturingShell(InteractiveShell):
     kernel = AnyTrait(None, allow_none=True, help="a RunKernel once attached to a run")
     sink: OutputSink | None = None
     _last_traceback: list[str] | None = None
+    _parent: dict[str, Any] = {}  # noqa: RUF012 (set per run by attach)
 
     def enable_gui(self, gui: str | None = None) -> None:
         """What ``%matplotlib``/``%gui`` call: fine for output-only backends, as in a kernel.
@@ -344,10 +345,19 @@ class CapturingShell(InteractiveShell):
 
     system = system_piped
 
+    def get_parent(self) -> dict[str, Any]:
+        """The request being executed, as ipykernel's shell gives it: an ``ipywidgets.Output``
+        takes its ``msg_id`` to capture what follows (``outputs`` routes it there)."""
+        return self._parent
+
+    def set_parent(self, parent: dict[str, Any]) -> None:
+        self._parent = parent
+
     def attach(self, sink: OutputSink) -> None:
         """Route every output of this (forked) process to ``sink``."""
         self.sink = sink
         self.kernel = RunKernel(self)
+        self._parent = {"header": {"msg_id": f"mlops-run-{os.getpid()}"}}
         if isinstance(self.displayhook, CapturingDisplayHook):
             self.displayhook.sink = sink
         if isinstance(self.display_pub, CapturingDisplayPublisher):
@@ -387,6 +397,9 @@ class RunKernel:
 
     def __init__(self, shell: CapturingShell) -> None:
         self.shell = shell
+
+    def get_parent(self) -> dict[str, Any]:
+        return self.shell.get_parent()
 
     @property
     def comm_manager(self) -> Any:

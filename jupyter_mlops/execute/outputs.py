@@ -39,6 +39,7 @@ class CellOutputs:
         self.index = -1
         self.clear_pending = False
         self.widget_state: dict[str, dict[str, Any]] = {}
+        self.capturing: str | None = None  # an Output widget's comm id, inside `with out:`
         self.widget_buffers: dict[str, dict[tuple[str, ...], dict[str, Any]]] = {}
 
     def begin(self, cell: Any, index: int) -> None:
@@ -63,6 +64,8 @@ class CellOutputs:
         if op == "execute_input":
             self.cell.execution_count = message["execution_count"]
             self.cell.metadata["execution"]["iopub.execute_input"] = _timestamp()
+        elif self.capturing is not None and self._capture(message):
+            return
         elif op == "output":
             self._add(message["output"], None)
         elif op == "display":
@@ -93,12 +96,49 @@ class CellOutputs:
             self.cell.execution_count = output["execution_count"]
         self._add(output, display_id)
 
+    def _capture(self, message: Message) -> bool:
+        """Inside ``with out:``, outputs go into the Output widget's state, as nbclient puts
+        them (consecutive text of one stream joined); False: not an output to capture."""
+        op = message.get("op")
+        state = self.widget_state.setdefault(str(self.capturing), {})
+        if op == "clear_output":
+            state["outputs"] = []
+            return True
+        if op == "output":
+            output = dict(message["output"])
+        elif op == "display" and message["msg_type"] != "update_display_data":
+            output = {
+                "output_type": message["msg_type"],
+                "data": message.get("data", {}),
+                "metadata": message.get("metadata", {}),
+            }
+            if message["msg_type"] == "execute_result":
+                output["execution_count"] = message.get("execution_count")
+        else:
+            return False
+        outputs = state.setdefault("outputs", [])
+        last = outputs[-1] if outputs else None
+        if (
+            last is not None
+            and output["output_type"] == last["output_type"] == "stream"
+            and output["name"] == last["name"]
+        ):
+            last["text"] += output["text"]
+        else:
+            outputs.append(output)
+        return True
+
     def _comm(self, message: Message) -> None:
         """A comm's state (a widget's), merged as nbclient merges it; buffers by path."""
         comm_id, data = str(message["comm_id"]), message.get("data") or {}
         if not isinstance(data.get("state"), dict):
             return  # custom messages carry no state
         self.widget_state.setdefault(comm_id, {}).update(data["state"])
+        if "msg_id" in data["state"]:  # an Output widget starts or stops capturing
+            if data["state"]["msg_id"]:
+                self.capturing = comm_id
+            elif self.capturing == comm_id:
+                self.capturing = None
         paths = data.get("buffer_paths") or []
         if paths:
             buffers = self.widget_buffers.setdefault(comm_id, {})
