@@ -60,9 +60,27 @@ def add_parameter_option(parser: argparse.ArgumentParser, *, sweep: bool = False
     )
 
 
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """``--engine`` and ``--kernel`` (papermill's ``-k``) for this run or sweep only."""
+    parser.add_argument(
+        "--engine",
+        choices=["mlops", "papermill"],
+        help="'mlops': a warm, forked kernel per run (the default); 'papermill': stock "
+        "papermill, a new kernel per run",
+    )
+    parser.add_argument(
+        "--kernel",
+        "-k",
+        metavar="NAME",
+        help="run on this installed kernel instead of the notebook's kernelspec "
+        "(for notebooks with none, or with one not installed here)",
+    )
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """What ``run`` takes besides the notebook and function: parameters, inputs, limits."""
     add_parameter_option(parser)
+    add_engine_options(parser)
     parser.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
     parser.add_argument(
         "--idempotency-key", metavar="KEY", help="a second submit returns the first run"
@@ -73,6 +91,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     """What ``sweep`` takes besides the notebook and function."""
     add_parameter_option(parser, sweep=True)
+    add_engine_options(parser)
     parser.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
     parser.add_argument("--strategy", choices=["grid", "list", "random"], default="grid")
     parser.add_argument("--max-runs", type=int, metavar="N", help="at most N runs")
@@ -92,6 +111,8 @@ def sweep_options(arguments: argparse.Namespace) -> dict[str, Any]:
         "seed": arguments.seed,
         "select": arguments.select,
         "from_run": arguments.from_run,
+        "engine": arguments.engine,
+        "kernel": arguments.kernel,
     }
 
 

@@ -129,6 +129,8 @@ def _run_with_interrupt(service: MLOps, arguments: argparse.Namespace) -> Run:
             from_run=arguments.from_run,
             idempotency_key=arguments.idempotency_key,
             timeout=arguments.timeout,
+            engine=arguments.engine,
+            kernel=arguments.kernel,
         ),
         on_interrupt=cancel,
     )

@@ -249,6 +249,8 @@ class MLOpsMagics(Magics):
             from_run=arguments.from_run,
             idempotency_key=arguments.idempotency_key,
             timeout=arguments.timeout,
+            engine=arguments.engine,
+            kernel=arguments.kernel,
         )
         assert request.run_id is not None
         run_id = request.run_id

@@ -194,6 +194,8 @@ class MLOps(LoggingConfigurable):
         idempotency_key: str | None = None,
         timeout: float | None = None,
         content: Mapping[str, Any] | None = None,
+        engine: str | None = None,
+        kernel: str | None = None,
     ) -> Run:
         """Run a whole notebook or one function, tracked; returns the finished run.
 
@@ -212,6 +214,8 @@ class MLOps(LoggingConfigurable):
                 idempotency_key=idempotency_key,
                 timeout=timeout,
                 content=content,
+                engine=engine,
+                kernel=kernel,
             )
         )
         while not run.finished:  # reads mark it interrupted if its process dies meanwhile
@@ -230,12 +234,15 @@ class MLOps(LoggingConfigurable):
         idempotency_key: str | None = None,
         timeout: float | None = None,
         content: Mapping[str, Any] | None = None,
+        engine: str | None = None,
+        kernel: str | None = None,
     ) -> RunRequest:
         """Check everything and record the run ``queued``; ``runner.execute`` runs it.
 
         A server answers with the queued run at once and executes it in the background.
         With ``content`` (the editor's live notebook, unsaved edits included) that content
-        runs, in the directory of ``notebook``.
+        runs, in the directory of ``notebook``. ``engine`` ('mlops' | 'papermill') and
+        ``kernel`` (instead of the notebook's kernelspec) apply to this run only.
         """
         request = self._request(
             notebook,
@@ -246,6 +253,8 @@ class MLOps(LoggingConfigurable):
             idempotency_key=idempotency_key,
             timeout=timeout,
             content=content,
+            engine=engine,
+            kernel=kernel,
         )
         run, _ = self.runner.record(request)
         return replace(request, run_id=run.id)
@@ -286,6 +295,8 @@ class MLOps(LoggingConfigurable):
         select: str | None = None,
         from_run: str | None = None,
         content: Mapping[str, Any] | None = None,
+        engine: str | None = None,
+        kernel: str | None = None,
     ) -> SweepJob:
         """Check the space, record the sweep and its runs ``queued``; ``run_sweep`` runs it."""
         from .execute.params import check_value, declared
@@ -298,6 +309,8 @@ class MLOps(LoggingConfigurable):
             function=function,
             from_run=from_run,
             content=content,
+            engine=engine,
+            kernel=kernel,
         )
         plan = request.plan
         # counted first: a space too large to sweep is refused before a value is checked
@@ -480,16 +493,23 @@ class MLOps(LoggingConfigurable):
         timeout: float | None = None,
         content: Mapping[str, Any] | None = None,
         stage: bool = True,
+        engine: str | None = None,
+        kernel: str | None = None,
     ) -> RunRequest:
+        from .errors import UnknownNameError
         from .execute.kernels import require_kernel
         from .execute.params import check_parameters
-        from .execute.runner import RunRequest
+        from .execute.runner import ENGINES, RunRequest
         from .notebook.reader import read_notebook
 
+        if engine is not None and engine not in ENGINES:
+            raise UnknownNameError(
+                f"no engine named {engine!r}", hint=f"one of {', '.join(ENGINES)}"
+            )
         path, name, cwd = self._locate(notebook, content)
         source = read_notebook(content if content is not None else path, name=name)
         plan = self.inspect(source, name=name)
-        require_kernel(source.content, name)
+        require_kernel(source.content, name, kernel)
         if function is not None:
             function = plan.function(function).name  # unknown function: fail now
         values = check_parameters(plan, parameters, as_text=as_text)
@@ -508,6 +528,8 @@ class MLOps(LoggingConfigurable):
             timeout=timeout,
             cell_timeout=self.cell_timeout or None,
             cwd=cwd,
+            engine=engine,
+            kernel=kernel,
         )
 
     def close(self) -> None:

@@ -398,6 +398,16 @@ async def test_a_kernel_that_is_not_installed_is_named_before_anything_runs(api:
     assert "python3" in error["hint"]
 
 
+async def test_a_run_takes_its_engine_and_kernel_from_the_body(api: Any) -> None:
+    content = make_notebook(("x: int = 1", "parameters"), kernel="not-installed")
+    run = await _run(api, content=content, kernel="python3", engine="mlops")
+    assert run["status"] == "succeeded", run["error"]
+    for wrong, field in (({"engine": "fast"}, "engine"), ({"kernel": "nope"}, "'nope'")):
+        status, error = await api("POST", "runs", body={"path": "nb.ipynb", **wrong})
+        assert status == 400
+        assert field in error["message"]
+
+
 async def test_tokens_and_tracebacks_stay_out_of_responses_and_logs(
     api: Any, jp_serverapp: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

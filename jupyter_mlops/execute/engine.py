@@ -13,30 +13,29 @@ mlops_collect=[...], mlops_save={...}, mlops_control=ExecutionControl())``.
 Faults end the run with an ``error`` output on the cell where it stopped, so papermill raises
 ``PapermillExecutionError`` with that ``ename``: ``DeadKernelError`` (the child died),
 ``CellTimeoutError`` (``execution_timeout`` per cell), ``RunTimeout`` (the control's
-``deadline``), ``RunCancelled`` (``ExecutionControl.cancel()``). Notebooks in another
-language, or kernelspecs running another interpreter, go to papermill's stock engine.
+``deadline``), ``RunCancelled`` (``ExecutionControl.cancel()``).
+
+What a forked run cannot be, a stock kernel is: ``fallback`` has the one rule (another
+language, another interpreter, a GUI event loop); such notebooks go to papermill's nbclient
+engine, with the reason logged and recorded in ``metadata.mlops.engine``.
 """
 
 from __future__ import annotations
 
-import datetime
-import functools
 import logging
 import os
 import platform
-import shutil
-import sys
 import threading
 import time
 from typing import Any
 
 import nbformat
 from papermill.engines import Engine, NBClientEngine, NotebookExecutionManager
-from papermill.utils import nb_language
 
 from jupyter_mlops.errors import ExecutionError
+from jupyter_mlops.execute.fallback import fallback_reason, kernelspec_check, record_engine
+from jupyter_mlops.execute.outputs import CellOutputs
 from jupyter_mlops.execute.protocol import (
-    Message,
     RunSession,
     RunStoppedError,
     get_zygote,
@@ -74,112 +73,6 @@ LANGUAGE_INFO = {  # what ipykernel's kernel_info_reply says, which papermill re
 def _node(value: Any) -> Any:
     """A NotebookNode (attribute access, as papermill and nbclient build them)."""
     return nbformat.from_dict(value)  # type: ignore[no-untyped-call]
-
-
-def _timestamp() -> str:
-    """nbclient's ``record_timing`` format."""
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class CellOutputs:
-    """nbclient's rules for turning a child's messages into ``cell.outputs``.
-
-    Display ids are tracked across cells (``update_display`` rewrites every output with that
-    id), ``clear_output(wait=True)`` clears just before the next output, and each new output
-    is logged or copied to ``stdout_file``/``stderr_file`` as papermill's client does.
-    """
-
-    def __init__(self, nb_man: Any, log_output: bool, stdout_file: Any, stderr_file: Any) -> None:
-        self.nb_man = nb_man
-        self.log_output = log_output
-        self.stdout_file = stdout_file
-        self.stderr_file = stderr_file
-        self.display_ids: dict[str, dict[int, list[int]]] = {}
-        self.cell: Any = None
-        self.index = -1
-        self.clear_pending = False
-
-    def begin(self, cell: Any, index: int) -> None:
-        self.cell = cell
-        self.index = index
-        self.clear_pending = False
-        cell.outputs = []
-        cell.metadata["execution"] = {"iopub.status.busy": _timestamp()}
-
-    def end(self, reply: Message) -> None:
-        stamp = _timestamp()
-        self.cell.metadata["execution"]["shell.execute_reply"] = stamp
-        self.cell.metadata["execution"]["iopub.status.idle"] = stamp
-
-    def fail(self, ename: str, evalue: str) -> None:
-        """The engine's own error output for a run it stopped (or that died)."""
-        error = {"output_type": "error", "ename": ename, "evalue": evalue}
-        self._add({**error, "traceback": [f"{ename}: {evalue}"]}, None)
-
-    def handle(self, message: Message) -> None:
-        op = message.get("op")
-        if op == "execute_input":
-            self.cell.execution_count = message["execution_count"]
-            self.cell.metadata["execution"]["iopub.execute_input"] = _timestamp()
-        elif op == "output":
-            self._add(message["output"], None)
-        elif op == "display":
-            self._display(message)
-        elif op == "clear_output":
-            if message.get("wait"):
-                self.clear_pending = True
-            else:
-                self._clear()
-
-    def _display(self, message: Message) -> None:
-        msg_type = message["msg_type"]
-        display_id = (message.get("transient") or {}).get("display_id")
-        data, metadata = message.get("data", {}), message.get("metadata", {})
-        if display_id:
-            for cell_index, positions in self.display_ids.get(display_id, {}).items():
-                outputs = self.nb_man.nb.cells[cell_index].outputs
-                for position in positions:
-                    outputs[position]["data"] = _node(data)
-                    outputs[position]["metadata"] = _node(metadata)
-        if msg_type == "update_display_data":
-            return
-        output: dict[str, Any] = {"output_type": msg_type, "data": data, "metadata": metadata}
-        if msg_type == "execute_result":
-            output["execution_count"] = message.get("execution_count")
-            self.cell.execution_count = output["execution_count"]
-        self._add(output, display_id)
-
-    def _clear(self) -> None:
-        self.cell.outputs[:] = []
-        for positions in self.display_ids.values():
-            if self.index in positions:
-                positions[self.index] = []
-
-    def _add(self, content: dict[str, Any], display_id: str | None) -> None:
-        if self.clear_pending:
-            self._clear()
-            self.clear_pending = False
-        output = _node(content)
-        if display_id:
-            cell_map = self.display_ids.setdefault(display_id, {})
-            cell_map.setdefault(self.index, []).append(len(self.cell.outputs))
-        self.cell.outputs.append(output)
-        self.nb_man.autosave_cell()
-        if self.log_output or self.stdout_file or self.stderr_file:
-            self._log(output)
-
-    def _log(self, output: Any) -> None:
-        from papermill.log import logger
-
-        if output.output_type == "stream":
-            target = self.stdout_file if output.name == "stdout" else self.stderr_file
-            if self.log_output:
-                (logger.info if output.name == "stdout" else logger.warning)(output.text)
-            if target:
-                target.write(output.text)
-                target.flush()
-        elif self.log_output and "text/plain" in output.get("data", {}):
-            logger.info(output.data["text/plain"])
 
 
 class ExecutionControl:
@@ -256,38 +149,6 @@ class _ThrottledManager(NotebookExecutionManager):  # type: ignore[misc]
         super().notebook_complete(**kwargs)
 
 
-@functools.lru_cache(maxsize=64)
-def _kernelspec(kernel_name: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
-    """Why this kernelspec cannot run in our zygote (``None`` if it can), and its env."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        spec = KernelSpecManager().get_kernel_spec(kernel_name)
-    except NoSuchKernel:
-        return f"no kernelspec named {kernel_name!r}", ()
-    if str(spec.language).lower() != "python":
-        return f"kernel {kernel_name!r} is for {spec.language}, not Python", ()
-    argv = [str(a) for a in spec.argv]
-    program = argv[0] if argv else ""
-    native = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
-    found = sys.executable if program in native else shutil.which(program) or program
-    if os.path.realpath(found) != os.path.realpath(sys.executable):
-        return f"kernel {kernel_name!r} runs {program}, not {sys.executable}", ()
-    if not any("ipykernel" in a for a in argv):
-        return f"kernel {kernel_name!r} does not start ipykernel", ()
-    return None, tuple((str(k), str(v)) for k, v in (spec.env or {}).items())
-
-
-def _fallback_reason(nb: Any, kernel_name: str | None) -> str | None:
-    try:
-        language = str(nb_language(nb)).lower()
-    except ValueError:
-        language = "python"  # nothing says otherwise; papermill's kernel lookup decides
-    if language != "python":
-        return f"the notebook's language is {language}"
-    return _kernelspec(kernel_name)[0] if kernel_name else None
-
-
 class MLOpsEngine(Engine):  # type: ignore[misc]
     """papermill engine running each notebook in a fresh fork of a warm IPython process."""
 
@@ -303,11 +164,13 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         **kwargs: Any,
     ) -> Any:
         """papermill's ``Engine.execute_notebook`` with fewer intermediate saves."""
-        reason = _fallback_reason(nb, kernel_name)
+        reason = fallback_reason(nb, kernel_name)
         if reason is not None:
+            record_engine(nb, "papermill", kernel_name, reason)
             return cls._stock(
                 nb, kernel_name, reason, output_path, progress_bar, log_output, kwargs
             )
+        record_engine(nb, "mlops", kernel_name, None)
         nb_man = _ThrottledManager(
             nb,
             output_path=output_path,
@@ -334,7 +197,7 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         log_output: bool,
         kwargs: dict[str, Any],
     ) -> Any:
-        _warn_once("mlops engine: running with papermill's nbclient engine (%s)", reason)
+        log.warning("mlops engine: running with papermill's nbclient engine (%s)", reason)
         cwd = kwargs.pop("mlops_cwd", None)
         if cwd is not None:
             kwargs["resources"] = {"metadata": {"path": str(cwd)}}
@@ -374,7 +237,7 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         timeout = execution_timeout or kwargs.get("timeout") or None
         env = dict(os.environ)
         if kernel_name:
-            env.update(_kernelspec(kernel_name)[1])
+            env.update(kernelspec_check(kernel_name)[1])
         env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client sets it for a kernel
         env.update({str(k): str(v) for k, v in (mlops_env or {}).items()})
         control = mlops_control if mlops_control is not None else ExecutionControl()
@@ -389,6 +252,9 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
                 cls._fail_first_cell(nb_man, outputs, stopped)
             if stopped is None:
                 nb_man.nb.metadata["language_info"] = dict(LANGUAGE_INFO)
+                widgets = outputs.widgets_metadata()
+                if widgets is not None:
+                    nb_man.nb.metadata["widgets"] = _node(widgets)
                 cls._finish(nb_man, session, mlops_collect, mlops_save)
         finally:
             session.close()

@@ -11,7 +11,12 @@ folds into ``cell.outputs``. We skip ZeroMQ and send the same content over one s
 - ``CapturingDisplayPublisher``/``CapturingDisplayHook`` send ``display_data``,
   ``update_display_data``, ``clear_output`` and ``execute_result`` content;
 - ``CapturingShell`` sends ``error`` outputs from ``_showtraceback`` and runs ``!cmd`` with
-  IPython's piped ``system`` like ``ZMQInteractiveShell``.
+  IPython's piped ``system`` like ``ZMQInteractiveShell``;
+- ``%matplotlib inline|widget|notebook`` and ``plt.show()`` work as in a kernel: GUI names
+  that need no event loop are accepted by ``enable_gui``, and matplotlib_inline's own
+  ``configure_inline_support`` registers its ``flush_figures`` post-execute hook, whose
+  figures reach ``display()``. Toolkits that need an event loop (qt, tk, …) are refused
+  here; the engine sends notebooks that ask for one to a stock kernel (``engine``).
 
 The shell is built once in the zygote (so nothing here may start a thread or open a file at
 construction) and wired to a run's socket in each forked child by ``attach``.
@@ -29,13 +34,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ipykernel import zmqshell
 from ipykernel.compiler import XCachingCompiler
 from IPython.core.displayhook import DisplayHook
 from IPython.core.displaypub import DisplayPublisher
+from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.process import system  # type: ignore[attr-defined]
+from traitlets import Any as AnyTrait
 from traitlets import Bool, Type
 
+from jupyter_mlops.execute.comms import install_comms
+from jupyter_mlops.execute.guis import EVENT_LOOP_GUIS, NO_EVENT_LOOP_GUIS
 from jupyter_mlops.execute.protocol import Message, write_all
 
 FLUSH_INTERVAL = 0.2  # ipykernel's OutStream.flush_interval
@@ -283,8 +293,26 @@ class CapturingShell(InteractiveShell):
     compiler_class = Type(XCachingCompiler)
     readline_use = Bool(False)
     autoindent = Bool(False)
+    kernel = AnyTrait(None, allow_none=True, help="a RunKernel once attached to a run")
     sink: OutputSink | None = None
     _last_traceback: list[str] | None = None
+    _parent: dict[str, Any] = {}  # noqa: RUF012 (set per run by attach)
+
+    def enable_gui(self, gui: str | None = None) -> None:
+        """What ``%matplotlib``/``%gui`` call: fine for output-only backends, as in a kernel.
+
+        InteractiveShell leaves this unimplemented, which failed every ``%matplotlib inline``.
+        """
+        if gui is None or gui in NO_EVENT_LOOP_GUIS:
+            self.active_eventloop = gui  # type: ignore[assignment]
+            return
+        if gui in EVENT_LOOP_GUIS:
+            raise UsageError(
+                f"the mlops engine runs no {gui!r} GUI event loop; "
+                "run this notebook with --engine papermill"
+            )
+        valid = ", ".join(sorted(NO_EVENT_LOOP_GUIS | EVENT_LOOP_GUIS))
+        raise UsageError(f"Invalid GUI request {gui!r}, valid ones are: {valid}")
 
     def init_environment(self) -> None:
         """Leave os.environ alone here; ``kernel_environment`` applies it per run."""
@@ -317,9 +345,19 @@ class CapturingShell(InteractiveShell):
 
     system = system_piped
 
+    def get_parent(self) -> dict[str, Any]:
+        """The request being executed, as ipykernel's shell gives it: an ``ipywidgets.Output``
+        takes its ``msg_id`` to capture what follows (``outputs`` routes it there)."""
+        return self._parent
+
+    def set_parent(self, parent: dict[str, Any]) -> None:
+        self._parent = parent
+
     def attach(self, sink: OutputSink) -> None:
         """Route every output of this (forked) process to ``sink``."""
         self.sink = sink
+        self.kernel = RunKernel(self)
+        self._parent = {"header": {"msg_id": f"mlops-run-{os.getpid()}"}}
         if isinstance(self.displayhook, CapturingDisplayHook):
             self.displayhook.sink = sink
         if isinstance(self.display_pub, CapturingDisplayPublisher):
@@ -347,13 +385,48 @@ def kernel_environment(env: dict[str, str]) -> dict[str, str]:
     return result
 
 
+class RunKernel:
+    """What code reaches through ``get_ipython().kernel`` in a run: no sockets, no loop.
+
+    ipykernel's shell asks its kernel for the GUI event loop when ``exit()`` is called,
+    and libraries reach the comm manager through it; the rest of a Kernel (sockets,
+    sessions, message handlers) has no meaning in a forked run and is absent.
+    """
+
+    eventloop = None
+
+    def __init__(self, shell: CapturingShell) -> None:
+        self.shell = shell
+
+    def get_parent(self) -> dict[str, Any]:
+        return self.shell.get_parent()
+
+    @property
+    def comm_manager(self) -> Any:
+        import comm
+
+        return comm.get_comm_manager()
+
+
+class ZMQInteractiveShell(CapturingShell, zmqshell.ZMQInteractiveShell):  # type: ignore[misc]
+    """Our shell, as an ipykernel shell: its kernel magics, its name, its module loaded.
+
+    Libraries tell a notebook kernel from a terminal by ``isinstance``, by the class name,
+    by ``ipykernel.zmqshell`` in ``sys.modules`` or by an ``IPKernelApp`` section in
+    ``get_ipython().config`` (tqdm.auto), and then choose rich outputs (widgets, HTML) over
+    plain text; a run here must get the outputs a kernel gets. ``CapturingShell`` comes
+    first, so its outputs, ``!cmd`` and ``enable_gui`` win over the ZeroMQ ones.
+    """
+
+
 def build_shell() -> CapturingShell:
     """The pristine shell every run forks from (no history database, no threads)."""
     from traitlets.config import Config
 
     config = Config()
     config.HistoryManager.enabled = False
-    shell = CapturingShell.instance(config=config)
+    config["IPKernelApp"] = Config()
+    shell = ZMQInteractiveShell.instance(config=config)
     _warm_up(shell)
     return shell
 
@@ -388,4 +461,5 @@ def capture_outputs(shell: CapturingShell, send: Send) -> OutputSink:
     sys.stdout = stdout
     sys.stderr = stderr
     shell.attach(sink)
+    install_comms(sink.send)
     return sink

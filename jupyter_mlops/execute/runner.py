@@ -6,7 +6,9 @@ The life of a run::
       → record it `queued` (an idempotency key returns the run already recorded)
       → for a function: find its inputs (--from RUN, else the newest run that produced
         them, else run the upstream functions first) and stage them as files
-      → `running`: papermill executes the notebook with the `mlops` engine
+      → `running`: papermill executes the notebook with the `mlops` engine (or stock
+        papermill: asked for, or what the engine cannot do, said in the log and recorded
+        in the output notebook's ``metadata.mlops.engine``)
       → metrics, values, artifacts and the output notebook into the store
       → `succeeded` | `failed` | `cancelled`, with the failing cell named
 
@@ -44,6 +46,7 @@ from ..runtime import (
 from ..store import Run, Store
 from .artifact_names import value_artifact
 from .engine import ExecutionControl
+from .fallback import note_stock_engine
 from .params import relevant
 from .value_files import StoredValue, copy_value
 
@@ -74,6 +77,8 @@ class RunRequest:
     cell_timeout: float | None = None
     run_id: str | None = None  # a run already recorded `queued` (sweeps record theirs first)
     cwd: Path | None = None  # where the code runs (default: the notebook's folder)
+    engine: str | None = None  # 'mlops' | 'papermill' for this run (default: the Runner's)
+    kernel: str | None = None  # kernel name instead of the notebook's kernelspec (papermill -k)
 
 
 @dataclass
@@ -237,8 +242,15 @@ class Runner:
             "execution_timeout": request.cell_timeout,
         }
         cwd = str(request.cwd or request.notebook.parent)
+        kernel = request.kernel
+        if kernel is None and not isinstance(notebook, str):
+            # A function's generated notebook runs on the kernel of the notebook it came from.
+            kernel = _kernelspec_name(request.notebook)
+        if kernel:
+            options["kernel_name"] = kernel
         try:
-            if self.engine == "mlops":
+            engine, reason = self._choose_engine(request, notebook, kernel)
+            if engine == "mlops":
                 papermill.execute_notebook(
                     notebook,
                     str(output),
@@ -251,7 +263,10 @@ class Runner:
                     **options,
                 )
             else:
-                self._stock_papermill(notebook, output, cwd, runtime_dir, options)
+                try:
+                    self._stock_papermill(notebook, output, cwd, runtime_dir, options)
+                finally:
+                    note_stock_engine(output, kernel, reason)
         except PapermillExecutionError as err:
             return _status_of(err.ename, control), {
                 "cell": _source_cell(request, err.source),
@@ -264,6 +279,34 @@ class Runner:
             logger.warning("run in %s failed before its code ran: %s", folder, err, exc_info=True)
             return "failed", {"cell": None, "ename": type(err).__name__, "evalue": str(err)}
         return "succeeded", None
+
+    def _choose_engine(
+        self, request: RunRequest, notebook: Any, kernel: str | None
+    ) -> tuple[str, str | None]:
+        """The engine for this run, and why not ``mlops`` when it was asked for.
+
+        What the ``mlops`` engine cannot run (``fallback_reason``) runs as under
+        ``--engine papermill`` would, and the log says why.
+        """
+        from .fallback import fallback_reason
+
+        engine = request.engine or self.engine
+        if engine not in ENGINES:
+            raise MLOpsError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
+        if engine != "mlops":
+            return engine, None
+        node = notebook if not isinstance(notebook, str) else _read_node(Path(notebook))
+        kernel = kernel or (node.metadata.get("kernelspec") or {}).get("name")
+        reason = fallback_reason(node, kernel)
+        if reason is None:
+            return engine, None
+        logger.warning(
+            "%s: running on a stock %s kernel, not the mlops engine: %s",
+            request.notebook_name,
+            kernel,
+            reason,
+        )
+        return "papermill", reason
 
     @staticmethod
     def _stock_papermill(
@@ -343,6 +386,8 @@ class Runner:
                 function=producer.name,
                 parent_id=run.id,
                 cell_timeout=request.cell_timeout,
+                engine=request.engine,
+                kernel=request.kernel,
             )
         )
         if upstream.status != "succeeded":
@@ -478,6 +523,21 @@ def _node(content: Mapping[str, Any]) -> Any:
     import nbformat
 
     return nbformat.from_dict(content)  # type: ignore[no-untyped-call]
+
+
+def _kernelspec_name(path: Path) -> str | None:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = ((content.get("metadata") or {}).get("kernelspec") or {}).get("name")
+    return str(name) if name else None
+
+
+def _read_node(path: Path) -> Any:
+    import nbformat
+
+    return nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:

@@ -31,6 +31,8 @@ RUN_FIELDS = {
     "from_run": Field(str),
     "idempotency_key": Field(str),
     "timeout": Field(float),
+    "engine": Field(str),
+    "kernel": Field(str),
 }
 
 # The rendered output notebook: styles and images inline, no script, no network, framed

@@ -24,6 +24,8 @@ SWEEP_FIELDS = {
     "select": Field(str),
     "fail_fast": Field(bool),
     "from_run": Field(str),
+    "engine": Field(str),
+    "kernel": Field(str),
 }
 
 
