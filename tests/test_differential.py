@@ -28,6 +28,7 @@ from typing import Any
 import nbformat
 import papermill
 import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from papermill.exceptions import PapermillExecutionError
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -36,7 +37,7 @@ SOURCES = CORPUS / "SOURCES.md"
 PAPERMILL_NOTEBOOKS = Path(str(resources.files("papermill") / "tests" / "notebooks"))
 
 CELL_TIMEOUT = 120.0  # seconds a cell may take before both engines stop the run
-STOCK_WORKERS = 1  # with the mlops runs in this process, that keeps the 2 cores busy
+STOCK_WORKERS = 2  # stock runs are the bottleneck; the mlops side mostly waits for them
 MAX_CORPUS_KB = 60  # outputs are stripped: a notebook is code and a little metadata
 
 
@@ -217,6 +218,33 @@ def test_mlops_engine_matches_stock(
     stock = stock_runs[case.name].result(timeout=600)
     problem = difference(stock, ours)
     assert problem is None, f"{case.name}: {problem}"
+
+
+def test_a_difference_names_the_first_differing_cell() -> None:
+    """The comparison itself, on two in-memory outputs: one cell differs, the message says so."""
+
+    def notebook(*outputs: list[dict[str, Any]]) -> Any:
+        cells = [new_code_cell(f"cell_{index}()") for index in range(len(outputs))]
+        for cell, cell_outputs in zip(cells, outputs, strict=True):
+            cell.outputs = [nbformat.from_dict(output) for output in cell_outputs]
+        return new_notebook(cells=[new_markdown_cell("# title"), *cells])
+
+    text = {"output_type": "stream", "name": "stdout", "text": "hi"}
+    png = {
+        "output_type": "display_data",
+        "data": {"image/png": "", "text/plain": ""},
+        "metadata": {},
+    }
+    stock = summarize(notebook([text], [png], []), "success")
+    assert difference(stock, summarize(notebook([text], [png], []), "success")) is None
+    ours = summarize(notebook([text], [text], []), "success")
+    message = difference(stock, ours)
+    assert message is not None
+    assert "first differing code cell #1 ('cell_1()')" in message
+    assert "only under stock: ['display_data:image/png', 'display_data:text/plain']" in message
+    failed = difference(stock, summarize(notebook([text], [png], []), "NameError"))
+    assert failed is not None
+    assert failed.startswith("outcome: stock success, mlops NameError")
 
 
 # -- the corpus itself ---------------------------------------------------------------------
