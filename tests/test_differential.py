@@ -189,7 +189,7 @@ def difference(stock: Summary, ours: Summary) -> str | None:
 def stock_runs(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Future[Summary]]]:
-    """Submit the stock run of every selected case at once, in test order, to a worker."""
+    """Submit the stock run of every selected case at once, in test order, to the workers."""
     import matplotlib.font_manager  # build the font cache once, not inside the first run
 
     matplotlib.font_manager.findfont("DejaVu Sans")
