@@ -498,8 +498,9 @@ class MLOps(LoggingConfigurable):
     ) -> RunRequest:
         from .errors import UnknownNameError
         from .execute.kernels import require_kernel
+        from .execute.launch import ENGINES
         from .execute.params import check_parameters
-        from .execute.runner import ENGINES, RunRequest
+        from .execute.runner import RunRequest
         from .notebook.reader import read_notebook
 
         if engine is not None and engine not in ENGINES:
