@@ -40,29 +40,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import shlex
-from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from traitlets import Bool
 
-from .arguments import (
-    add_run_options,
-    add_runs_filter_options,
-    add_sweep_options,
-    normalize_parameters,
-    parameter_values,
-    sweep_options,
-    sweep_space,
-)
-from .cli_deploy import add_deploy_options, add_lifecycle_commands
+from .arguments import normalize_parameters, parameter_values, sweep_options, sweep_space
 from .errors import MLOpsError
+from .kernel_session import (
+    VSCODE_VARIABLE,
+    inside,
+    jupyter_server_root,
+    kernel_notebook,
+    no_notebook_message,
+)
+from .magic_grammar import USAGE, HelpShownError, build_parser
 from .project import read_served_project
 
 if TYPE_CHECKING:
@@ -70,37 +67,6 @@ if TYPE_CHECKING:
     from .service import MLOps
 
 logger = logging.getLogger(__name__)
-
-SESSION_VARIABLE = "JPY_SESSION_NAME"
-VSCODE_VARIABLE = "__vsc_ipynb_file__"
-
-USAGE = """\
-%mlops COMMAND [options]      (every command takes --notebook PATH; COMMAND -h for its options)
-
-  inspect                          parameters, functions, inputs/outputs, DAG, warnings
-  run [FUNCTION] -p NAME=VALUE     run the notebook or one function, tracked; returns the Run
-      [--from RUN] [--timeout S]
-  sweep [FUNCTION] -p NAME=V1,V2   run a grid (or list, random sample) of values
-      [--parallel N] [--select max:METRIC] [--strategy grid|list|random]
-      [--max-runs N] [--seed S] [--fail-fast]
-  runs [--function F] [--status S] [--limit N] [--all]
-                                   this notebook's runs, newest first (--all: every notebook)
-  show RUN                         one run: parameters, metrics, artifacts, error
-  cancel RUN                       cancel a queued or running run
-  versions FUNCTION                the versions of a function, with aliases
-  tag FUNCTION VERSION ALIAS       point an alias (staging, production…) at a version
-  diff FUNCTION A B                the code of two versions (hash prefixes or aliases)
-  convert --to kfp|python|notebooks [-o DIR]
-  deploy FUNCTION [--version V | --alias A] [--from RUN] [--name N] [--port P]
-                                   serve it as an HTTP endpoint; again: a new version, same URL
-                                   (a new token goes to mlops_tokens[NAME], not the output)
-  deployments [NAME] | logs NAME | undeploy NAME [--delete] | rollback NAME [--to V]
-  config                           the effective settings and where each comes from
-  help                             this text
-
-The notebook is read as SAVED on disk (save it first); the sidebar runs live, unsaved content.
-Without --notebook it is the notebook this kernel was started for (JPY_SESSION_NAME).
-"""
 
 
 class TextReport:
@@ -114,71 +80,6 @@ class TextReport:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.text)
-
-
-class _HelpShownError(Exception):
-    """argparse printed a help text (``-h``); nothing else to do."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a mistake as one UsageError line instead of exiting."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
-
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        if status:
-            raise UsageError(message or f"{self.prog}: error")
-        raise _HelpShownError()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``%mlops`` grammar: the CLI's, with FUNCTION first and the notebook optional."""
-    parser = _Parser(prog="%mlops", add_help=False, usage=USAGE.replace("%", "%%"))
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    common = _Parser(add_help=False)
-    common.add_argument(
-        "--notebook",
-        metavar="PATH",
-        help="the saved .ipynb to use (default: the notebook of this kernel)",
-    )
-
-    def command(name: str, text: str) -> argparse.ArgumentParser:
-        sub: argparse.ArgumentParser = commands.add_parser(
-            name, help=text, description=text, parents=[common], prog=f"%mlops {name}"
-        )
-        return sub
-
-    command("inspect", "parameters, functions, inputs/outputs, DAG and warnings")
-    run = command("run", "run the notebook, or one function, tracked")
-    run.add_argument("function", nargs="?", metavar="FUNCTION")
-    add_run_options(run)
-    sweep = command("sweep", "run over a grid, list or random sample of values")
-    sweep.add_argument("function", nargs="?", metavar="FUNCTION")
-    add_sweep_options(sweep)
-    runs = command("runs", "tracked runs of this notebook, newest first")
-    add_runs_filter_options(runs)
-    runs.add_argument("--all", action="store_true", help="runs of every notebook in the store")
-    command("show", "one run").add_argument("run_id", metavar="RUN")
-    command("cancel", "cancel a queued or running run").add_argument("run_id", metavar="RUN")
-    command("versions", "the versions of a function").add_argument("function", metavar="FUNCTION")
-    tag = command("tag", "point an alias at a version of a function")
-    tag.add_argument("function", metavar="FUNCTION")
-    tag.add_argument("version", metavar="VERSION", help="a version hash prefix or an alias")
-    tag.add_argument("alias", metavar="ALIAS")
-    diff = command("diff", "the code of two versions of a function")
-    diff.add_argument("function", metavar="FUNCTION")
-    diff.add_argument("a", metavar="A", help="a version hash prefix or an alias")
-    diff.add_argument("b", metavar="B")
-    convert = command("convert", "write a Python module, function notebooks or a KFP pipeline")
-    convert.add_argument("--to", required=True, metavar="TARGET")
-    convert.add_argument("-o", "--output", default="build", metavar="DIR")
-    deploy = command("deploy", "serve a function as an HTTP endpoint (again: new version)")
-    add_deploy_options(deploy, function_flag=False)
-    add_lifecycle_commands(command)
-    command("config", "the effective settings (secrets masked) and where each comes from")
-    command("help", "the list of commands")
-    return parser
 
 
 @magics_class
@@ -219,7 +120,7 @@ class MLOpsMagics(Magics):
             raise UsageError(f"%mlops: {err}") from None
         try:
             arguments = build_parser().parse_args(normalize_parameters(words))
-        except _HelpShownError:
+        except HelpShownError:
             return None
         command = arguments.command or "help"
         if command == "help":
@@ -412,7 +313,7 @@ class MLOpsMagics(Magics):
         else:
             found = self._kernel_notebook()
             if found is None:
-                raise UsageError(_no_notebook_message())
+                raise UsageError(no_notebook_message())
             if not found.is_file():
                 raise UsageError(
                     f"this kernel was started for {str(found)!r}, which is not there now "
@@ -437,10 +338,10 @@ class MLOpsMagics(Magics):
         cwd = Path.cwd().resolve()
         target = (notebook or cwd).resolve()
         served = read_served_project(os.environ)
-        if served is not None and _inside(target, Path(served.root_dir)):
+        if served is not None and inside(target, Path(served.root_dir)):
             return Path(served.root_dir)
         server_root = jupyter_server_root(os.environ)
-        if server_root is not None and _inside(target, server_root):
+        if server_root is not None and inside(target, server_root):
             return Path(self._project(server_root).root_dir)
         return Path(self._project(cwd).root_dir)
 
@@ -474,70 +375,10 @@ class MLOpsMagics(Magics):
         self._services.clear()
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
 def _name_in(service: MLOps, notebook: str) -> str:
     from .paths import notebook_in_root, relative_name
 
     return relative_name(service.root_dir, notebook_in_root(service.root_dir, notebook))
-
-
-def kernel_notebook(environ: Mapping[str, str], cwd: Path, vscode_file: Any = None) -> Path | None:
-    """The notebook a kernel was started for, from its environment (None: not known).
-
-    ``JPY_SESSION_NAME`` is an absolute path (the session was named) or an API path relative
-    to the server's root; the kernel runs in the notebook's folder under that root, so the
-    root is the nearest folder, from the working directory up, that holds the path.
-    """
-    session = environ.get(SESSION_VARIABLE, "")
-    if session:
-        path = Path(session)
-        if path.suffix != ".ipynb":
-            return None  # a console or a file that is not a notebook
-        if path.is_absolute():
-            return path
-        relative = PurePosixPath(session)
-        for base in [cwd, *cwd.parents]:
-            candidate = base.joinpath(*relative.parts)
-            if candidate.is_file():
-                return candidate
-        return cwd / relative.name
-    if isinstance(vscode_file, str) and vscode_file.endswith(".ipynb"):
-        return Path(vscode_file)
-    return None
-
-
-def jupyter_server_root(environ: Mapping[str, str]) -> Path | None:
-    """The root directory of the Jupyter server that started this kernel, if one did.
-
-    jupyter_client sets ``JPY_PARENT_PID`` to the launching process, and a running
-    jupyter_server describes itself in ``<runtime dir>/jpserver-<pid>.json``.
-    """
-    pid = environ.get("JPY_PARENT_PID", "")
-    if not pid.isdigit():
-        return None
-    from jupyter_core.paths import jupyter_runtime_dir
-
-    info = Path(jupyter_runtime_dir()) / f"jpserver-{pid}.json"
-    try:
-        root = json.loads(info.read_text(encoding="utf-8"))["root_dir"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return Path(root).resolve() if isinstance(root, str) and root else None
-
-
-def _no_notebook_message() -> str:
-    if os.environ.get(SESSION_VARIABLE):
-        return (
-            f"this kernel's session ({os.environ[SESSION_VARIABLE]!r}) is not a notebook; "
-            "pass --notebook PATH"
-        )
-    return (
-        "which notebook? this kernel was not started by a Jupyter server for a notebook "
-        f"({SESSION_VARIABLE} is not set); pass --notebook PATH"
-    )
 
 
 def load_ipython_extension(ipython: Any) -> None:

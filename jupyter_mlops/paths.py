@@ -16,7 +16,9 @@ import errno
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote
 
 from .errors import MLOpsError
@@ -153,3 +155,23 @@ def _refuse_forms(text: str) -> None:
     decoded = unquote(unquote(text))
     if decoded != text and (".." in decoded or "/" in decoded or "\\" in decoded):
         raise PathError(f"{text!r} hides path separators or '..' in URL encoding")
+
+
+def locate_notebook(
+    root: str | os.PathLike[str],
+    notebook: str | os.PathLike[str],
+    content: Mapping[str, Any] | None = None,
+) -> tuple[Path, str, Path]:
+    """(path in the root, store name, working directory) of a notebook to read or run.
+
+    With live ``content`` the file need not be saved yet, but its folder must exist.
+    """
+    if content is None:
+        path = notebook_in_root(root, notebook)
+    else:
+        path = resolve_in_root(root, notebook)
+        if path.suffix != ".ipynb":
+            raise PathError(f"{os.fspath(notebook)!r} is not a notebook (expected .ipynb)")
+        if not path.parent.is_dir():
+            raise MissingPathError(f"no folder for {os.fspath(notebook)!r} under the root")
+    return path, relative_name(root, path), path.parent

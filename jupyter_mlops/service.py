@@ -157,16 +157,11 @@ class MLOps(LoggingConfigurable):
         cell for the badges drawn on cells.
         """
         from .notebook.reader import read_notebook
-        from .notebook.roles import cell_roles
+        from .notebook.roles import describe
 
         path, name, _ = self._locate(notebook, content)
         source = read_notebook(content if content is not None else path, name=name)
-        plan = self.inspect(source, name=name)
-        described = plan.to_dict()
-        for entry, function in zip(described["functions"], plan.functions, strict=True):
-            entry["parameters"] = function.parameters
-        described["cells"] = [role.to_dict() for role in cell_roles(source, plan)]
-        return described
+        return describe(source, self.inspect(source, name=name))
 
     def check(
         self,
@@ -299,7 +294,7 @@ class MLOps(LoggingConfigurable):
         kernel: str | None = None,
     ) -> SweepJob:
         """Check the space, record the sweep and its runs ``queued``; ``run_sweep`` runs it."""
-        from .execute.params import check_value, declared
+        from .execute.prepare import check_space
         from .execute.sweep import Selector, SweepExecutor, points, sweep_size
 
         request = self._request(
@@ -315,10 +310,7 @@ class MLOps(LoggingConfigurable):
         plan = request.plan
         # counted first: a space too large to sweep is refused before a value is checked
         count = sweep_size(dict(space), strategy, max_runs=max_runs, limit=self.max_sweep_runs)
-        checked: dict[str, list[Any]] = {}
-        for name, values in space.items():
-            parameter = declared(plan, name)
-            checked[name] = [check_value(plan, parameter, v, as_text=as_text) for v in values]
+        checked = check_space(plan, space, as_text=as_text)
         selector = Selector.parse(select) if select else None
         if selector is not None:
             selector.check(request)
@@ -415,21 +407,11 @@ class MLOps(LoggingConfigurable):
 
     def diff(self, function: str, a: str, b: str) -> tuple[Version, Version, str]:
         """Two versions of a function (by version prefix or alias) and a unified diff."""
-        import difflib
+        from .store.versions import code_diff
 
         old = self.store.get_version(function, a)
         new = self.store.get_version(function, b)
-        # Lines without their ends: code that ends without a newline would otherwise glue
-        # its last removed line to the first added one.
-        lines = difflib.unified_diff(
-            old.code.splitlines(),
-            new.code.splitlines(),
-            fromfile=f"{function}@{old.version[:12]}",
-            tofile=f"{function}@{new.version[:12]}",
-            lineterm="",
-        )
-        text = "\n".join(lines)
-        return old, new, text + "\n" if text else ""
+        return old, new, code_diff(function, old, new)
 
     def tag(self, function: str, version: str, alias: str) -> Version:
         """Point ``alias`` (staging, production, any name) at a version of a function."""
@@ -442,44 +424,10 @@ class MLOps(LoggingConfigurable):
     def _locate(
         self, notebook: str | os.PathLike[str], content: Mapping[str, Any] | None
     ) -> tuple[Path, str, Path]:
-        """(path in the root, store name, working directory) of a notebook to read or run.
+        """(path in the root, store name, working directory): see ``paths.locate_notebook``."""
+        from .paths import locate_notebook
 
-        With live ``content`` the file need not be saved yet, but its folder must exist.
-        """
-        from .paths import (
-            MissingPathError,
-            PathError,
-            notebook_in_root,
-            relative_name,
-            resolve_in_root,
-        )
-
-        if content is None:
-            path = notebook_in_root(self.root_dir, notebook)
-        else:
-            path = resolve_in_root(self.root_dir, notebook)
-            if path.suffix != ".ipynb":
-                raise PathError(f"{os.fspath(notebook)!r} is not a notebook (expected .ipynb)")
-            if not path.parent.is_dir():
-                raise MissingPathError(f"no folder for {os.fspath(notebook)!r} under the root")
-        return path, relative_name(self.root_dir, path), path.parent
-
-    def _stage(self, content: Mapping[str, Any]) -> Path:
-        """Write live content where the runner can read it: content-addressed, atomically."""
-        import hashlib
-        import json
-        import tempfile
-
-        data = json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")
-        folder = self.project.posted_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{hashlib.sha256(data).hexdigest()}.ipynb"
-        if not target.exists():
-            handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, target)
-        return target
+        return locate_notebook(self.root_dir, notebook, content)
 
     def _request(
         self,
@@ -487,49 +435,20 @@ class MLOps(LoggingConfigurable):
         parameters: Mapping[str, Any],
         *,
         as_text: bool,
-        function: str | None = None,
-        from_run: str | None = None,
-        idempotency_key: str | None = None,
-        timeout: float | None = None,
-        content: Mapping[str, Any] | None = None,
-        stage: bool = True,
-        engine: str | None = None,
-        kernel: str | None = None,
+        **options: Any,
     ) -> RunRequest:
-        from .errors import UnknownNameError
-        from .execute.kernels import require_kernel
-        from .execute.params import check_parameters
-        from .execute.runner import ENGINES, RunRequest
-        from .notebook.reader import read_notebook
+        """A checked request (``execute/prepare.py``); ``options`` are ``build_request``'s."""
+        from .execute.prepare import build_request
 
-        if engine is not None and engine not in ENGINES:
-            raise UnknownNameError(
-                f"no engine named {engine!r}", hint=f"one of {', '.join(ENGINES)}"
-            )
-        path, name, cwd = self._locate(notebook, content)
-        source = read_notebook(content if content is not None else path, name=name)
-        plan = self.inspect(source, name=name)
-        require_kernel(source.content, name, kernel)
-        if function is not None:
-            function = plan.function(function).name  # unknown function: fail now
-        values = check_parameters(plan, parameters, as_text=as_text)
-        if from_run is not None:
-            from_run = self.store.get_run(from_run).id
-        if content is not None and stage:
-            path = self._stage(source.content)
-        return RunRequest(
-            notebook=path,
-            notebook_name=name,
-            plan=plan,
-            parameters=values,
-            function=function,
-            from_run=from_run,
-            idempotency_key=idempotency_key,
-            timeout=timeout,
+        return build_request(
+            self.root_dir,
+            notebook,
+            parameters,
+            store=self.store,
+            posted_dir=self.project.posted_dir,
             cell_timeout=self.cell_timeout or None,
-            cwd=cwd,
-            engine=engine,
-            kernel=kernel,
+            as_text=as_text,
+            **options,
         )
 
     def close(self) -> None:

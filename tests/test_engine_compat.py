@@ -384,7 +384,7 @@ def test_cli_says_when_a_run_falls_back_to_a_stock_kernel(tmp_path: Path) -> Non
 def test_the_magic_and_the_cli_share_the_engine_and_kernel_options() -> None:
     from jupyter_mlops.arguments import sweep_options
     from jupyter_mlops.cli import build_parser as cli_parser
-    from jupyter_mlops.magics import build_parser as magic_parser
+    from jupyter_mlops.magic_grammar import build_parser as magic_parser
 
     for parser, head in ((cli_parser(), ["run", "n.ipynb"]), (magic_parser(), ["run"])):
         parsed = parser.parse_args([*head, "--engine", "papermill", "-k", "python3"])

@@ -23,7 +23,8 @@ from conftest import EXAMPLE, make_notebook
 
 from jupyter_mlops.cli import build_parser as cli_parser
 from jupyter_mlops.cli import main
-from jupyter_mlops.magics import build_parser, jupyter_server_root, kernel_notebook
+from jupyter_mlops.kernel_session import jupyter_server_root, kernel_notebook
+from jupyter_mlops.magic_grammar import build_parser
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

@@ -31,7 +31,7 @@ from typing import Any
 
 # papermill first: importing it loads our engine through its entry point, and importing the
 # engine module before papermill would make that a circular import.
-import papermill
+import papermill  # noqa: F401
 
 from ..convert.notebooks import DATA_DIR, function_notebook
 from ..errors import ConflictError, MLOpsError
@@ -40,24 +40,16 @@ from ..runtime import (
     ARTIFACTS_DIR,
     ARTIFACTS_FILE,
     METRICS_FILE,
-    RUN_DIR_VARIABLE,
     kind_of_value_file,
 )
 from ..store import Run, Store
 from .artifact_names import value_artifact
 from .engine import ExecutionControl
-from .fallback import note_stock_engine
+from .launch import OUTPUT_NOTEBOOK, check_engine, launch
 from .params import relevant
 from .value_files import StoredValue, copy_value
 
 logger = logging.getLogger(__name__)
-
-OUTPUT_NOTEBOOK = "output.ipynb"
-ENGINES = ("mlops", "papermill")
-
-# Stock papermill takes the kernel's environment from this process's os.environ, so runs on
-# the stock engine set it under this lock, one at a time.
-_STOCK_ENGINE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -93,8 +85,7 @@ class Runner:
     """Executes RunRequests and records them; one Runner serves many threads."""
 
     def __init__(self, store: Store, work_dir: Path, *, engine: str = "mlops") -> None:
-        if engine not in ENGINES:
-            raise MLOpsError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
+        check_engine(engine)
         self.store = store
         self.work_dir = work_dir
         self.engine = engine
@@ -214,118 +205,18 @@ class Runner:
                 "failed",
                 error={"cell": err.cell, "ename": type(err).__name__, "evalue": err.message},
             )
-        status, error = self._papermill(
-            request, notebook, parameters, folder, control, collect=collect, save=save
+        status, error = launch(
+            request,
+            notebook,
+            parameters,
+            folder,
+            control,
+            default_engine=self.engine,
+            collect=collect,
+            save=save,
         )
         metrics = self._ingest(run, plan, function, folder, save)
         return self.store.finish_run(run.id, status, error=error, metrics=metrics)
-
-    def _papermill(
-        self,
-        request: RunRequest,
-        notebook: Any,
-        parameters: dict[str, Any],
-        folder: Path,
-        control: ExecutionControl,
-        *,
-        collect: list[str],
-        save: dict[str, str],
-    ) -> tuple[str, dict[str, Any] | None]:
-        from papermill.exceptions import PapermillExecutionError
-
-        runtime_dir = folder / "runtime"
-        runtime_dir.mkdir(exist_ok=True)
-        output = folder / OUTPUT_NOTEBOOK
-        options: dict[str, Any] = {
-            "parameters": parameters,
-            "progress_bar": False,
-            "execution_timeout": request.cell_timeout,
-        }
-        cwd = str(request.cwd or request.notebook.parent)
-        kernel = request.kernel
-        if kernel is None and not isinstance(notebook, str):
-            # A function's generated notebook runs on the kernel of the notebook it came from.
-            kernel = _kernelspec_name(request.notebook)
-        if kernel:
-            options["kernel_name"] = kernel
-        try:
-            engine, reason = self._choose_engine(request, notebook, kernel)
-            if engine == "mlops":
-                papermill.execute_notebook(
-                    notebook,
-                    str(output),
-                    engine_name="mlops",
-                    mlops_cwd=cwd,
-                    mlops_env={RUN_DIR_VARIABLE: str(runtime_dir)},
-                    mlops_collect=collect,
-                    mlops_save=save,
-                    mlops_control=control,
-                    **options,
-                )
-            else:
-                try:
-                    self._stock_papermill(notebook, output, cwd, runtime_dir, options)
-                finally:
-                    note_stock_engine(output, kernel, reason)
-        except PapermillExecutionError as err:
-            return _status_of(err.ename, control), {
-                "cell": _source_cell(request, err.source),
-                "ename": err.ename,
-                "evalue": err.evalue,
-            }
-        except MLOpsError as err:
-            return "failed", {"cell": None, "ename": type(err).__name__, "evalue": err.message}
-        except Exception as err:  # a kernel that cannot start, an unreadable notebook…
-            logger.warning("run in %s failed before its code ran: %s", folder, err, exc_info=True)
-            return "failed", {"cell": None, "ename": type(err).__name__, "evalue": str(err)}
-        return "succeeded", None
-
-    def _choose_engine(
-        self, request: RunRequest, notebook: Any, kernel: str | None
-    ) -> tuple[str, str | None]:
-        """The engine for this run, and why not ``mlops`` when it was asked for.
-
-        What the ``mlops`` engine cannot run (``fallback_reason``) runs as under
-        ``--engine papermill`` would, and the log says why.
-        """
-        from .fallback import fallback_reason
-
-        engine = request.engine or self.engine
-        if engine not in ENGINES:
-            raise MLOpsError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
-        if engine != "mlops":
-            return engine, None
-        node = notebook if not isinstance(notebook, str) else _read_node(Path(notebook))
-        kernel = kernel or (node.metadata.get("kernelspec") or {}).get("name")
-        reason = fallback_reason(node, kernel)
-        if reason is None:
-            return engine, None
-        logger.warning(
-            "%s: running on a stock %s kernel, not the mlops engine: %s",
-            request.notebook_name,
-            kernel,
-            reason,
-        )
-        return "papermill", reason
-
-    @staticmethod
-    def _stock_papermill(
-        notebook: Any, output: Path, cwd: str, runtime_dir: Path, options: dict[str, Any]
-    ) -> None:
-        import os
-
-        with _STOCK_ENGINE_LOCK:
-            previous = os.environ.get(RUN_DIR_VARIABLE)
-            os.environ[RUN_DIR_VARIABLE] = str(runtime_dir)
-            try:
-                papermill.execute_notebook(
-                    notebook, str(output), resources={"metadata": {"path": cwd}}, **options
-                )
-            finally:
-                if previous is None:
-                    os.environ.pop(RUN_DIR_VARIABLE, None)
-                else:
-                    os.environ[RUN_DIR_VARIABLE] = previous
 
     # -- inputs of a function run ------------------------------------------------------------
 
@@ -493,51 +384,10 @@ def _overrides(plan: Plan, values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _status_of(ename: str, control: ExecutionControl) -> str:
-    if control.cancelled or ename == "RunCancelled":
-        return "cancelled"
-    return "failed"
-
-
-def _source_cell(request: RunRequest, source: str) -> int | None:
-    """The index, in the user's notebook, of the cell whose code failed.
-
-    papermill counts cells of the notebook it ran, which has an injected parameters cell
-    (and, for a function, generated load/save cells), so the cell is found by its code.
-    """
-    try:
-        cells = json.loads(request.notebook.read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, ValueError):
-        return None
-    for index, cell in enumerate(cells):
-        text = cell.get("source", "")
-        if (
-            cell.get("cell_type") == "code"
-            and ("".join(text) if isinstance(text, list) else text) == source
-        ):
-            return index
-    return None
-
-
 def _node(content: Mapping[str, Any]) -> Any:
     import nbformat
 
     return nbformat.from_dict(content)  # type: ignore[no-untyped-call]
-
-
-def _kernelspec_name(path: Path) -> str | None:
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    name = ((content.get("metadata") or {}).get("kernelspec") or {}).get("name")
-    return str(name) if name else None
-
-
-def _read_node(path: Path) -> Any:
-    import nbformat
-
-    return nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:

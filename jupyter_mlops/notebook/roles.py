@@ -53,3 +53,13 @@ def cell_roles(notebook: NotebookSource, plan: Plan) -> list[CellRole]:
 def _skipped(cell: dict[str, Any], index: int) -> bool:
     """Tagged ``mlops:skip`` (or a peer's skip tag); the parse already accepted the tags."""
     return tag_grammar.read_tags(cell_tags(cell), cell=index).role == tag_grammar.SKIP
+
+
+def describe(source: NotebookSource, plan: Plan) -> dict[str, Any]:
+    """What the sidebar shows: the Plan, the parameters each function reads, and one role
+    per cell for the badges drawn on cells."""
+    described = plan.to_dict()
+    for entry, function in zip(described["functions"], plan.functions, strict=True):
+        entry["parameters"] = function.parameters
+    described["cells"] = [role.to_dict() for role in cell_roles(source, plan)]
+    return described

@@ -155,3 +155,20 @@ def history(session: Session, function: str, alias: str | None) -> list[AliasMov
         )
         for row in session.scalars(query)
     ]
+
+
+def code_diff(function: str, old: Version, new: Version) -> str:
+    """A unified diff of two versions' code, headed ``function@hash-prefix``; "" if equal."""
+    import difflib
+
+    # Lines without their ends: code that ends without a newline would otherwise glue
+    # its last removed line to the first added one.
+    lines = difflib.unified_diff(
+        old.code.splitlines(),
+        new.code.splitlines(),
+        fromfile=f"{function}@{old.version[:12]}",
+        tofile=f"{function}@{new.version[:12]}",
+        lineterm="",
+    )
+    text = "\n".join(lines)
+    return text + "\n" if text else ""
