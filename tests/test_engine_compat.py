@@ -182,6 +182,32 @@ def test_an_inline_figure_is_the_stock_image(tmp_path: Path) -> None:
     assert ours.cells[1].outputs[0].data == stock.cells[1].outputs[0].data
 
 
+def test_a_cell_out_of_time_is_interrupted_as_stock_papermill_does(tmp_path: Path) -> None:
+    # Given a cell that prints, then sleeps past the cell timeout
+    source = write(
+        tmp_path / "in.ipynb", "print('before')", "import time\nprint('sleeping')\ntime.sleep(60)"
+    )
+    shapes, errors = [], []
+    for engine in (None, "mlops"):
+        output = tmp_path / f"{engine}.ipynb"
+        # When each engine runs it with a 3 s cell timeout
+        with pytest.raises(Exception) as caught:  # noqa: PT011 (stock: nbclient's own error)
+            papermill.execute_notebook(
+                str(source),
+                str(output),
+                engine_name=engine,
+                progress_bar=False,
+                execution_timeout=3,
+            )
+        errors.append(getattr(caught.value, "ename", type(caught.value).__name__))
+        shapes.append(shape(nbformat.read(str(output), as_version=4)))
+    # Then both fail the same way, and the cell shows what it printed and the kernel's own
+    # KeyboardInterrupt (the kernel is interrupted first), not an error made up by the engine
+    assert errors[1] == errors[0]
+    assert shapes[1] == shapes[0]
+    assert ("error", "KeyboardInterrupt") in shapes[1][1]
+
+
 def widgets(nb: Any) -> list[tuple[Any, ...]]:
     """The saved widget models: name, module and state (model ids are random)."""
     saved = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json")

@@ -258,6 +258,10 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
                 cls._finish(nb_man, session, mlops_collect, mlops_save)
         finally:
             session.close()
+        if stopped is not None and stopped.shown:
+            # The cell shows the kernel's own KeyboardInterrupt, as under nbclient; the run
+            # still fails as what stopped it (papermill would name the interrupt instead).
+            raise _stopped_error(nb_man.nb, stopped)
         return nb_man.nb
 
     @staticmethod
@@ -286,7 +290,9 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
                     nb_man.cell_exception(nb.cells[index], cell_index=index, exception=None)
                     break
             except RunStoppedError as stopped:
-                outputs.fail(stopped.ename, stopped.evalue)
+                stopped.cell = index
+                if not stopped.shown:
+                    outputs.fail(stopped.ename, stopped.evalue)
                 nb_man.cell_exception(nb.cells[index], cell_index=index, exception=stopped)
                 return stopped
             finally:
@@ -347,3 +353,19 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
                     f"could not save the value of {name!r}: {why}",
                     hint="check the path and that the value is serializable",
                 )
+
+
+def _stopped_error(nb: Any, stopped: RunStoppedError) -> Exception:
+    from papermill.exceptions import PapermillExecutionError
+
+    index = stopped.cell or 0
+    cell = nb.cells[index]
+    error: Exception = PapermillExecutionError(
+        cell_index=index,
+        exec_count=cell.get("execution_count"),
+        source=cell.source,
+        ename=stopped.ename,
+        evalue=stopped.evalue,
+        traceback=[f"{stopped.ename}: {stopped.evalue}"],
+    )
+    return error

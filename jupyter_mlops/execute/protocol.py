@@ -162,10 +162,12 @@ def kill_tree(pid: int, *, include_root: bool = True) -> None:
 class RunStoppedError(Exception):
     """A run ended by the engine or by its child's death; becomes the cell's error output."""
 
-    def __init__(self, ename: str, evalue: str) -> None:
+    def __init__(self, ename: str, evalue: str, *, shown: bool = False) -> None:
         super().__init__(f"{ename}: {evalue}")
         self.ename = ename
         self.evalue = evalue
+        self.shown = shown  # the kernel already gave the cell its error output
+        self.cell: int | None = None  # the cell it stopped in, once the engine knows
 
 
 class ZygoteHandle:
@@ -312,6 +314,7 @@ class RunSession:
     """One run's child, as the engine drives it: start, execute cells, ask, stop."""
 
     POLL = 0.25  # how often limits and cancellation are checked while a cell runs
+    INTERRUPT_GRACE = 2.0  # how long a timed-out cell has to answer its KeyboardInterrupt
 
     def __init__(self, zygote: ZygoteHandle, control: Any, start_timeout: float) -> None:
         self.zygote = zygote
@@ -399,7 +402,14 @@ class RunSession:
             raise self._died(index) from None
         assert self.reader is not None
         while True:
-            self._check_limits(index, cell_deadline, timeout)
+            self._check_limits(index)
+            if cell_deadline is not None and time.monotonic() >= cell_deadline:
+                shown = self._interrupt(handle)
+                stopped = self._stop(
+                    "CellTimeoutError", f"cell {index} timed out after {timeout:g} seconds"
+                )
+                stopped.shown = shown
+                raise stopped
             wait = self.POLL
             now = time.monotonic()
             for deadline in (cell_deadline, self.control.deadline):
@@ -415,17 +425,33 @@ class RunSession:
                 return message
             handle(message)
 
-    def _check_limits(self, index: int, cell_deadline: float | None, timeout: float | None) -> None:
-        now = time.monotonic()
+    def _check_limits(self, index: int) -> None:
         if self.control.cancelled:
             raise self._stop("RunCancelled", f"the run was cancelled during cell {index}")
         deadline = self.control.deadline
-        if deadline is not None and now >= deadline:
+        if deadline is not None and time.monotonic() >= deadline:
             raise self._stop("RunTimeout", f"the run's deadline passed during cell {index}")
-        if cell_deadline is not None and now >= cell_deadline:
-            raise self._stop(
-                "CellTimeoutError", f"cell {index} timed out after {timeout:g} seconds"
-            )
+
+    def _interrupt(self, handle: Any) -> bool:
+        """A cell out of time is interrupted first, as nbclient does with a kernel, so its
+        ``KeyboardInterrupt`` (and what it printed) becomes the cell's output; True if the
+        kernel answered with its error within ``INTERRUPT_GRACE`` seconds."""
+        if self.pid is None or self.reader is None:
+            return False
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGINT)
+        give_up = time.monotonic() + self.INTERRUPT_GRACE
+        while (left := give_up - time.monotonic()) > 0:
+            try:
+                message = self.reader.read(min(left, self.POLL))
+            except (EOFError, OSError):
+                return False
+            if message is None:
+                continue
+            if message.get("op") == "done":
+                return message.get("status") == "error"
+            handle(message)
+        return False
 
     def _stop(self, ename: str, evalue: str) -> RunStoppedError:
         """Kill the child's whole tree and wait until the zygote cleaned up after it."""
