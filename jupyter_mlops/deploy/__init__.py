@@ -4,6 +4,7 @@ The layers, each a module::
 
     files      where a deployment keeps its notebook snapshots, logs and monitor windows
     manager    Deployments: deploy, redeploy, roll back, start, stop, restore (every surface)
+    launcher   a surface's side of the keeper: start it, wake it, wait for its outcome, stop it
     keeper     the process that owns one deployment's socket and supervises its server
     child      starting one serving process (``python -m jupyter_mlops.serve``) and waiting
     environment  the allowlisted environment keepers and serving processes get (no secrets)

@@ -9,15 +9,10 @@ redeploy that fails leaves the old version serving and says why.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import secrets
-import signal
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,17 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictError, MLOpsError, NotFoundError
 from ..store.deployments import Deployment, DeploymentStore, check_name
-from ..store.private import open_private_log
-from . import leftovers
-from .environment import clean_environment
+from . import launcher, leftovers
 from .files import DeploymentFiles
+from .launcher import STOP_WAIT, WAIT
 
 if TYPE_CHECKING:
     from ..notebook.plan import Function, Plan
     from ..service import MLOps
 
-WAIT = 150.0  # seconds a call waits for the keeper's outcome
-STOP_WAIT = 20.0
 DEFAULT_OPTIONS: dict[str, Any] = {
     "workers": 1,
     "threads": 4,
@@ -230,7 +222,7 @@ class Deployments:
         self._rows.want(name, desired="running")
         self._rows.report(name, status="starting", error=None, failed_generation=None)
         self._spawn_keeper(name)
-        result = self._await(name, self.get(name).generation, wait, first=False)
+        result = launcher.await_outcome(self._rows, name, self.get(name).generation, wait)
         self._rows.add_event(name, "started", result.serving_version)
         return result
 
@@ -241,14 +233,7 @@ class Deployments:
         that does not stop in ``wait``) is ended here, found by its command line."""
         deployment = self.get(name)
         self._rows.want(name, desired="stopped", new_generation=False)
-        if deployment.keeper_alive():
-            assert deployment.keeper_pid is not None
-            _signal(deployment.keeper_pid, signal.SIGUSR1)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and self.get(name).keeper_alive():
-                time.sleep(0.05)
-            if self.get(name).keeper_alive():
-                _signal(deployment.keeper_pid, signal.SIGKILL)
+        launcher.stop(self._rows, deployment, wait)
         left = leftovers.serving_pids(self.files(name), self.get(name).serve_pid)
         if left:
             leftovers.end(left)
@@ -277,7 +262,7 @@ class Deployments:
         for deployment in self.every():
             if deployment.desired != "running" or deployment.status == "failed":
                 continue
-            if deployment.keeper_alive() or _being_started(deployment):
+            if deployment.keeper_alive() or launcher.being_started(deployment):
                 continue
             self._rows.add_event(deployment.name, "restored", deployment.version)
             self._spawn_keeper(deployment.name)
@@ -398,13 +383,12 @@ class Deployments:
                 wanted["token_sha256"] = digest
             deployment = self._rows.want(name, **wanted)
         if deployment.keeper_alive():
-            assert deployment.keeper_pid is not None
-            _signal(deployment.keeper_pid, signal.SIGUSR1)
+            launcher.wake(deployment)
         else:
             self._rows.report(name, status="starting", error=None, failed_generation=None)
             self._spawn_keeper(name)
         try:
-            result = self._await(name, deployment.generation, wait, first=existing is None)
+            result = launcher.await_outcome(self._rows, name, deployment.generation, wait)
         except MLOpsError:
             if existing is None:
                 self._forget(name)
@@ -432,79 +416,12 @@ class Deployments:
         deployment = self._rows.find(name)
         if deployment is None:
             return
-        deadline = time.monotonic() + STOP_WAIT
-        while deployment.keeper_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-            deployment = self.get(name)
+        launcher.wait_gone(self._rows, deployment)
         self._rows.delete(name)
         self.files(name).remove()
 
-    def _await(self, name: str, generation: int, wait: float, *, first: bool) -> Deployment:
-        deadline = time.monotonic() + wait
-        seen_keeper = False
-        while True:
-            deployment = self.get(name)
-            if deployment.serving_generation == generation and deployment.status == "running":
-                return deployment
-            if deployment.failed_generation == generation or (
-                deployment.status == "failed" and deployment.generation == generation
-            ):
-                raise MLOpsError(
-                    f"{name!r} did not start: {deployment.error or 'see the log'}",
-                    hint=f"jupyter mlops logs {name}",
-                )
-            alive = deployment.keeper_alive()
-            seen_keeper = seen_keeper or alive
-            if seen_keeper and not alive:
-                raise MLOpsError(
-                    f"the keeper of {name!r} exited before it served: "
-                    f"{deployment.error or 'see its keeper.log'}"
-                )
-            if time.monotonic() > deadline:
-                raise MLOpsError(
-                    f"{name!r} did not start within {wait:g} s",
-                    hint=f"jupyter mlops logs {name}",
-                )
-            time.sleep(0.05)
-
     def _spawn_keeper(self, name: str) -> None:
-        """Start the keeper in its own session: it outlives this process and its terminal."""
-        files = self.files(name)
-        files.make()
-        args = [sys.executable, "-m", "jupyter_mlops.deploy.keeper", str(self.root), name]
-        # The project travels whole (store, artifacts, state folder): the keeper and its
-        # serving processes never re-read config files or guess from the root. Nothing
-        # else of ours does: no server secrets (environment.py).
-        env = clean_environment(os.environ, **self.service.project.environ())
-        log = open_private_log(files.keeper_log)
-        try:
-            process = subprocess.Popen(
-                args,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-                start_new_session=True,
-                close_fds=True,
-                cwd=self.root,
-                env=env,
-            )
-        finally:
-            os.close(log)
-        # Reap it when it exits, so a long-lived server collects no zombies.
-        threading.Thread(target=process.wait, daemon=True, name=f"reap-{name}").start()
-
-
-def _being_started(deployment: Deployment) -> bool:
-    """A deploy or start call spawned its keeper a moment ago and is waiting for it."""
-    from datetime import datetime, timezone
-
-    age = (datetime.now(timezone.utc) - deployment.updated_at).total_seconds()
-    return deployment.status == "starting" and age < WAIT
-
-
-def _signal(pid: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signum)
+        launcher.spawn(self.root, name, self.files(name), self.service.project.environ())
 
 
 __all__ = ["Deployments"]
