@@ -94,6 +94,15 @@ def both(tmp_path: Path, *cells: str) -> tuple[Any, Any]:
 PLOT = "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])"
 
 FEATURES = {
+    # an error while a cell's result is shown fails the cell, as ipykernel marks it
+    "failing-display": (
+        "class A:\n    def _ipython_display_(self):\n        raise AttributeError('x')\nA()",
+        "print('after')",
+    ),
+    "failing-repr": (
+        "class B:\n    def _repr_html_(self):\n        raise ValueError('bad')\nB()",
+        "print('after')",
+    ),
     "matplotlib-inline": ("%matplotlib inline", PLOT, f"{PLOT}\nplt.show()", "plt.close('all')"),
     "matplotlib-default-backend": (f"{PLOT};", "fig = plt.figure()\nfig"),
     "matplotlib-agg": ("%matplotlib agg", f"{PLOT}\nplt.show()"),

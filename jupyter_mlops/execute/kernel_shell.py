@@ -288,6 +288,7 @@ class CapturingShell(InteractiveShell):
     """The kernel's shell without ZeroMQ: same display machinery, same ``!cmd``, no history."""
 
     displayhook_class = Type(CapturingDisplayHook)
+    display_error: BaseException | None = None  # raised while showing this cell's result
     display_pub_class = Type(CapturingDisplayPublisher)
     # ipykernel's compiler names cells like a kernel does (tracebacks, SyntaxError text).
     compiler_class = Type(XCachingCompiler)
@@ -331,9 +332,14 @@ class CapturingShell(InteractiveShell):
             }
             self.sink.send({"op": "output", "output": output})
         self._last_traceback = list(stb)
+        if getattr(self.displayhook, "_result", None) is not None:
+            # An error while the cell's result was being shown (a failing _repr_*_ or
+            # _ipython_display_) fails the cell, as ipykernel marks its execute_request.
+            self.display_error = evalue
 
     def run_cell(self, *args: Any, **kwargs: Any) -> Any:
         self._last_traceback = None
+        self.display_error = None
         return super().run_cell(*args, **kwargs)  # type: ignore[no-untyped-call]
 
     def system_piped(self, cmd: str) -> None:

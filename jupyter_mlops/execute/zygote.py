@@ -264,10 +264,12 @@ class RunChild:
         result = self.shell.run_cell(source, store_history=True, silent=False)
         self.sink.flush_streams()
         reply: Message = {"op": "done", "execution_count": count, "status": "ok"}
-        if not result.success:
+        if not result.success or self.shell.display_error is not None:
             err = result.error_before_exec
             if err is None:
                 err = result.error_in_exec
+            if err is None:  # the cell ran; showing its result failed
+                err = self.shell.display_error
             reply.update(
                 status="error",
                 ename=type(err).__name__,
