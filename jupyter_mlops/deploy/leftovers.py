@@ -17,6 +17,7 @@ import socket
 import time
 from pathlib import Path
 
+from ..store.owner import is_alive
 from .files import DeploymentFiles
 
 PROC = Path("/proc")
@@ -109,17 +110,7 @@ def _after(words: list[str], flag: str) -> str | None:
 
 
 def _exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    if PROC.is_dir():  # a zombie is gone: only its entry remains until its parent reaps it
-        with contextlib.suppress(OSError):
-            stat = (PROC / str(pid) / "stat").read_text()
-            return stat.rpartition(")")[2].split()[0] != "Z"
-    return True
+    return is_alive(pid, None)  # a zombie counts as gone: only its entry is left
 
 
 def _signal(pid: int, signum: int) -> None:

@@ -31,6 +31,7 @@ from ..errors import MLOpsError
 from ..notebook.parser import parse_notebook
 from ..notebook.plan import Function, Plan
 from ..notebook.reader import read_notebook
+from ..store.owner import is_alive
 from .app import ServeApp
 from .binding import bind_inputs, load_values
 from .loader import load_function
@@ -282,7 +283,7 @@ def watch(pid: int) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
     def gone() -> bool:  # a child whose parent died is adopted: its parent pid changes
-        return not _alive(pid) or (child and os.getppid() != pid)
+        return not is_alive(pid, None) or (child and os.getppid() != pid)
 
     def poll() -> None:
         while not gone():
@@ -291,16 +292,6 @@ def watch(pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=poll, daemon=True, name="mlops-watch").start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 DRAIN_SECONDS = 2.0  # at most: keep-alive clients make their next request and are told to go
