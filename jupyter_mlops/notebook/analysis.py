@@ -17,59 +17,19 @@ We walk its top-level statements in order, as the kernel would run them:
 from __future__ import annotations
 
 import ast
-import builtins
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-BUILTIN_NAMES = frozenset(dir(builtins)) | {
-    "__name__",
-    "__file__",
-    "__doc__",
-    "__builtins__",
-    "__spec__",
-    "__loader__",
-    "get_ipython",
-    "display",
-    "In",
-    "Out",
-    "exit",
-    "quit",
-}
-DYNAMIC_CALLS = frozenset({"exec", "eval", "globals", "locals", "vars", "__import__"})
-# Methods called for display or a copy, not to change the object (keeps edges honest).
-NON_MUTATING_METHODS = frozenset(
-    {
-        "head",
-        "tail",
-        "describe",
-        "info",
-        "summary",
-        "plot",
-        "hist",
-        "show",
-        "copy",
-        "print",
-        "to_csv",
-        "to_json",
-        "to_parquet",
-        "savefig",
-        "save",
-        "value_counts",
-        "sample",
-        "count",
-        "mean",
-        "sum",
-        "max",
-        "min",
-        "std",
-        "nunique",
-        "unique",
-        "isna",
-        "isnull",
-        "corr",
-    }
+from .ast_names import (
+    DYNAMIC_CALLS,
+    INTERNAL_PREFIX,
+    NON_MUTATING_METHODS,
+    assigns_in,
+    base_name,
+    free_names,
+    walk_outer_scope,
+    walrus_targets,
 )
-INTERNAL_PREFIX = "_mlops"
 
 
 @dataclass(frozen=True, order=True)
@@ -351,16 +311,16 @@ class _BlockWalker:
                 s for s in node.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
             ]
             runs_now = ast.Module(body=[s for s in node.body if s not in deferred], type_ignores=[])
-            for name in sorted(_free_names(runs_now) - {d.name for d in deferred}):  # type: ignore[attr-defined]
+            for name in sorted(free_names(runs_now) - {d.name for d in deferred}):  # type: ignore[attr-defined]
                 self.read(name, node)
         for scope in deferred:
-            for name in sorted(_free_names(scope)):
+            for name in sorted(free_names(scope)):
                 self._deferred.append((name, self._pos(node)))
         for inner in ast.walk(node):
             if isinstance(inner, ast.Global):
                 for name in inner.names:
                     self.names.global_decls.append((self._pos(inner), name))
-                    if _assigns_in(node, name):
+                    if assigns_in(node, name):
                         self.bind(name, inner, surely=False)
 
     visit_AsyncFunctionDef = visit_FunctionDef
@@ -380,7 +340,7 @@ class _BlockWalker:
         if top and isinstance(value, ast.Name):
             self.names.bare_names.setdefault(value.id, self._pos(value))
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute):
-            base = _base_name(value.func.value)
+            base = base_name(value.func.value)
             if base is not None and value.func.attr not in NON_MUTATING_METHODS:
                 self.modify(base, value)
         self.expression(value)
@@ -407,7 +367,7 @@ class _BlockWalker:
     def changed_in_place(self, node: ast.expr) -> None:
         """``x.a = …``, ``x[k] = …``: reads the expression parts, and changes ``x``."""
         self.expression(node)
-        base = _base_name(node)
+        base = base_name(node)
         if base is not None:
             self.modify(base, node)
 
@@ -416,7 +376,7 @@ class _BlockWalker:
             self.expression(node)
 
     def expression(self, node: ast.AST) -> None:
-        for sub in _walk_outer_scope(node):
+        for sub in walk_outer_scope(node):
             if isinstance(sub, ast.Name):
                 if isinstance(sub.ctx, ast.Load):
                     self.read(sub.id, sub)
@@ -426,8 +386,8 @@ class _BlockWalker:
                 sub, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
             ):
                 # A walrus in a comprehension binds outside it, but only if the loop runs.
-                self._maybe_walrus.update(_walrus_targets(sub))
-                for name in sorted(_free_names(sub)):
+                self._maybe_walrus.update(walrus_targets(sub))
+                for name in sorted(free_names(sub)):
                     self.read(name, sub)
             elif isinstance(sub, ast.Call):
                 self._call(sub)
@@ -442,74 +402,6 @@ class _BlockWalker:
             for k in node.keywords
         )
         if inplace and isinstance(node.func, ast.Attribute):
-            base = _base_name(node.func.value)
+            base = base_name(node.func.value)
             if base is not None:
                 self.modify(base, node)
-
-
-def _base_name(node: ast.expr) -> str | None:
-    """``x`` of ``x``, ``x.a.b``, ``x[1].c``; None for anything else (calls, literals)."""
-    while isinstance(node, (ast.Attribute, ast.Subscript)):
-        node = node.value
-    return node.id if isinstance(node, ast.Name) else None
-
-
-def _walk_outer_scope(node: ast.AST) -> Iterator[ast.AST]:
-    """Like ast.walk, but does not enter lambdas or comprehensions (yields them instead),
-    except for a comprehension's first iterable, which runs in the outer scope."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        if isinstance(current, ast.Lambda):
-            stack.extend(current.args.defaults)
-            stack.extend(d for d in current.args.kw_defaults if d is not None)
-            continue
-        if isinstance(current, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            stack.append(current.generators[0].iter)
-            stack.extend(_walrus_targets(current))
-            continue
-        stack.extend(ast.iter_child_nodes(current))
-
-
-def _walrus_targets(node: ast.AST) -> list[ast.Name]:
-    return [
-        sub.target
-        for sub in ast.walk(node)
-        if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name)
-    ]
-
-
-def _free_names(scope: ast.AST) -> set[str]:
-    """Names a nested scope reads that it (and scopes inside it) never binds.
-
-    Deliberately simple: a name bound anywhere inside counts as local everywhere inside.
-    """
-    loaded: set[str] = set()
-    bound: set[str] = set()
-    declared_global: set[str] = set()
-    for sub in ast.walk(scope):
-        if sub is not scope and isinstance(
-            sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-        ):
-            bound.add(sub.name)
-        if isinstance(sub, ast.Name):
-            (loaded if isinstance(sub.ctx, ast.Load) else bound).add(sub.id)
-        elif isinstance(sub, ast.arg):
-            bound.add(sub.arg)
-        elif isinstance(sub, ast.alias):
-            bound.add((sub.asname or sub.name).split(".")[0])
-        elif isinstance(sub, ast.Global):
-            declared_global.update(sub.names)
-        elif isinstance(sub, ast.ExceptHandler) and sub.name:
-            bound.add(sub.name)
-    for walrus in _walrus_targets(scope):  # a walrus in a comprehension binds outside it
-        bound.discard(walrus.id)
-    return (loaded - bound) | (loaded & declared_global)
-
-
-def _assigns_in(scope: ast.AST, name: str) -> bool:
-    return any(
-        isinstance(sub, ast.Name) and sub.id == name and isinstance(sub.ctx, ast.Store)
-        for sub in ast.walk(scope)
-    )

@@ -26,7 +26,8 @@ from typing import Any
 
 from ..errors import NotebookError, PlanError, TagError
 from . import tags as tag_grammar
-from .analysis import BUILTIN_NAMES, BlockNames, Position, analyze_block, statement_names
+from .analysis import BlockNames, Position, analyze_block, statement_names
+from .ast_names import BUILTIN_NAMES
 from .parameters import Parameter, parse_parameters
 from .plan import PARAMETERS, CellCode, Edge, Function, Metric, Plan, PlanWarning
 from .reader import NOTEBOOK_SOURCE, NotebookSource, cell_source, cell_tags, read_notebook
