@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import ast
 import keyword
-import re
 import threading
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,20 +26,13 @@ from ..errors import NotebookError, PlanError, TagError
 from . import tags as tag_grammar
 from .analysis import BlockNames, Position, analyze_block, statement_names
 from .ast_names import BUILTIN_NAMES
+from .dependencies import function_edges, run_order
 from .parameters import Parameter, parse_parameters
-from .plan import PARAMETERS, CellCode, Edge, Function, Metric, Plan, PlanWarning
+from .peer_markers import ignored_by_marker, mlrun_sections
+from .plan import PARAMETERS, CellCode, Function, Metric, Plan, PlanWarning
 from .reader import NOTEBOOK_SOURCE, NotebookSource, cell_source, cell_tags, read_notebook
 from .source import to_plain_python
 from .versioning import function_version, setup_used, split_setup
-
-# MLRun matches its ignore marker anywhere in a cell, after code too.
-_MARKER = re.compile(r"#\s*(?:mlrun|nuclio)\s*:\s*(ignore)\b", re.IGNORECASE)
-_SECTION = re.compile(
-    r"^\s*#\s*(?:mlrun|nuclio)\s*:\s*(?P<kind>start|end)-code(?:\s+(?P<name>\S+))?\s*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-_SECTION_START = re.compile(r"^\s*#\s*(?:mlrun|nuclio)\s*:\s*start-code", re.I | re.M)
-
 
 # Names the generated modules define themselves; a function must not replace them.
 GENERATED_NAMES = frozenset(
@@ -139,8 +130,9 @@ class _Builder:
         parameters = self.parameters = self._parameters()
         setup_names, setup_statements = self._setup(parameters)
         functions = self._functions(parameters, setup_names)
-        edges = self._edges(functions)
-        ordered = self._order(functions, edges)
+        after = {name: draft.after for name, draft in self.drafts.items()}
+        edges = function_edges(functions, after, self.name, self.warn)
+        ordered = run_order(functions, edges, self.split, self.name)
         metrics = self._metrics(functions)
         self._identifiers(ordered, parameters, setup_names)
         for function in ordered:
@@ -164,7 +156,7 @@ class _Builder:
 
     def _assign_roles(self) -> None:
         cells = self.notebook.cells
-        sections = self._mlrun_sections(cells)
+        sections = mlrun_sections(cells)
         current: str | None = None  # a role name, or "fn:NAME"
         last_markdown = ""
         for index, cell in enumerate(cells):
@@ -177,7 +169,7 @@ class _Builder:
             tags = tag_grammar.read_tags(cell_tags(cell), cell=index, notebook=self.name)
             for note in tags.notes:
                 self.warn(index, note)
-            if _ignored_by_marker(source):
+            if ignored_by_marker(source):
                 continue
             if sections is not None:
                 if index not in sections:
@@ -240,39 +232,6 @@ class _Builder:
                 }
                 self.last_function = what.get(role or current or "", "untagged code")
             last_markdown = ""
-
-    def _mlrun_sections(self, cells: list[dict[str, Any]]) -> dict[int, tuple[str, str]] | None:
-        """MLRun/nuclio ``# mlrun: start-code [NAME]`` ... ``end-code`` sections.
-
-        Returns, for each code cell inside a section, its source with the lines outside
-        masked (blank, so line numbers hold) and the section's name ("" when unnamed); None
-        when the notebook has no such markers (then every cell counts).
-        """
-        if not any(
-            cell.get("cell_type") == "code" and _SECTION.search(cell_source(cell)) for cell in cells
-        ):
-            return None
-        has_start = any(
-            _SECTION_START.search(cell_source(c)) for c in cells if c.get("cell_type") == "code"
-        )
-        active: str | None = None if has_start else ""  # end-code alone: from the top
-        kept: dict[int, tuple[str, str]] = {}
-        for index, cell in enumerate(cells):
-            if cell.get("cell_type") != "code":
-                continue
-            lines, section = [], active
-            for line in cell_source(cell).split("\n"):
-                marker = _SECTION.match(line)
-                if marker:
-                    active = (marker["name"] or "") if marker["kind"].lower() == "start" else None
-                    section = active if active is not None else section
-                    lines.append("")
-                else:
-                    lines.append(line if active is not None else "")
-            text = "\n".join(lines)
-            if text.strip() and section is not None:
-                kept[index] = (text, section)
-        return kept
 
     def _plain(self, index: int, source: str) -> CellCode:
         plain = to_plain_python(source)
@@ -583,72 +542,6 @@ class _Builder:
         wanted -= names.deleted
         return sorted(wanted, key=lambda n: (names.last_definition(n) or Position(0, 0), n))
 
-    # -- 4. edges and order ----------------------------------------------------------------
-    def _edges(self, functions: list[Function]) -> list[Edge]:
-        by_name = {f.name: f for f in functions}
-        edges: dict[tuple[str, str], list[str]] = {}
-        for function in functions:
-            for variable in function.data_inputs:
-                edges.setdefault((function.sources[variable], function.name), []).append(variable)
-            for after, cell, lenient in self.drafts[function.name].after:
-                if lenient and (after not in by_name or after == function.name):
-                    what = "its own step" if after == function.name else "no step"
-                    self.warn(
-                        cell,
-                        f"tag prev:{after} on a continuation cell of step "
-                        f"{function.name!r} names {what}; ignored, as Kale ignores it",
-                    )
-                    continue
-                if after not in by_name:
-                    raise PlanError(
-                        f"tag after:{after} names no function (functions: {', '.join(by_name)})",
-                        notebook=self.name,
-                        cell=cell,
-                    )
-                if after == function.name:
-                    raise PlanError(
-                        f"function {after!r} cannot run after itself", notebook=self.name, cell=cell
-                    )
-                if after not in function.after:
-                    function.after.append(after)
-                edges.setdefault((after, function.name), [])
-        return [Edge(s, t, tuple(names)) for (s, t), names in edges.items()]
-
-    def _order(self, functions: list[Function], edges: list[Edge]) -> list[Function]:
-        """Topological order, ties broken by position in the notebook; cycles are errors."""
-        position = {f.name: f.cells[0].index for f in functions}
-        incoming = {f.name: {e.source for e in edges if e.target == f.name} for f in functions}
-        ordered: list[str] = []
-        ready = sorted((n for n, deps in incoming.items() if not deps), key=lambda n: position[n])
-        while ready:
-            name = ready.pop(0)
-            ordered.append(name)
-            for other, deps in incoming.items():
-                if name in deps:
-                    deps.discard(name)
-                    if not deps and other not in ordered and other not in ready:
-                        ready.append(other)
-            ready.sort(key=lambda n: position[n])
-        if len(ordered) < len(functions):
-            cycle = _find_cycle({k: set(v) for k, v in incoming.items() if k not in ordered})
-            path = " -> ".join(f"{n} (cell {position[n]})" for n in cycle)
-            hint = "split a function or move the cell that closes the loop"
-            split = [n for n in cycle if n in self.split]
-            if split:
-                first, again = self.split[split[0]]
-                hint = (
-                    f"function {split[0]!r} is tagged on cells {first} and {again}, not "
-                    "consecutive; if they are two functions, give them two names"
-                )
-            raise PlanError(
-                f"the functions depend on each other in a cycle: {path}",
-                notebook=self.name,
-                cell=position[cycle[0]],
-                hint=hint,
-            )
-        by_name = {f.name: f for f in functions}
-        return [by_name[name] for name in ordered]
-
     def _metrics(self, functions: list[Function]) -> list[Metric]:
         metrics = [
             Metric(name, f.name, self.drafts[f.name].metric_cells[0])
@@ -706,10 +599,6 @@ def _metrics_outside_a_function(notebook: str, cell: int) -> TagError:
     )
 
 
-def _ignored_by_marker(source: str) -> bool:
-    return any(m.lower() == "ignore" for m in _MARKER.findall(source))
-
-
 def _identifier(name: str) -> str:
     """A Python identifier for a tag name: ``load-data`` -> ``load_data``."""
     text = unicodedata.normalize("NFKC", name)
@@ -727,22 +616,3 @@ def _first_paragraph(markdown: str) -> str:
         if text:
             return text[:200]
     return ""
-
-
-def _find_cycle(graph: Mapping[str, set[str]]) -> list[str]:
-    """One cycle in a graph of name -> names it depends on, first node repeated at the end."""
-    for start in sorted(graph):
-        path = [start]
-        seen = {start}
-        node = start
-        while True:
-            following = sorted(d for d in graph.get(node, set()) if d in graph)
-            if not following:
-                break
-            node = following[0]
-            if node in seen:
-                loop = path[path.index(node) :]
-                return [*loop, node][::-1]  # in run order: each feeds the next
-            path.append(node)
-            seen.add(node)
-    return sorted(graph)
