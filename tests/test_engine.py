@@ -495,3 +495,24 @@ def test_output_of_processes_the_code_forks_is_kept(tmp_path: Path) -> None:
     out = run_mlops(source, tmp_path / "o.ipynb", execution_timeout=20)
     lines = "".join(o.text for o in out.cells[0].outputs).splitlines()
     assert sorted(lines) == ["[0, 2, 4]", "in child 0", "in child 1", "in child 2"]
+
+
+def test_a_changed_pythonpath_gives_runs_a_zygote_started_under_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a zygote already serving runs in this process
+    source = write_notebook(tmp_path / "in.ipynb", "import sys\nprint(sys.path)")
+    run_mlops(source, tmp_path / "first.ipynb")
+    first = protocol._zygote
+    extra = tmp_path / "on-the-path"
+    extra.mkdir()
+    # When PYTHONPATH changes (as pytest-jupyter, or a user's shell, does)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(extra), os.environ.get("PYTHONPATH", "")])
+    )
+    out = run_mlops(source, tmp_path / "second.ipynb")
+    # Then the run sees the new path, as a kernel started now would, from another zygote
+    assert str(extra) in out.cells[0].outputs[0].text
+    assert protocol._zygote is not first
+    monkeypatch.undo()
+    assert str(extra) not in run_mlops(source, tmp_path / "third.ipynb").cells[0].outputs[0].text

@@ -175,6 +175,7 @@ class ZygoteHandle:
 
     def __init__(self, start_timeout: float) -> None:
         self.owner = os.getpid()
+        self.path_environment = _path_environment()
         self.directory = tempfile.mkdtemp(prefix="mlops-zygote-")  # 0700: only we connect
         self.alive = True
         self._lock = threading.Lock()
@@ -269,12 +270,25 @@ _zygote: ZygoteHandle | None = None
 _abandoned: list[ZygoteHandle] = []
 
 
+# What decides the interpreter's sys.path at start: a zygote started under other values
+# would give runs another sys.path than a kernel started now (pytest-jupyter sets PYTHONPATH).
+_PATH_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONUSERBASE", "PYTHONSAFEPATH")
+
+
+def _path_environment() -> tuple[str | None, ...]:
+    return tuple(os.environ.get(name) for name in _PATH_ENV)
+
+
 def get_zygote(start_timeout: float) -> ZygoteHandle:
-    """This process's zygote, started (again) if there is none or it died."""
+    """This process's zygote, started (again) if there is none, it died, or the variables
+    that shape sys.path changed since it started (the old one keeps its runs until exit)."""
     global _zygote
     with _zygote_lock:
         if _zygote is not None and _zygote.owner == os.getpid() and not _zygote.alive:
             _zygote.close()
+            _zygote = None
+        if _zygote is not None and _zygote.path_environment != _path_environment():
+            _abandoned.append(_zygote)
             _zygote = None
         if _zygote is None or _zygote.owner != os.getpid():
             _zygote = ZygoteHandle(start_timeout)
@@ -291,8 +305,9 @@ def _forget_after_fork() -> None:
 
 
 def _close_at_exit() -> None:
-    if _zygote is not None and _zygote.owner == os.getpid():
-        _zygote.close()
+    for zygote in [*_abandoned, _zygote]:
+        if zygote is not None and zygote.owner == os.getpid():
+            zygote.close()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
