@@ -109,6 +109,10 @@ class RunRow(Base):
     process_start: Mapped[int | None] = mapped_column(BigInteger)  # detects pid reuse
     idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
     inputs: Mapped[dict[str, Any]]
+    worker: Mapped[str | None] = mapped_column(String(255))  # the Dask worker that ran it
+    external_id: Mapped[str | None] = mapped_column(String(255))  # e.g. the KFP run id
+    external_url: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(255))  # who asked for it
 
     __table_args__ = (
         # list_runs: newest first, alone or filtered; keyset pagination on (created_at, id).
@@ -119,6 +123,9 @@ class RunRow(Base):
         # run_count of a version; reconcile_interrupted on open.
         Index(None, "function", "version"),
         Index(None, "status", "host"),
+        # runs --executor kfp; following an external run by its id.
+        Index(None, "executor", "created_at", "id"),
+        Index(None, "external_id"),
     )
 
 
@@ -187,6 +194,7 @@ class AliasHistoryRow(Base):
     version: Mapped[str] = mapped_column(SHA)
     previous: Mapped[str | None] = mapped_column(SHA)
     moved_at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (Index(None, "function", "alias", "moved_at"),)
 
@@ -228,6 +236,7 @@ class DeploymentRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
+    actor: Mapped[str | None] = mapped_column(String(255))  # who made the last change
 
 
 class DeploymentEventRow(Base):
@@ -243,6 +252,7 @@ class DeploymentEventRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     version: Mapped[str | None] = mapped_column(SHA)
     message: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(255))
 
 
 class DeploymentWindowRow(Base):

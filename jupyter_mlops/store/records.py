@@ -76,6 +76,10 @@ class Run:
     pid: int | None
     idempotency_key: str | None
     inputs: dict[str, Any]
+    worker: str | None = None  # the Dask worker that executed it
+    external_id: str | None = None  # the run's id on another system (a KFP run id)
+    external_url: str | None = None
+    actor: str | None = None  # who asked for the run
 
     @property
     def duration(self) -> float | None:
@@ -111,6 +115,10 @@ class Run:
             "pid": self.pid,
             "idempotency_key": self.idempotency_key,
             "inputs": self.inputs,
+            "worker": self.worker,
+            "external_id": self.external_id,
+            "external_url": self.external_url,
+            "actor": self.actor,
         }
 
 

@@ -74,6 +74,10 @@ def run_record(row: RunRow, metrics: dict[str, float], artifacts: list[Artifact]
         pid=row.pid,
         idempotency_key=row.idempotency_key,
         inputs=row.inputs or {},
+        worker=row.worker,
+        external_id=row.external_id,
+        external_url=row.external_url,
+        actor=row.actor,
     )
 
 
