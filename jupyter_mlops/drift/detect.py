@@ -197,19 +197,11 @@ def calibrate(
     gamma fit erred low (more false alarms than promised), which is the side to err on. The
     answer is never below the largest simulated value, nor, for a distance, below 0.1.
     """
-    bins = range(reference.bins)
-    cumulative: list[float] = []
-    running = 0
-    for count in reference.counts:
-        running += count
-        cumulative.append(running)
+    shares = [c / reference.rows for c in reference.counts]
     redraw = reference.rows < NOISY_REFERENCE
 
     def draw(size: int) -> list[int]:
-        counts = [0] * reference.bins
-        for i in rng.choices(bins, cum_weights=cumulative, k=size):
-            counts[i] += 1
-        return counts
+        return multinomial(rng, size, shares)
 
     values = []
     for _ in range(draws):
@@ -225,6 +217,35 @@ def calibrate(
     mu, sigma = statistics.fmean(positive), statistics.stdev(positive)
     fitted = math.exp(mu + statistics.NormalDist().inv_cdf(1 - false_alarm) * sigma)
     return max(floor, max(values), fitted)
+
+
+EXACT_DRAWS = 2000  # windows up to this size are drawn request by request
+
+
+def multinomial(rng: random.Random, size: int, shares: list[float]) -> list[int]:
+    """Counts of ``size`` draws over bins with these shares.
+
+    Small windows are drawn one request at a time. A large window (a busy endpoint's 100,000
+    requests) would take seconds that way per draw, so each bin's count is drawn in turn from
+    its binomial given what is left, in the normal approximation, which is exact enough at
+    the counts where it is used (every bin expects dozens of requests or more).
+    """
+    if size <= EXACT_DRAWS:
+        counts = [0] * len(shares)
+        for i in rng.choices(range(len(shares)), weights=shares, k=size):
+            counts[i] += 1
+        return counts
+    counts, left, rest = [], size, 1.0
+    for share in shares[:-1]:
+        p = min(1.0, share / rest) if rest > 0 else 0.0
+        mean = left * p
+        drawn = round(rng.gauss(mean, math.sqrt(max(mean * (1 - p), 0.0))))
+        drawn = min(left, max(0, drawn))
+        counts.append(drawn)
+        left -= drawn
+        rest -= share
+    counts.append(left)
+    return counts
 
 
 def _with_counts(reference: Reference, counts: list[int]) -> Reference:
