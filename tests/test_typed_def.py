@@ -137,3 +137,40 @@ def test_a_def_without_annotations_keeps_the_function_form(project: Path) -> Non
         assert call(deployment.url, {"x": 2.0}, token) == (200, {"y": 2.25})
     finally:
         service.close()
+
+
+SWEPT = make_notebook(
+    ("w: float = 2.0", "parameters"),
+    ("weights = [0.5, w]\nbias = 0.25", "mlops:fn:train"),
+    ("quality = -abs(w - 1.0)", "mlops:metrics"),
+    (
+        "def predict(tenure: float) -> float:\n    return weights[1] * tenure + bias",
+        "mlops:fn:predict",
+    ),
+)
+
+
+def test_a_deploy_right_after_a_sweep_binds_the_best_run_and_says_why(project: Path) -> None:
+    (project / "swept.ipynb").write_text(json.dumps(SWEPT), encoding="utf-8")
+    service = MLOps(root_dir=str(project))
+    try:
+        # Given a sweep whose best run (w = 1.0) is not the one that finished last (w = 3.0)
+        result = service.sweep(
+            "swept.ipynb", {"w": [0.5, 1.0, 3.0]}, function="train", select="max:quality"
+        )
+        best = result.sweep.best_run_id
+        assert best is not None
+        assert service.show(best).parameters["w"] == 1.0
+        newest = service.runs(notebook="swept.ipynb", function="train").runs[0]
+        assert newest.parameters["w"] == 3.0
+        # when predict is deployed, it is bound to the best run, and the record says why
+        deployment, token = service.deployments.deploy(
+            "swept.ipynb", "predict", name="swept", options={"monitor_interval": 0.5}
+        )
+        assert token is not None
+        assert {entry["run"] for entry in deployment.binding} == {best}
+        assert all(entry["how"].startswith("best of sweep") for entry in deployment.binding)
+        assert all("max:quality" in entry["how"] for entry in deployment.binding)
+        assert call(deployment.url, {"tenure": 2.0}, token) == (200, 2.25)
+    finally:
+        service.close()

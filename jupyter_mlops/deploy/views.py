@@ -131,7 +131,8 @@ def describe_deployment(view: dict[str, Any], token: str | None = None) -> str:
     ]
     for entry in view["binding"]:
         lines.append(
-            f"  input     {entry['name']} from {entry['function']} (run {entry['run'][:12]})"
+            f"  input     {entry['name']} from {entry['function']} (run {entry['run'][:12]}, "
+            f"{entry.get('how', 'newest')})"
         )
     if view["fields"]:
         fields = ", ".join(f"{f['name']}: {f['type']}" for f in view["fields"])
