@@ -51,6 +51,11 @@ class MLOps(LoggingConfigurable):
     artifacts_dir = Unicode(
         config=True, help="Where artifact bytes are kept (default: <state_dir>/artifacts)."
     )
+    artifact_url = Unicode(
+        config=True,
+        help="fsspec URL where artifact bytes are shared (s3://bucket/prefix…); default: "
+        "artifacts_dir. With a URL, artifacts_dir is the local cache of what was read.",
+    )
     engine = Unicode(
         "mlops",
         config=True,
@@ -127,7 +132,7 @@ class MLOps(LoggingConfigurable):
             if self._store is None:
                 from .store import Store
 
-                self._store = Store(self.store_url, self.artifacts_dir)
+                self._store = Store(self.store_url, self.artifacts_dir, self.artifact_url)
             return self._store
 
     @property

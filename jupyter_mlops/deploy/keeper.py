@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s [%(process)d] %(message)s",
     )
-    store = Store(project.store_url, project.artifacts_dir)
+    store = Store(project.store_url, project.artifacts_dir, project.artifact_url)
     keeper = Keeper(store, files, args.name)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(signum, keeper.on_signal)

@@ -236,6 +236,7 @@ class Runner:
                 artifact = artifacts[value_artifact(producer, name)]
                 target = data_dir / producer.identifier / name
                 target.parent.mkdir(parents=True, exist_ok=True)
+                self.store.artifact_path(artifact.id)  # a shared store's bytes are fetched
                 copy_value(StoredValue.of(artifact), target)  # sha256 checked
                 staged.files[(producer.identifier, name)] = target
                 staged.provenance[name] = {

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from ..errors import ConflictError, NotFoundError, StoreError
 from . import checks, versions
-from .artifacts import BlobStore
 from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
 from .listing import Filters, Order, check_limit, page_ids
@@ -42,6 +41,7 @@ from .records import (
     Sweep,
     Version,
 )
+from .remote_artifacts import RemoteBlobStore, open_blobs
 from .rows import artifact_record, load_runs, queued_rows, sweep_record
 from .upsert import upsert_metrics
 
@@ -55,10 +55,13 @@ def _now() -> datetime:
 class Store:
     """Open (and migrate) the store at ``url``; artifact bytes live under ``artifacts_dir``."""
 
-    def __init__(self, url: str, artifacts_dir: str | Path) -> None:
+    def __init__(
+        self, url: str, artifacts_dir: str | Path, artifact_url: str | None = None
+    ) -> None:
         self.url = url
-        self.artifacts_dir = Path(artifacts_dir)
-        self._blobs = BlobStore(self.artifacts_dir)
+        self.artifact_url = artifact_url or None
+        self._blobs = open_blobs(artifact_url, artifacts_dir)  # a remote one caches here
+        self.artifacts_dir = self._blobs.root
         try:
             self._db = Database(url)
         except OSError as err:  # its folder cannot be made: read-only, disk full
@@ -79,14 +82,23 @@ class Store:
 
     @classmethod
     def for_root(
-        cls, root: str | Path, url: str | None = None, artifacts_dir: str | Path | None = None
+        cls,
+        root: str | Path,
+        url: str | None = None,
+        artifacts_dir: str | Path | None = None,
+        artifact_url: str | None = None,
     ) -> Store:
         """The project's store: its defaults (``project.py``) for what is not given."""
         from ..project import Project
 
-        given = {"root_dir": str(root), "store_url": url, "artifacts_dir": artifacts_dir}
+        given = {
+            "root_dir": str(root),
+            "store_url": url,
+            "artifacts_dir": artifacts_dir,
+            "artifact_url": artifact_url,
+        }
         project = Project.resolve({k: str(v) for k, v in given.items() if v})
-        return cls(project.store_url, project.artifacts_dir)
+        return cls(project.store_url, project.artifacts_dir, project.artifact_url)
 
     def close(self) -> None:
         self._db.dispose()
@@ -351,6 +363,9 @@ class Store:
     def artifact_path(self, artifact_id: str) -> Path:
         """The stored file (shared by every artifact with the same bytes; do not modify it)."""
         found = self.artifact(artifact_id)
+        if isinstance(self._blobs, RemoteBlobStore):
+            label = f"artifact {found.id} ({found.name}) of run {found.run_id}"
+            return self._blobs.fetch(found.sha256, label)
         if not found.path.is_file():
             raise StoreError(
                 f"the bytes of artifact {found.id} ({found.name}) are missing at {found.path}"
