@@ -34,11 +34,13 @@ from typing import Any
 import papermill  # noqa: F401
 
 from ..convert.notebooks import DATA_DIR, function_notebook
+from ..datasets import parameter_files
 from ..errors import ConflictError, MLOpsError
 from ..notebook.plan import Function, Plan
 from ..runtime import (
     ARTIFACTS_DIR,
     ARTIFACTS_FILE,
+    INPUTS_FILE,
     METRICS_FILE,
     kind_of_value_file,
 )
@@ -205,6 +207,9 @@ class Runner:
                 "failed",
                 error={"cell": err.cell, "ename": type(err).__name__, "evalue": err.message},
             )
+        reads = parameter_files(
+            self._recorded_parameters(request, function), request.cwd or request.notebook.parent
+        )  # hashed as the run starts: what it was given, not what it may have rewritten
         status, error = launch(
             request,
             notebook,
@@ -216,6 +221,8 @@ class Runner:
             save=save,
         )
         metrics = self._ingest(run, plan, function, folder, save)
+        reads += _json_lines(folder / "runtime" / INPUTS_FILE)
+        self.store.lineage.record(run.id, reads)
         return self.store.finish_run(run.id, status, error=error, metrics=metrics)
 
     # -- inputs of a function run ------------------------------------------------------------

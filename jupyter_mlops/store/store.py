@@ -24,6 +24,7 @@ from ..errors import ConflictError, NotFoundError, StoreError
 from . import checks, versions
 from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
+from .lineage import LineageStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
 from .migrate import ensure_schema, refresh_statistics
@@ -67,6 +68,7 @@ class Store:
         except OSError as err:  # its folder cannot be made: read-only, disk full
             raise unavailable(parse_url(url), err) from None
         self.deployments = DeploymentStore(self._db)
+        self.lineage = LineageStore(self._db)  # data sets runs read (``lineage.py``)
         self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:
             ensure_schema(self._db)
