@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 Emit = Callable[[Any, bool], None]
 COMMANDS = ("lineage", "audit")
-EXPORT_PAGE = 500
 
 
 def add_commands(commands: Any) -> None:
@@ -58,7 +57,9 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
             "lineage: give one of DEPLOYMENT_OR_FUNCTION, --data PATH or --openlineage RUN"
         )
     if arguments.openlineage is not None:
-        for event in openlineage_events(service, arguments.openlineage):
+        from .lineage_export import store_events
+
+        for event in store_events(service.store, arguments.openlineage):
             print(json.dumps(event, ensure_ascii=False))
         return 0
     if arguments.data is not None:
@@ -68,27 +69,6 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
     behind = service.store.lineage.behind(arguments.name)
     emit(behind if arguments.json else _behind_text(behind), arguments.json)
     return 0
-
-
-def openlineage_events(service: MLOps, which: str) -> list[dict[str, Any]]:
-    """One run's events, or (``all``) every run's, oldest first."""
-    from .lineage_export import run_events
-
-    store = service.store
-    if which != "all":
-        run = store.get_run(which)
-        return run_events(run, store.lineage.of_run(run.id))
-    events: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        page = store.list_runs(limit=EXPORT_PAGE, cursor=cursor)
-        for run in page.runs:
-            events.extend(run_events(run, store.lineage.of_run(run.id)))
-        cursor = page.next_cursor
-        if not cursor:
-            break
-    events.sort(key=lambda event: str(event["eventTime"]))
-    return events
 
 
 # -- text ----------------------------------------------------------------------------------

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .store.records import Run
+
+if TYPE_CHECKING:
+    from .store import Store
 
 NAMESPACE = "jupyter_mlops"
 PRODUCER = f"https://github.com/jupyter-mlops/jupyter_mlops/tree/v{__version__}"
@@ -24,6 +27,25 @@ FACETS = "https://openlineage.io/spec/facets/1-1-1"
 OWN_FACETS = "https://jupyter-mlops.invalid/spec/facets/1-0-0"  # ours: hash, run details
 
 END_EVENTS = {"succeeded": "COMPLETE", "failed": "FAIL", "cancelled": "ABORT"}
+EXPORT_PAGE = 500
+
+
+def store_events(store: Store, which: str) -> list[dict[str, Any]]:
+    """One run's events (``which``: a run id or prefix), or (``all``) every run's, by time."""
+    if which != "all":
+        run = store.get_run(which)
+        return run_events(run, store.lineage.of_run(run.id))
+    events: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = store.list_runs(limit=EXPORT_PAGE, cursor=cursor)
+        for run in page.runs:
+            events.extend(run_events(run, store.lineage.of_run(run.id)))
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    events.sort(key=lambda event: str(event["eventTime"]))
+    return events
 
 
 def run_events(run: Run, datasets: list[dict[str, Any]]) -> list[dict[str, Any]]:

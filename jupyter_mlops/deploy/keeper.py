@@ -181,7 +181,10 @@ class Keeper:
         deployment = self.store.deployments.find(self.name)
         if deployment is not None and deployment.status != "failed":
             self.store.deployments.report(self.name, status=status, serve_pid=None)
-            self.store.deployments.add_event(self.name, status, deployment.serving_version)
+            # a stop someone asked for: theirs (the row's actor asked for it), not the keeper's
+            self.store.deployments.add_event(
+                self.name, status, deployment.serving_version, actor=deployment.actor
+            )
 
     def _crashed(self, deployment: Deployment, why: str) -> None:
         logger.error("the serving process of %s %s", self.name, why)

@@ -73,6 +73,7 @@ class RunRequest:
     cwd: Path | None = None  # where the code runs (default: the notebook's folder)
     engine: str | None = None  # 'mlops' | 'papermill' for this run (default: the Runner's)
     kernel: str | None = None  # kernel name instead of the notebook's kernelspec (papermill -k)
+    actor: str | None = None  # who asked (the Jupyter user, or the OS user of a CLI)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class Runner:
             sweep_id=request.sweep_id,
             parent_id=request.parent_id,
             idempotency_key=request.idempotency_key,
+            actor=request.actor,
         )
 
     def record_points(self, request: RunRequest, points: list[dict[str, Any]]) -> list[str]:
@@ -124,6 +126,7 @@ class Runner:
                 for point in points
             ],
             sweep_id=request.sweep_id or "",
+            actor=request.actor,
         )
 
     def execute(self, request: RunRequest, *, on_start: Callable[[Run], None] | None = None) -> Run:

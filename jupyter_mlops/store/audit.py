@@ -54,12 +54,17 @@ def audit(store: Store, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
                 .order_by(RunRow.created_at.desc(), RunRow.id.desc())
                 .limit(limit)
             )
-            for run in runs:
-                entries.append(
-                    _entry(run.created_at, run.actor, "run", function,
-                           f"run {run.id[:12]} of {function} {(run.version or '')[:12]} "
-                           f"{run.status}", run=run.id)
-                )  # fmt: skip
+            entries.extend(_run_entry(run) for run in runs)
+        bound = {
+            str(entry.get("run"))
+            for row in deployments
+            if row.name == name and isinstance(row.binding, dict)
+            for entry in row.binding.get("inputs", [])
+            if isinstance(entry, dict) and entry.get("run")
+        }  # the runs whose values the deployment serves
+        for run in session.scalars(select(RunRow).where(RunRow.id.in_(bound))):
+            if run.function not in functions:
+                entries.append(_run_entry(run))
         for deployment in deployments:
             events = session.scalars(
                 select(DeploymentEventRow)
@@ -76,6 +81,12 @@ def audit(store: Store, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
                 )  # fmt: skip
     entries.sort(key=lambda entry: str(entry["at"]), reverse=True)
     return entries[:limit]
+
+
+def _run_entry(run: RunRow) -> dict[str, Any]:
+    function = run.function or run.notebook
+    what = f"run {run.id[:12]} of {function} {(run.version or '')[:12]} {run.status}"
+    return _entry(run.created_at, run.actor, "run", function, what, run=run.id)
 
 
 def _entry(

@@ -11,6 +11,7 @@ Both go through the ``run_datasets`` indexes (by run, by uri, by sha256) and ret
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -280,11 +281,14 @@ def _data_key(data: str) -> tuple[str | None, str | None]:
     """A path gives its absolute uri (and its sha256 now, if it is a file); 64 hex: a hash."""
     if len(data) == 64 and all(char in "0123456789abcdef" for char in data.lower()):
         return None, data.lower()
-    path = Path(data).expanduser().resolve()
-    if path.is_file():
-        from ..datasets import describe_file
+    try:
+        path = Path(data).expanduser().resolve()
+        if path.is_file():
+            from ..datasets import describe_file
 
-        return str(path), str(describe_file(path)["sha256"])
+            return str(path), str(describe_file(path)["sha256"])
+    except (OSError, ValueError, RuntimeError):  # NUL bytes, loops, unreadable: by path only
+        return os.path.abspath(data.replace("\0", "")), None
     return str(path), None
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from ..actors import actor_name
 from ..errors import ConflictError, NotFoundError, StoreError
 from . import checks, versions
 from .database import Database, parse_url, unavailable
@@ -129,6 +130,7 @@ class Store:
         idempotency_key: str | None = None,
         inputs: Mapping[str, object] | None = None,
         status: str = "queued",
+        actor: str | None = None,
     ) -> tuple[Run, bool]:
         """Record a run; with a known ``idempotency_key``, that run and False instead."""
         checks.text(notebook, "notebook", limit=4096)
@@ -156,6 +158,7 @@ class Store:
             process_start=owner.start,
             idempotency_key=idempotency_key,
             inputs=checks.json_object(inputs or {}, "inputs"),
+            actor=actor_name(actor),
         )
         try:
             with self._db.write() as session:
@@ -187,9 +190,12 @@ class Store:
         parameters: Iterable[Mapping[str, object]],
         sweep_id: str,
         executor: str = "local",
+        actor: str | None = None,
     ) -> list[str]:
         """Record runs of a sweep ``queued`` in one transaction; their ids, in order."""
         rows = queued_rows(notebook, function, version, parameters, sweep_id, executor)
+        for row in rows:
+            row.actor = actor_name(actor)
         with self._db.write() as session:
             if session.get(SweepRow, sweep_id) is None:
                 raise NotFoundError(f"no sweep with id {sweep_id!r} (for its runs)")
@@ -414,12 +420,14 @@ class Store:
         with self._db.read() as session:
             return versions.newest_first(session, function)
 
-    def set_alias(self, function: str, ref: str, alias: str) -> Version:
+    def set_alias(
+        self, function: str, ref: str, alias: str, *, actor: str | None = None
+    ) -> Version:
         """Point ``alias`` at the version ``ref`` names, moving it from where it was."""
         versions.check_alias(alias)
         with self._db.write() as session:
             target = versions.resolve_version(session, function, ref)
-            versions.move_alias(session, function, target, alias, _now())
+            versions.move_alias(session, function, target, alias, _now(), actor_name(actor))
             session.flush()
             return versions.get(session, function, target)
 

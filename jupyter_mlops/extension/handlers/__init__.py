@@ -13,6 +13,13 @@ from .deployments import (
     DeploymentStartHandler,
     DeploymentStopHandler,
 )
+from .lineage import (
+    DeploymentAuditHandler,
+    DownstreamHandler,
+    FunctionAuditHandler,
+    LineageHandler,
+    OpenLineageHandler,
+)
 from .notebooks import CheckHandler, InfoHandler, ParseHandler
 from .runs import CancelHandler, OutputNotebookHandler, RunHandler, RunsHandler
 from .sweeps import SweepHandler, SweepsHandler
@@ -45,4 +52,9 @@ ROUTES: list[tuple[str, type[MLOpsHandler]]] = [
     (f"{_DEPLOYMENT}/start", DeploymentStartHandler),
     (f"{_DEPLOYMENT}/rollback", DeploymentRollbackHandler),
     (f"{_DEPLOYMENT}/invoke", DeploymentInvokeHandler),
+    (f"{_DEPLOYMENT}/audit", DeploymentAuditHandler),
+    (f"{API}/functions/{_NAME.format('function')}/audit", FunctionAuditHandler),
+    (f"{API}/runs/{_ID.format('run_id')}/openlineage", OpenLineageHandler),
+    (f"{API}/lineage", DownstreamHandler),
+    (f"{API}/lineage/{_NAME.format('name')}", LineageHandler),
 ]
