@@ -8,12 +8,14 @@ store is a real SQLite file.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -183,3 +185,53 @@ def test_lineage_answers_fast_at_ten_thousand_runs(tmp_path: Path) -> None:
         assert time.perf_counter() - began < 60
     # the target is 50 ms (bench/lineage.py prints it); a loaded test machine gets 4x
     assert max(timings.values()) < 200, timings
+
+
+# -- REST, on a real Jupyter server ----------------------------------------------------------
+
+
+@pytest.fixture
+def jp_server_config(jp_root_dir: Path) -> dict[str, Any]:
+    (jp_root_dir / "model.ipynb").write_text(json.dumps(NOTEBOOK), encoding="utf-8")
+    (jp_root_dir / "customers.csv").write_text(CSV, encoding="utf-8")
+    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}}}
+
+
+async def test_the_rest_routes_answer_both_questions_and_export_events(jp_fetch: Any) -> None:
+    async def get(*parts: str, **params: str) -> tuple[int, Any]:
+        response = await jp_fetch("mlops", "api", *parts, params=params, raise_error=False)
+        return response.code, json.loads(response.body)
+
+    response = await jp_fetch(
+        "mlops", "api", "runs", method="POST",
+        body=json.dumps({"path": "model.ipynb", "function": "train"}),
+    )  # fmt: skip
+    run = json.loads(response.body)
+    deadline = time.monotonic() + 120
+    while run["status"] in ("queued", "running") and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        _, run = await get("runs", run["id"])
+    assert run["status"] == "succeeded", run
+
+    status, behind = await get("lineage", "train")
+    assert status == 200
+    assert behind["kind"] == "function"
+    runs = behind["versions"][0]["runs"]
+    assert [r["id"] for r in runs] == [run["id"]]
+    csv_sha = hashlib.sha256(CSV.encode()).hexdigest()
+    assert csv_sha in {d["sha256"] for d in runs[0]["datasets"]}
+    status, downstream = await get("lineage", data="customers.csv")  # from the root
+    assert status == 200
+    assert downstream["sha256"] == csv_sha
+    assert [r["id"] for r in downstream["runs"]] == [run["id"]]
+    status, exported = await get("runs", run["id"], "openlineage")
+    assert status == 200
+    validator = jsonschema.Draft202012Validator(
+        SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
+    assert [event["eventType"] for event in exported["events"]] == ["START", "COMPLETE"]
+    for event in exported["events"]:
+        validator.validate(event)
+    assert (await get("lineage", "nothing-here"))[0] == 404
+    assert (await get("lineage"))[0] == 400  # data is required
+    assert (await get("runs", "ffffffffffff", "openlineage"))[0] == 404
