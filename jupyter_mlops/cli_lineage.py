@@ -23,21 +23,29 @@ Emit = Callable[[Any, bool], None]
 COMMANDS = ("lineage", "audit")
 
 
+LINEAGE_HELP = (
+    "what is behind a deployment or function (runs, data sets and their hashes), "
+    "or what is downstream of a data set"
+)
+AUDIT_HELP = "who moved aliases, ran and deployed: one function or deployment"
+
+
 def add_commands(commands: Any) -> None:
-    lineage = commands.add_parser(
-        "lineage",
-        help="what is behind a deployment or function (runs, data sets and their hashes), "
-        "or what is downstream of a data set",
-    )
+    add_lineage_options(commands.add_parser("lineage", help=LINEAGE_HELP))
+    add_audit_options(commands.add_parser("audit", help=AUDIT_HELP))
+
+
+def add_lineage_options(lineage: argparse.ArgumentParser) -> None:
+    """The options of ``lineage``, shared with ``%mlops lineage``."""
     lineage.add_argument("name", nargs="?", metavar="DEPLOYMENT_OR_FUNCTION")
     lineage.add_argument("--data", metavar="PATH", help="a data set's path (or its sha256)")
     lineage.add_argument(
         "--openlineage", metavar="RUN", help="print a run's OpenLineage events ('all': every run)"
     )
     lineage.add_argument("--json", action="store_true", help="print one JSON object")
-    audit = commands.add_parser(
-        "audit", help="who moved aliases, ran and deployed: one function or deployment"
-    )
+
+
+def add_audit_options(audit: argparse.ArgumentParser) -> None:
     audit.add_argument("name", metavar="FUNCTION_OR_DEPLOYMENT")
     audit.add_argument("--limit", type=int, default=100, help="entries (default 100)")
     audit.add_argument("--json", action="store_true", help="print one JSON object")
@@ -59,8 +67,8 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
     if arguments.openlineage is not None:
         from .lineage_export import store_events
 
-        for event in store_events(service.store, arguments.openlineage):
-            print(json.dumps(event, ensure_ascii=False))
+        events = store_events(service.store, arguments.openlineage)
+        emit("\n".join(json.dumps(event, ensure_ascii=False) for event in events), False)
         return 0
     if arguments.data is not None:
         found = service.store.lineage.downstream(arguments.data)

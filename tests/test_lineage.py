@@ -21,7 +21,9 @@ import jsonschema
 import pytest
 from conftest import REPO, make_notebook
 
+from jupyter_mlops.actors import os_user
 from jupyter_mlops.cli import main
+from jupyter_mlops.magics import MLOpsMagics
 from jupyter_mlops.service import MLOps
 from jupyter_mlops.store import Store
 
@@ -86,7 +88,10 @@ def test_a_run_records_parameter_files_and_logged_frames_with_full_hashes(
 
 
 def test_deployment_lineage_and_downstream_of_a_data_set(
-    service: MLOps, project: Path, capsys: pytest.CaptureFixture[str]
+    service: MLOps,
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first = service.run("model.ipynb", function="train")
     deployment, _token = service.deployments.deploy(
@@ -124,6 +129,18 @@ def test_deployment_lineage_and_downstream_of_a_data_set(
     assert main(["--root", root, "lineage", "--data", str(project / "customers.csv")]) == 0
     out = capsys.readouterr().out
     assert "deployments (1)\n  scorer  predict" in out
+    monkeypatch.chdir(project)  # a kernel's working folder: its project
+    magics = MLOpsMagics()  # %mlops in a kernel: the same answers, by the OS user
+    try:
+        notebook = f"--notebook {project / 'model.ipynb'}"
+        shown = repr(magics.mlops(f"lineage scorer {notebook}"))
+        assert shown.startswith("deployment scorer (")
+        assert f"run {first.id[:12]}" in shown
+        audit = repr(magics.mlops(f"audit scorer {notebook}"))
+        assert "deployment:deployed" in audit
+        assert os_user() in audit
+    finally:
+        magics.close()
     assert main(["--root", root, "lineage", "train", "--json"]) == 0
     function = json.loads(capsys.readouterr().out)
     assert function["kind"] == "function"
