@@ -67,6 +67,12 @@ def test_the_cli_records_the_os_user_on_runs_and_alias_moves(tmp_path: Path) -> 
     versions = cli(tmp_path, "bob", "versions", "double").stdout
     assert f"production -> {run['version'][:12]}  by bob" in versions
 
+    swept = cli(tmp_path, "dana", "sweep", "nb.ipynb", "-f", "double", "-p", "x=3,4", "--json")
+    assert swept.returncode == 0, swept.stderr
+    sweep_runs = cli(tmp_path, "carol", "runs", "--json", "--limit", "10")
+    actors = [run["actor"] for run in json.loads(sweep_runs.stdout)["runs"]]
+    assert sorted(actors) == ["ana", "dana", "dana"]
+
     audit = cli(tmp_path, "carol", "audit", "double", "--json")
     assert audit.returncode == 0, audit.stderr
     entries = json.loads(audit.stdout)["entries"]

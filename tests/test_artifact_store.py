@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -179,3 +180,39 @@ def test_runs_write_to_s3_and_another_process_reads_and_deploys_from_it(
             third.store.artifact_path(weights.id)
     finally:
         third.close()
+
+
+def test_a_cli_process_configured_for_s3_writes_there_and_another_reads(
+    s3: str, tmp_path: Path
+) -> None:
+    """``c.MLOps.artifact_url`` from the project's config file, in a real CLI process."""
+    bucket = _bucket("cli-bucket")
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "score.ipynb").write_text(json.dumps(SCORE), encoding="utf-8")
+    config = {"MLOps": {"artifact_url": f"s3://{bucket}/p"}}
+    (root / "jupyter_mlops_config.json").write_text(json.dumps(config), encoding="utf-8")
+    ran = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "--root", str(root), "run", "score.ipynb",
+         "--function", "train", "--json"],
+        capture_output=True, text=True, timeout=300, check=False, env=dict(os.environ),
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    run = json.loads(ran.stdout)
+    stored = set(_fs().find(f"{bucket}/p"))
+    assert {f"{bucket}/p/{a['sha256'][:2]}/{a['sha256']}" for a in run["artifacts"]} == stored
+    local = root / ".mlops" / "artifacts"
+    assert not any(path.is_file() and len(path.name) == 64 for path in local.rglob("*"))
+    from jupyter_mlops.project import load_project
+
+    project = load_project(
+        overrides={"root_dir": str(root), "artifacts_dir": str(tmp_path / "elsewhere")},
+        source="test",
+    )  # as a surface loads it: the project's config file included
+    reader = MLOps(project=project)
+    try:
+        assert reader.artifact_url == f"s3://{bucket}/p"  # read from the project's config
+        weights = next(a for a in run["artifacts"] if a["name"] == "train/weights")
+        assert reader.store.artifact_path(weights["id"]).stat().st_size == weights["size"]
+    finally:
+        reader.close()
