@@ -180,7 +180,7 @@ class Project:
         shown: dict[str, dict[str, Any]] = {}
         for key in SETTINGS:
             value = getattr(self, key)
-            if key == "store_url" and masked:
+            if key in ("store_url", "artifact_url") and masked and value:
                 value = mask_url(value)
             shown[key] = {"value": value, "source": self.sources.get(key, DEFAULT)}
         return shown

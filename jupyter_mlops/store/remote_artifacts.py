@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import StoreError
+from ..project import mask_url
 from .artifacts import CHUNK, INCOMING, BlobStore
 from .private import private_dir
 
@@ -60,12 +61,13 @@ class RemoteBlobStore:
         import fsspec  # type: ignore[import-untyped]
 
         self.url = url.rstrip("/")
+        self.shown = mask_url(self.url)  # for messages: never a password or token
         self.cache = BlobStore(cache_dir)
         self.root = self.cache.root
         try:
             self._fs, self._base = fsspec.core.url_to_fs(self.url)
         except (ImportError, ValueError) as err:
-            raise StoreError(f"artifact_url {url!r}: {err}") from None
+            raise StoreError(f"artifact_url {mask_url(url)!r}: {err}") from None
         self._base = self._base.rstrip("/")
 
     def key(self, sha256: str) -> str:
@@ -107,7 +109,7 @@ class RemoteBlobStore:
         try:
             return bool(self._fs.exists(self.key(sha256)))
         except OSError as err:
-            raise StoreError(f"artifact store {self.url}: {err}") from err
+            raise StoreError(f"artifact store {self.shown}: {err}") from err
 
     def _upload(self, sha256: str, send: Any) -> None:
         target = self.key(sha256)
@@ -132,13 +134,13 @@ class RemoteBlobStore:
                 digest, _ = self.cache.put_stream(remote)
         except FileNotFoundError:
             raise StoreError(
-                f"the bytes of {label} are missing at {self.key(sha256)} ({self.url})"
+                f"the bytes of {label} are missing at {sha256[:2]}/{sha256} in {self.shown}"
             ) from None
         if digest != sha256:
             with contextlib.suppress(OSError):
                 self.cache.path(digest).unlink()
             raise CorruptBlobError(
-                f"the bytes of {label} at {self.url} are corrupted: their sha256 is "
+                f"the bytes of {label} at {self.shown} are corrupted: their sha256 is "
                 f"{digest[:12]}…, not {sha256[:12]}…"
             )
         return local
