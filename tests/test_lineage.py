@@ -252,3 +252,25 @@ async def test_the_rest_routes_answer_both_questions_and_export_events(jp_fetch:
     assert (await get("lineage", "nothing-here"))[0] == 404
     assert (await get("lineage"))[0] == 400  # data is required
     assert (await get("runs", "ffffffffffff", "openlineage"))[0] == 404
+
+
+def test_a_malformed_input_record_is_skipped_and_the_rest_kept(
+    service: MLOps, project: Path
+) -> None:
+    tampered = make_notebook(
+        ("import json, os\nfrom jupyter_mlops import log_input\n"
+         "log_input('customers.csv', name='kept')\n"
+         "folder = os.environ['JUPYTER_MLOPS_RUN_DIR']\n"
+         "with open(os.path.join(folder, 'inputs.jsonl'), 'a') as out:\n"
+         "    out.write(json.dumps({'name': 'bad', 'sha256': 'x' * 70, 'size': -1}) + '\\n')\n"
+         "    out.write('{cut short\\n')",
+         "mlops:fn:tamper"),
+    )  # fmt: skip
+    (project / "tamper.ipynb").write_text(json.dumps(tampered), encoding="utf-8")
+    run = service.run("tamper.ipynb")
+    assert run.status == "succeeded", run.error
+    reads = service.store.lineage.of_run(run.id)
+    assert [read["name"] for read in reads] == ["kept"]
+    assert (
+        reads[0]["sha256"] == hashlib.sha256((project / "customers.csv").read_bytes()).hexdigest()
+    )

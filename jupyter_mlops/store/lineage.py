@@ -11,6 +11,7 @@ Both go through the ``run_datasets`` indexes (by run, by uri, by sha256) and ret
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,12 +20,15 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from ..errors import NotFoundError, StoreError
+from ..errors import NotFoundError
 from .database import Database
 from .models import ID, SHA, AliasRow, Base, DeploymentRow, RunRow, VersionRow
 
 SOURCES = ("log_input", "parameter")
+HEX = frozenset("0123456789abcdef")
 DEFAULT_LIMIT = 50
+
+logger = logging.getLogger(__name__)
 
 
 class RunDatasetRow(Base):
@@ -90,26 +94,20 @@ class LineageStore:
         self._db = db
 
     def record(self, run_id: str, reads: list[dict[str, Any]]) -> int:
-        """Link the data sets a run read to it (as ``datasets.describe_*`` describes them)."""
+        """Link the data sets a run read to it (as ``datasets.describe_*`` describes them).
+
+        The records come from the kernel (``inputs.jsonl``), so one that is malformed (a
+        line cut short, edited by the notebook's code) is skipped with a warning naming it,
+        never a reason to lose the run's other records.
+        """
         rows = []
         now = datetime.now(timezone.utc)
         for read in reads:
-            source = str(read.get("source", "log_input"))
-            if source not in SOURCES:
-                raise StoreError(f"data set {read.get('name')!r}: unknown source {source!r}")
-            schema = read.get("schema")
-            rows.append(
-                RunDatasetRow(
-                    run_id=run_id,
-                    name=str(read["name"])[:500],
-                    uri=read.get("uri"),
-                    sha256=str(read["sha256"]),
-                    size=int(read["size"]),
-                    schema=None if schema is None else {"columns": schema},
-                    source=source,
-                    created_at=now,
-                )
-            )
+            row = _row(run_id, read, now)
+            if row is None:
+                logger.warning("run %s: skipping a malformed data set record %.200r", run_id, read)
+            else:
+                rows.append(row)
         if rows:
             with self._db.write() as session:
                 session.add_all(rows)
@@ -269,6 +267,29 @@ class LineageStore:
             "versions": [{"function": f, "version": v} for f, v in versions],
             "deployments": deployments,
         }
+
+
+def _row(run_id: str, read: Any, now: datetime) -> RunDatasetRow | None:
+    if not isinstance(read, dict):
+        return None
+    sha, size, source = read.get("sha256"), read.get("size"), read.get("source", "log_input")
+    schema, uri = read.get("schema"), read.get("uri")
+    if not (isinstance(sha, str) and len(sha) == 64 and all(c in HEX for c in sha)):
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0 or source not in SOURCES:
+        return None
+    if not isinstance(schema, list) or not all(isinstance(f, dict) for f in schema):
+        schema = None
+    return RunDatasetRow(
+        run_id=run_id,
+        name=str(read.get("name", ""))[:500] or "(unnamed)",
+        uri=uri if isinstance(uri, str) and uri else None,
+        sha256=sha,
+        size=size,
+        schema=None if schema is None else {"columns": schema},
+        source=source,
+        created_at=now,
+    )
 
 
 def _binding(row: DeploymentRow) -> list[dict[str, Any]]:
