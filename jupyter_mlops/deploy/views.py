@@ -99,7 +99,9 @@ def _ms(value: float | None) -> str:
 def deployments_table(views: list[dict[str, Any]]) -> str:
     if not views:
         return "no deployments (jupyter mlops deploy NOTEBOOK --function NAME)"
-    header = ("NAME", "STATUS", "FUNCTION", "VERSION", "URL", "REQUESTS", "ERRORS", "P99 MS")
+    header = (
+        "NAME", "STATUS", "FUNCTION", "VERSION", "URL", "REQUESTS", "ERRORS", "P99 MS", "BY",
+    )  # fmt: skip
     rows = [header]
     for view in views:
         stats = view["stats"]
@@ -113,6 +115,7 @@ def deployments_table(views: list[dict[str, Any]]) -> str:
                 str(stats["requests"]),
                 str(stats["errors"]),
                 _ms(stats["p99_ms"]),
+                view.get("actor") or "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]

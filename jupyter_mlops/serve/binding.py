@@ -51,6 +51,7 @@ def bind_inputs(
         artifacts = {artifact.name: artifact for artifact in run.artifacts}
         for name in names:
             artifact = artifacts[value_artifact(producer, name)]
+            local = store.artifact_path(artifact.id)  # a shared store's bytes are fetched
             check_value(StoredValue.of(artifact))  # a changed file fails here, by name
             bound.append(
                 BoundInput(
@@ -60,7 +61,7 @@ def bind_inputs(
                     run_version=run.version,
                     artifact=artifact.id,
                     sha256=artifact.sha256,
-                    path=str(store.artifact_path(artifact.id)),
+                    path=str(local),
                     how=how,
                 )
             )
