@@ -25,6 +25,7 @@ from .project import DEFAULT_MAX_SWEEP_RUNS, SETTINGS, Project
 
 if TYPE_CHECKING:
     from .deploy import Deployments
+    from .execute.executors import Executor
     from .execute.runner import Runner, RunRequest
     from .execute.sweep import ProgressCallback, SweepJob, SweepResult
     from .store import AliasMove, Run, RunPage, Store, Version
@@ -67,6 +68,19 @@ class MLOps(LoggingConfigurable):
         "is recorded, naming its count (use max_runs, or a random sample, to cut it down).",
     )
 
+    executor = Unicode(
+        "local",
+        config=True,
+        help="Where runs and sweeps execute unless a request names one: 'local', 'dask', or "
+        "an executor registered under the jupyter_mlops.executors entry point group.",
+    )
+    dask_address = Unicode(
+        "",
+        config=True,
+        help="The Dask scheduler of the dask executor (tcp://host:8786); empty: a "
+        "LocalCluster of one worker per core, started when needed.",
+    )
+
     @validate("root_dir")
     def _absolute_root(self, proposal: dict[str, Any]) -> str:
         return str(Path(proposal["value"]).resolve())
@@ -91,7 +105,7 @@ class MLOps(LoggingConfigurable):
         for key in SETTINGS:
             setattr(self, key, getattr(project, key))
         self._store: Store | None = None
-        self._runner: Runner | None = None
+        self._executors: dict[str, Executor] = {}
         self._open_lock = threading.RLock()  # runner opens the store under it too
 
     # -- notebooks ---------------------------------------------------------------------------
@@ -139,14 +153,48 @@ class MLOps(LoggingConfigurable):
 
     @property
     def runner(self) -> Runner:
+        """The local executor's runner."""
+        return self.get_executor("local").runner
+
+    def get_executor(self, name: str | None = None) -> Executor:
+        """The executor registered as ``name`` (default: ``c.MLOps.executor``), opened once."""
+        from .execute.executors import executor_class
+
+        name = name or self.executor or "local"
         with self._open_lock:
-            if self._runner is None:
-                from .execute.runner import Runner
+            found = self._executors.get(name)
+            if found is None:
                 from .store.private import private_dir
 
-                work = private_dir(self.project.work_dir)
-                self._runner = Runner(self.store, work, engine=self.engine)
-            return self._runner
+                cls = executor_class(name)  # unknown name: the registered ones, listed
+                found = cls(
+                    self.store,
+                    private_dir(self.project.work_dir),
+                    engine=self.engine,
+                    project=self.project,
+                    parent=self,
+                )
+                self._executors[name] = found
+            return found
+
+    def use_dask_scheduler(self, address: str) -> None:
+        """The dask executor's cluster from now on (``--scheduler``)."""
+        if address == self.dask_address:
+            return
+        self.project = self.project.updated({"dask_address": address}, "--scheduler")
+        self.dask_address = address
+        with self._open_lock:
+            previous = self._executors.pop("dask", None)
+        if previous is not None:
+            previous.close()
+
+    def execute(self, request: RunRequest, *, on_start: Any = None) -> Run:
+        """Execute a prepared run on its executor (``prepare_run``) to its end."""
+        return self.get_executor(request.executor).execute(request, on_start=on_start)
+
+    def running(self) -> list[str]:
+        """The runs this process is executing, on every executor opened."""
+        return [run_id for found in list(self._executors.values()) for run_id in found.running()]
 
     def describe(
         self, notebook: str | os.PathLike[str], *, content: Mapping[str, Any] | None = None
@@ -191,6 +239,7 @@ class MLOps(LoggingConfigurable):
         content: Mapping[str, Any] | None = None,
         engine: str | None = None,
         kernel: str | None = None,
+        executor: str | None = None,
     ) -> Run:
         """Run a whole notebook or one function, tracked; returns the finished run.
 
@@ -199,7 +248,7 @@ class MLOps(LoggingConfigurable):
         """
         import time
 
-        run = self.runner.execute(
+        run = self.execute(
             self.prepare_run(
                 notebook,
                 parameters=parameters,
@@ -211,6 +260,7 @@ class MLOps(LoggingConfigurable):
                 content=content,
                 engine=engine,
                 kernel=kernel,
+                executor=executor,
             )
         )
         while not run.finished:  # reads mark it interrupted if its process dies meanwhile
@@ -231,8 +281,9 @@ class MLOps(LoggingConfigurable):
         content: Mapping[str, Any] | None = None,
         engine: str | None = None,
         kernel: str | None = None,
+        executor: str | None = None,
     ) -> RunRequest:
-        """Check everything and record the run ``queued``; ``runner.execute`` runs it.
+        """Check everything and record the run ``queued``; ``execute`` runs it.
 
         A server answers with the queued run at once and executes it in the background.
         With ``content`` (the editor's live notebook, unsaved edits included) that content
@@ -251,7 +302,9 @@ class MLOps(LoggingConfigurable):
             engine=engine,
             kernel=kernel,
         )
-        run, _ = self.runner.record(request)
+        chosen = self.get_executor(executor)  # an unknown name: refused before recording
+        request = replace(request, executor=chosen.name)
+        run, _ = chosen.runner.record(request)
         return replace(request, run_id=run.id)
 
     def sweep(
@@ -268,13 +321,11 @@ class MLOps(LoggingConfigurable):
 
         ``options`` are those of :meth:`prepare_sweep`.
         """
-        from .execute.sweep import SweepExecutor, check_parallel
+        from .execute.sweep import check_parallel
 
         check_parallel(parallel)
         job = self.prepare_sweep(notebook, space, **options)
-        return SweepExecutor(self.store, self.runner).run(
-            job, parallel=parallel, fail_fast=fail_fast, on_progress=on_progress
-        )
+        return self.run_sweep(job, parallel=parallel, fail_fast=fail_fast, on_progress=on_progress)
 
     def prepare_sweep(
         self,
@@ -292,11 +343,13 @@ class MLOps(LoggingConfigurable):
         content: Mapping[str, Any] | None = None,
         engine: str | None = None,
         kernel: str | None = None,
+        executor: str | None = None,
     ) -> SweepJob:
         """Check the space, record the sweep and its runs ``queued``; ``run_sweep`` runs it."""
         from .execute.prepare import check_space
         from .execute.sweep import Selector, SweepExecutor, points, sweep_size
 
+        chosen = self.get_executor(executor)  # an unknown name: refused before recording
         request = self._request(
             notebook,
             fixed or {},
@@ -314,8 +367,8 @@ class MLOps(LoggingConfigurable):
         selector = Selector.parse(select) if select else None
         if selector is not None:
             selector.check(request)
-        return SweepExecutor(self.store, self.runner).prepare(
-            request,
+        return SweepExecutor(self.store, chosen.runner).prepare(
+            replace(request, executor=chosen.name),
             points(checked, strategy, count=count, seed=seed),
             strategy=strategy,
             space=checked,
@@ -330,9 +383,8 @@ class MLOps(LoggingConfigurable):
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> SweepResult:
-        from .execute.sweep import SweepExecutor
-
-        return SweepExecutor(self.store, self.runner).run(
+        name = job.requests[0].executor if job.requests else None
+        return self.get_executor(name).run_sweep(
             job, parallel=parallel, fail_fast=fail_fast, on_progress=on_progress
         )
 
@@ -351,7 +403,7 @@ class MLOps(LoggingConfigurable):
             return run  # its process is gone: nothing left to stop
         if run.finished:
             raise ConflictError(f"run {run.id} already {run.status}; nothing to cancel")
-        if self.runner.cancel(run.id):
+        if self._cancel_here(run.id):
             return self.store.get_run(run.id)
         if run.status == "queued":
             try:
@@ -361,7 +413,7 @@ class MLOps(LoggingConfigurable):
                     error={"cell": None, "ename": "RunCancelled", "evalue": "cancelled"},
                 )
             except ConflictError:  # it started meanwhile: stop it as a running one
-                if self.runner.cancel(run.id):
+                if self._cancel_here(run.id):
                     return self.store.get_run(run.id)
                 run = self.store.get_run(run.id)
         # Owned by another process: if that one died, reconciling marks the run now.
@@ -421,6 +473,9 @@ class MLOps(LoggingConfigurable):
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _cancel_here(self, run_id: str) -> bool:
+        return any(found.cancel(run_id) for found in list(self._executors.values()))
+
     def _locate(
         self, notebook: str | os.PathLike[str], content: Mapping[str, Any] | None
     ) -> tuple[Path, str, Path]:
@@ -451,8 +506,15 @@ class MLOps(LoggingConfigurable):
             **options,
         )
 
+    def close_executors(self) -> None:
+        """Stop what the executors started (a LocalCluster); the store stays open."""
+        with self._open_lock:
+            executors, self._executors = list(self._executors.values()), {}
+        for found in executors:
+            found.close()
+
     def close(self) -> None:
+        self.close_executors()
         if self._store is not None:
             self._store.close()
             self._store = None
-            self._runner = None
