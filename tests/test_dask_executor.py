@@ -199,12 +199,15 @@ def test_a_sweep_on_workers_in_their_own_folders_matches_local(
     here = _by_x(service.runs(sweep=local_sweep).runs)
     assert sorted(remote) == sorted(here) == [1.0, 2.0, 3.0, 4.0]
     for x, run in remote.items():
-        assert run.status == "succeeded" and run.executor == "dask"
+        assert run.status == "succeeded"
+        assert run.executor == "dask"
         assert run.worker in dask.worker_addresses.values()
         assert run.metrics["y"] == here[x].metrics["y"] == x * x
         # the worker never saw the project folder; a local run does
-        assert run.metrics["sees_project"] == 0.0 and here[x].metrics["sees_project"] == 1.0
-        assert here[x].executor == "local" and here[x].worker is None
+        assert run.metrics["sees_project"] == 0.0
+        assert here[x].metrics["sees_project"] == 1.0
+        assert here[x].executor == "local"
+        assert here[x].worker is None
         output = service.store.artifact_path(run.output_notebook or "").read_text()
         assert any(f"cwd {folder}" in output for folder in dask.folders.values()), output
         assert str(project) not in output
@@ -236,16 +239,16 @@ def test_a_worker_killed_mid_sweep_fails_its_run_and_every_other_run_is_recorded
         raise AssertionError("no run started on the first worker")
     time.sleep(1.0)  # its kernel is running the pause
     dask.workers[0].send_signal(signal.SIGKILL)
-    stdout, stderr = sweep.communicate(timeout=TIMEOUT)
+    stdout, _stderr = sweep.communicate(timeout=TIMEOUT)
     result = json.loads(stdout)
     runs = service.runs(sweep=result["sweep"]["id"]).runs
-    assert len(runs) == 6 and len({r.id for r in runs}) == 6
+    assert len(runs) == 6
+    assert len({r.id for r in runs}) == 6
     by_x = _by_x(runs)
     assert sorted(by_x) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     lost = [r for r in runs if r.status == "failed"]
-    assert lost and all("worker lost" in (r.error or {}).get("evalue", "") for r in lost), [
-        (r.status, r.error) for r in runs
-    ]
+    assert lost, [(r.status, r.error) for r in runs]
+    assert all("worker lost" in (r.error or {}).get("evalue", "") for r in lost)
     assert all(r.status in ("succeeded", "failed") for r in runs)
     for run in runs:
         if run.status == "succeeded":
@@ -300,7 +303,8 @@ def test_ctrl_c_cancels_the_run_and_kills_its_kernel_on_the_worker(
     )  # fmt: skip
     deadline = time.monotonic() + TIMEOUT
     while not _cwds_under(dask.folders["w0"]):
-        assert time.monotonic() < deadline and run.poll() is None, "the kernel never started"
+        assert time.monotonic() < deadline, "the kernel never started"
+        assert run.poll() is None
         time.sleep(0.2)
     run.send_signal(signal.SIGINT)
     run.communicate(timeout=TIMEOUT)
@@ -319,8 +323,10 @@ def test_without_an_address_a_local_cluster_runs_it_and_stops_with_the_command(
     done = _cli(project, "run", "nb.ipynb", "-p", "x", "3", "--executor", "dask", "--json")
     assert done.returncode == 0, done.stderr
     run = json.loads(done.stdout)
-    assert run["status"] == "succeeded" and run["executor"] == "dask"
-    assert run["metrics"]["y"] == 9.0 and run["worker"].startswith("tcp://127.0.0.1:")
+    assert run["status"] == "succeeded"
+    assert run["executor"] == "dask"
+    assert run["metrics"]["y"] == 9.0
+    assert run["worker"].startswith("tcp://127.0.0.1:")
     assert "dashboard http://127.0.0.1:" in done.stderr
 
 
@@ -330,4 +336,5 @@ def test_an_unknown_executor_is_refused_naming_the_registered_ones(project: Path
     assert done.stderr.strip() == "error: no executor 'slurm' (executors: dask, local)"
     assert _service(project).runs().runs == []  # nothing recorded
     wrong = _cli(project, "run", "nb.ipynb", "--executor", "local", "--scheduler", "tcp://x:1")
-    assert wrong.returncode == 2 and "--scheduler" in wrong.stderr
+    assert wrong.returncode == 2
+    assert "--scheduler" in wrong.stderr
