@@ -65,6 +65,9 @@ class DaskExecutor(Executor):
         help="How many times a run whose worker was lost is run again (0: it fails, "
         "'worker lost').",
     )
+    n_workers = Int(
+        0, config=True, help="Workers of a LocalCluster (0: one per core); one thread each."
+    )
     idle_timeout = Float(
         60.0, config=True, help="Seconds a LocalCluster is kept with no run using it."
     )
@@ -112,7 +115,7 @@ class DaskExecutor(Executor):
                 ) from None
         else:
             self._cluster = LocalCluster(
-                n_workers=os.cpu_count() or 1,
+                n_workers=self.n_workers or os.cpu_count() or 1,
                 threads_per_worker=1,
                 processes=True,
                 host="127.0.0.1",
