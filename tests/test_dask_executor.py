@@ -36,7 +36,7 @@ NOTEBOOK = make_notebook(
         "y = x * x\n"
         "sees_project = float(os.path.exists('marker.txt'))\n"
         "print('cwd', os.getcwd())",
-        "mlops:fn:square",
+        ["mlops:fn:square", "mlops:gpu:1"],
     ),
     ("y\nsees_project", "mlops:metrics"),
 )
@@ -52,7 +52,7 @@ def _free_port() -> int:
 class Cluster:
     """A scheduler and workers, each a process of its own in its own folder."""
 
-    def __init__(self, base: Path, workers: int) -> None:
+    def __init__(self, base: Path, workers: int, resources: dict[str, str] | None = None) -> None:
         self.base = base
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -82,6 +82,7 @@ class Cluster:
                     name,
                     "--local-directory",
                     str(folder),
+                    *(["--resources", resources[name]] if name in (resources or {}) else []),
                 ],
                 cwd=folder,
             )
@@ -124,13 +125,13 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Callable[[int], Cluster]]:
+def cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     started: list[Cluster] = []
 
-    def start(workers: int = 2) -> Cluster:
+    def start(workers: int = 2, resources: dict[str, str] | None = None) -> Cluster:
         base = tmp_path / f"cluster{len(started)}"
         base.mkdir()
-        started.append(Cluster(base, workers))
+        started.append(Cluster(base, workers, resources))
         return started[-1]
 
     yield start
@@ -182,9 +183,9 @@ def _cwds_under(folder: Path) -> list[int]:
 
 
 def test_a_sweep_on_workers_in_their_own_folders_matches_local(
-    cluster: Callable[[int], Cluster], project: Path
+    cluster: Callable[..., Cluster], project: Path
 ) -> None:
-    dask = cluster(2)
+    dask = cluster(2, {"w1": "GPU=1"})  # mlops:gpu:1 places every run on w1
     done = _cli(
         project, "sweep", "nb.ipynb", "-p", "x", "1,2,3,4", "--parallel", "2",
         "--executor", "dask", "--scheduler", dask.address, "--json",
@@ -201,7 +202,7 @@ def test_a_sweep_on_workers_in_their_own_folders_matches_local(
     for x, run in remote.items():
         assert run.status == "succeeded"
         assert run.executor == "dask"
-        assert run.worker in dask.worker_addresses.values()
+        assert run.worker == dask.worker_addresses["w1"]
         assert run.metrics["y"] == here[x].metrics["y"] == x * x
         # the worker never saw the project folder; a local run does
         assert run.metrics["sees_project"] == 0.0
@@ -328,6 +329,8 @@ def test_without_an_address_a_local_cluster_runs_it_and_stops_with_the_command(
     assert run["metrics"]["y"] == 9.0
     assert run["worker"].startswith("tcp://127.0.0.1:")
     assert "dashboard http://127.0.0.1:" in done.stderr
+    # its workers declare no GPU: the tag is named, the run placed without it
+    assert "no Dask worker declares the resource GPU (tag mlops:gpu)" in done.stderr
 
 
 def test_an_unknown_executor_is_refused_naming_the_registered_ones(project: Path) -> None:
@@ -338,3 +341,52 @@ def test_an_unknown_executor_is_refused_naming_the_registered_ones(project: Path
     wrong = _cli(project, "run", "nb.ipynb", "--executor", "local", "--scheduler", "tcp://x:1")
     assert wrong.returncode == 2
     assert "--scheduler" in wrong.stderr
+
+
+@pytest.fixture
+def rest_cluster(cluster: Callable[..., Cluster]) -> Cluster:
+    return cluster(1)
+
+
+@pytest.fixture
+def jp_server_config(jp_root_dir: Path, rest_cluster: Cluster) -> dict[str, Any]:
+    (jp_root_dir / "nb.ipynb").write_text(json.dumps(NOTEBOOK), encoding="utf-8")
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
+        "MLOps": {"dask_address": rest_cluster.address},
+    }
+
+
+async def test_rest_runs_and_sweeps_take_an_executor_by_name(
+    jp_fetch: Any, rest_cluster: Cluster
+) -> None:
+    import asyncio
+
+    dask = rest_cluster
+
+    async def post(route: str, body: dict[str, Any]) -> tuple[int, Any]:
+        response = await jp_fetch(
+            "mlops", "api", route, method="POST", body=json.dumps(body), raise_error=False
+        )
+        return response.code, json.loads(response.body)
+
+    status, error = await post("runs", {"path": "nb.ipynb", "executor": "slurm"})
+    assert status == 400
+    assert "no executor 'slurm'" in error["message"]
+    assert "dask, local" in json.dumps(error)
+    status, error = await post("sweeps", {"path": "nb.ipynb", "space": {"x": ["1"]}, "executor": 3})
+    assert status == 400
+    status, run = await post(
+        "runs", {"path": "nb.ipynb", "parameters": {"x": "5"}, "executor": "dask"}
+    )
+    assert status == 202
+    assert run["executor"] == "dask"
+    deadline = time.monotonic() + TIMEOUT
+    while run["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.5)
+        response = await jp_fetch("mlops", "api", "runs", run["id"])
+        run = json.loads(response.body)
+    assert run["status"] == "succeeded", run
+    assert run["worker"] == dask.worker_addresses["w0"]
+    assert run["metrics"]["y"] == 25.0
