@@ -65,6 +65,7 @@ def sweep_seconds(root: Path, executor: str, workers: int, runs: int) -> tuple[f
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--no-scaling", action="store_true", help="only local vs 2 workers")
     args = parser.parse_args(argv)
     nproc = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="mlops-bench-dask-") as scratch:
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{(dask - local) / args.runs * 1000:+.1f} ms/run"
         )
         print(f"(warm-ups, not timed: local {local_warm:.2f} s, dask {dask_warm:.2f} s)")
+        if args.no_scaling:
+            return 0
         print()
         print(f"{'dask workers':<14} {'seconds':>8} {'runs/s':>8} {'efficiency':>11}")
         single: float | None = None
