@@ -32,6 +32,7 @@ NOTEBOOK = make_notebook(
     ("x: float = 1.0\npause: float = 0.0", "parameters"),
     (
         "import os, time\n"
+        "if x >= 100:\n    raise ValueError('x is too large')\n"
         "time.sleep(pause)\n"
         "y = x * x\n"
         "sees_project = float(os.path.exists('marker.txt'))\n"
@@ -316,6 +317,29 @@ def test_ctrl_c_cancels_the_run_and_kills_its_kernel_on_the_worker(
     while _cwds_under(dask.folders["w0"]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _cwds_under(dask.folders["w0"]) == []
+
+
+def test_fail_fast_stops_the_sweep_and_the_kernels_running_on_the_workers(
+    cluster: Callable[..., Cluster], project: Path
+) -> None:
+    dask = cluster(2)
+    started = time.monotonic()
+    done = _cli(
+        project, "sweep", "nb.ipynb", "-p", "x", "100,1,2,3", "-p", "pause", "90",
+        "--parallel", "2", "--fail-fast", "--scheduler", dask.address, "--json",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert time.monotonic() - started < 80  # the 90 s pause was cut short
+    runs = _by_x(_service(project).runs().runs)
+    assert runs[100.0].status == "failed"
+    assert runs[100.0].error is not None
+    assert runs[100.0].error["evalue"] == "x is too large"
+    assert [runs[x].status for x in (1.0, 2.0, 3.0)] == ["cancelled"] * 3
+    for folder in dask.folders.values():
+        deadline = time.monotonic() + 30
+        while _cwds_under(folder) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _cwds_under(folder) == []
 
 
 def test_without_an_address_a_local_cluster_runs_it_and_stops_with_the_command(
