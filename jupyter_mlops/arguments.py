@@ -77,10 +77,27 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """``--executor NAME`` and ``--scheduler ADDRESS`` (the dask executor's cluster)."""
+    parser.add_argument(
+        "--executor",
+        metavar="NAME",
+        help="where the runs execute: local (default: c.MLOps.executor), dask, or a "
+        "registered executor",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="the Dask scheduler for --executor dask, e.g. tcp://10.0.0.5:8786 "
+        "(default: c.MLOps.dask_address, else a LocalCluster for the command)",
+    )
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """What ``run`` takes besides the notebook and function: parameters, inputs, limits."""
     add_parameter_option(parser)
     add_engine_options(parser)
+    add_executor_options(parser)
     parser.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
     parser.add_argument(
         "--idempotency-key", metavar="KEY", help="a second submit returns the first run"
@@ -92,6 +109,7 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     """What ``sweep`` takes besides the notebook and function."""
     add_parameter_option(parser, sweep=True)
     add_engine_options(parser)
+    add_executor_options(parser)
     parser.add_argument("--from", dest="from_run", metavar="RUN_ID", help="inputs from this run")
     parser.add_argument("--strategy", choices=["grid", "list", "random"], default="grid")
     parser.add_argument("--max-runs", type=int, metavar="N", help="at most N runs")
@@ -113,6 +131,7 @@ def sweep_options(arguments: argparse.Namespace) -> dict[str, Any]:
         "from_run": arguments.from_run,
         "engine": arguments.engine,
         "kernel": arguments.kernel,
+        "executor": arguments.executor,
     }
 
 

@@ -76,12 +76,18 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
     """Run one of COMMANDS; returns the exit code (1: the run itself did not succeed)."""
     command = arguments.command
     as_json = arguments.json
-    if command == "run":
-        run = _run_with_interrupt(service, arguments)
+    if command in ("run", "sweep"):
+        from .executor_choice import use_scheduler
+
+        use_scheduler(service, arguments)
+        try:
+            if command == "sweep":
+                return _sweep(service, arguments, emit)
+            run = _run_with_interrupt(service, arguments)
+        finally:
+            service.close_executors()  # a LocalCluster started for the command stops now
         emit(run.to_dict() if as_json else describe_run(run), as_json)
         return 0 if run.status == "succeeded" else 1
-    if command == "sweep":
-        return _sweep(service, arguments, emit)
     if command == "runs":
         page = service.runs(
             notebook=arguments.notebook,
@@ -127,8 +133,8 @@ def _run_with_interrupt(service: MLOps, arguments: argparse.Namespace) -> Run:
     from .execute.foreground import wait_in_foreground
 
     def cancel() -> None:
-        for run_id in service.runner.running():
-            service.runner.cancel(run_id)
+        for run_id in service.running():
+            service.cancel(run_id)
 
     return wait_in_foreground(
         lambda: service.run(
@@ -141,6 +147,7 @@ def _run_with_interrupt(service: MLOps, arguments: argparse.Namespace) -> Run:
             timeout=arguments.timeout,
             engine=arguments.engine,
             kernel=arguments.kernel,
+            executor=arguments.executor,
         ),
         on_interrupt=cancel,
     )

@@ -140,9 +140,11 @@ class MLOpsMagics(Magics):
 
     def _run(self, arguments: argparse.Namespace) -> Any:
         from .execute.foreground import wait_in_foreground
+        from .executor_choice import use_scheduler
         from .widgets import RunProgress
 
         service, notebook = self._notebook(arguments.notebook)
+        use_scheduler(service, arguments)
         request = service.prepare_run(
             notebook,
             parameters=parameter_values(arguments.parameter),
@@ -153,6 +155,7 @@ class MLOpsMagics(Magics):
             timeout=arguments.timeout,
             engine=arguments.engine,
             kernel=arguments.kernel,
+            executor=arguments.executor,
         )
         assert request.run_id is not None
         run_id = request.run_id
@@ -166,7 +169,7 @@ class MLOpsMagics(Magics):
                 service.cancel(run_id)
 
         run = wait_in_foreground(
-            lambda: service.runner.execute(request, on_start=progress.started),
+            lambda: service.execute(request, on_start=progress.started),
             on_interrupt=cancel,
             tick=progress.tick,
             interval=0.5,
@@ -176,10 +179,12 @@ class MLOpsMagics(Magics):
 
     def _sweep(self, arguments: argparse.Namespace) -> Any:
         from .execute.sweep import check_parallel
+        from .executor_choice import use_scheduler
         from .widgets import SweepProgress
 
         service, notebook = self._notebook(arguments.notebook)
         check_parallel(arguments.parallel)
+        use_scheduler(service, arguments)
         job = service.prepare_sweep(
             notebook,
             sweep_space(arguments.parameter),

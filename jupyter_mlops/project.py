@@ -61,6 +61,8 @@ SETTINGS: dict[str, tuple[type, str]] = {
     "engine": (str, "papermill engine of runs: mlops or papermill"),
     "cell_timeout": (float, "seconds a cell may run (0: no limit)"),
     "max_sweep_runs": (int, "the most runs one sweep may make (a larger one is refused)"),
+    "executor": (str, "where runs execute: local, dask, or a registered executor"),
+    "dask_address": (str, "the Dask scheduler of the dask executor (default: a LocalCluster)"),
 }
 
 
@@ -76,6 +78,8 @@ class Project:
     artifact_url: str = ""  # empty: the bytes live in artifacts_dir
     cell_timeout: float = 0.0
     max_sweep_runs: int = DEFAULT_MAX_SWEEP_RUNS
+    executor: str = "local"
+    dask_address: str = ""
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # setting -> where
     files: tuple[str, ...] = field(default=(), compare=False)  # config files read
     warnings: tuple[str, ...] = field(default=(), compare=False)
@@ -136,6 +140,8 @@ class Project:
             artifact_url=str(given.get("artifact_url", "")),
             cell_timeout=float(given.get("cell_timeout", 0.0)),
             max_sweep_runs=int(given.get("max_sweep_runs", DEFAULT_MAX_SWEEP_RUNS)),
+            executor=str(given.get("executor", "local")),
+            dask_address=str(given.get("dask_address", "")),
             sources={key: known.get(key, DEFAULT) if key in given else DEFAULT for key in SETTINGS},
             files=files,
             warnings=warnings,

@@ -26,6 +26,7 @@ from .project import DEFAULT_MAX_SWEEP_RUNS, SETTINGS, Project
 
 if TYPE_CHECKING:
     from .deploy import Deployments
+    from .execute.executors import Executor
     from .execute.runner import Runner, RunRequest
     from .execute.sweep import ProgressCallback, SweepJob, SweepResult
     from .store import AliasMove, Run, RunPage, Store, Version
@@ -73,6 +74,19 @@ class MLOps(LoggingConfigurable):
         "is recorded, naming its count (use max_runs, or a random sample, to cut it down).",
     )
 
+    executor = Unicode(
+        "local",
+        config=True,
+        help="Where runs and sweeps execute unless a request names one: 'local', 'dask', or "
+        "an executor registered under the jupyter_mlops.executors entry point group.",
+    )
+    dask_address = Unicode(
+        "",
+        config=True,
+        help="The Dask scheduler of the dask executor (tcp://host:8786); empty: a "
+        "LocalCluster of one worker per core, started when needed.",
+    )
+
     @validate("root_dir")
     def _absolute_root(self, proposal: dict[str, Any]) -> str:
         return str(Path(proposal["value"]).resolve())
@@ -98,7 +112,7 @@ class MLOps(LoggingConfigurable):
         for key in SETTINGS:
             setattr(self, key, getattr(project, key))
         self._store: Store | None = None
-        self._runner: Runner | None = None
+        self._executors: dict[str, Executor] = {}
         self._open_lock = threading.RLock()  # runner opens the store under it too
 
     # -- notebooks ---------------------------------------------------------------------------
@@ -146,14 +160,56 @@ class MLOps(LoggingConfigurable):
 
     @property
     def runner(self) -> Runner:
+        """The local executor's runner."""
+        return self.get_executor("local").runner
+
+    def get_executor(self, name: str | None = None) -> Executor:
+        """The executor registered as ``name`` (default: ``c.MLOps.executor``), opened once."""
+        from .execute.executors import executor_class
+
+        name = name or self.executor or "local"
         with self._open_lock:
-            if self._runner is None:
-                from .execute.runner import Runner
+            found = self._executors.get(name)
+            if found is None:
                 from .store.private import private_dir
 
-                work = private_dir(self.project.work_dir)
-                self._runner = Runner(self.store, work, engine=self.engine)
-            return self._runner
+                cls = executor_class(name)  # unknown name: the registered ones, listed
+                found = cls(
+                    self.store,
+                    private_dir(self.project.work_dir),
+                    engine=self.engine,
+                    project=self.project,
+                    parent=self,
+                )
+                self._executors[name] = found
+            return found
+
+    def use_dask_scheduler(self, address: str) -> None:
+        """The dask executor's cluster from now on (``--scheduler``)."""
+        if address == self.dask_address:
+            return
+        self.project = self.project.updated({"dask_address": address}, "--scheduler")
+        self.dask_address = address
+        with self._open_lock:
+            previous = self._executors.pop("dask", None)
+        if previous is not None:
+            previous.close()
+
+    def execute(self, request: RunRequest, *, on_start: Any = None) -> Run:
+        """Execute a prepared run on its executor (``prepare_run``) to its end."""
+        return self.get_executor(request.executor).execute(request, on_start=on_start)
+
+    def executors(self) -> dict[str, Any]:
+        """Every registered executor, the configured default, and opened ones' dashboards."""
+        from .execute.executors import describe_executors
+
+        with self._open_lock:
+            opened = dict(self._executors)
+        return describe_executors(opened, self.executor or "local")
+
+    def running(self) -> list[str]:
+        """The runs this process is executing, on every executor opened."""
+        return [run_id for found in list(self._executors.values()) for run_id in found.running()]
 
     def describe(
         self, notebook: str | os.PathLike[str], *, content: Mapping[str, Any] | None = None
@@ -199,6 +255,7 @@ class MLOps(LoggingConfigurable):
         engine: str | None = None,
         kernel: str | None = None,
         actor: str | None = None,
+        executor: str | None = None,
     ) -> Run:
         """Run a whole notebook or one function, tracked; returns the finished run.
 
@@ -207,7 +264,7 @@ class MLOps(LoggingConfigurable):
         """
         import time
 
-        run = self.runner.execute(
+        run = self.execute(
             self.prepare_run(
                 notebook,
                 parameters=parameters,
@@ -220,6 +277,7 @@ class MLOps(LoggingConfigurable):
                 engine=engine,
                 kernel=kernel,
                 actor=actor,
+                executor=executor,
             )
         )
         while not run.finished:  # reads mark it interrupted if its process dies meanwhile
@@ -241,8 +299,9 @@ class MLOps(LoggingConfigurable):
         engine: str | None = None,
         kernel: str | None = None,
         actor: str | None = None,
+        executor: str | None = None,
     ) -> RunRequest:
-        """Check everything and record the run ``queued``; ``runner.execute`` runs it.
+        """Check everything and record the run ``queued``; ``execute`` runs it.
 
         A server answers with the queued run at once and executes it in the background.
         With ``content`` (the editor's live notebook, unsaved edits included) that content
@@ -262,7 +321,9 @@ class MLOps(LoggingConfigurable):
             kernel=kernel,
             actor=actor,
         )
-        run, _ = self.runner.record(request)
+        chosen = self.get_executor(executor)  # an unknown name: refused before recording
+        request = replace(request, executor=chosen.name)
+        run, _ = chosen.runner.record(request)
         return replace(request, run_id=run.id)
 
     def sweep(
@@ -279,13 +340,11 @@ class MLOps(LoggingConfigurable):
 
         ``options`` are those of :meth:`prepare_sweep`.
         """
-        from .execute.sweep import SweepExecutor, check_parallel
+        from .execute.sweep import check_parallel
 
         check_parallel(parallel)
         job = self.prepare_sweep(notebook, space, **options)
-        return SweepExecutor(self.store, self.runner).run(
-            job, parallel=parallel, fail_fast=fail_fast, on_progress=on_progress
-        )
+        return self.run_sweep(job, parallel=parallel, fail_fast=fail_fast, on_progress=on_progress)
 
     def prepare_sweep(
         self,
@@ -304,11 +363,13 @@ class MLOps(LoggingConfigurable):
         engine: str | None = None,
         kernel: str | None = None,
         actor: str | None = None,
+        executor: str | None = None,
     ) -> SweepJob:
         """Check the space, record the sweep and its runs ``queued``; ``run_sweep`` runs it."""
         from .execute.prepare import check_space
         from .execute.sweep import Selector, SweepExecutor, points, sweep_size
 
+        chosen = self.get_executor(executor)  # an unknown name: refused before recording
         request = self._request(
             notebook,
             fixed or {},
@@ -327,8 +388,8 @@ class MLOps(LoggingConfigurable):
         selector = Selector.parse(select) if select else None
         if selector is not None:
             selector.check(request)
-        return SweepExecutor(self.store, self.runner).prepare(
-            request,
+        return SweepExecutor(self.store, chosen.runner).prepare(
+            replace(request, executor=chosen.name),
             points(checked, strategy, count=count, seed=seed),
             strategy=strategy,
             space=checked,
@@ -343,9 +404,8 @@ class MLOps(LoggingConfigurable):
         fail_fast: bool = False,
         on_progress: ProgressCallback | None = None,
     ) -> SweepResult:
-        from .execute.sweep import SweepExecutor
-
-        return SweepExecutor(self.store, self.runner).run(
+        name = job.requests[0].executor if job.requests else None
+        return self.get_executor(name).run_sweep(
             job, parallel=parallel, fail_fast=fail_fast, on_progress=on_progress
         )
 
@@ -364,7 +424,7 @@ class MLOps(LoggingConfigurable):
             return run  # its process is gone: nothing left to stop
         if run.finished:
             raise ConflictError(f"run {run.id} already {run.status}; nothing to cancel")
-        if self.runner.cancel(run.id):
+        if self._cancel_here(run.id):
             return self.store.get_run(run.id)
         if run.status == "queued":
             try:
@@ -374,7 +434,7 @@ class MLOps(LoggingConfigurable):
                     error={"cell": None, "ename": "RunCancelled", "evalue": "cancelled"},
                 )
             except ConflictError:  # it started meanwhile: stop it as a running one
-                if self.runner.cancel(run.id):
+                if self._cancel_here(run.id):
                     return self.store.get_run(run.id)
                 run = self.store.get_run(run.id)
         # Owned by another process: if that one died, reconciling marks the run now.
@@ -435,6 +495,9 @@ class MLOps(LoggingConfigurable):
 
     # -- helpers -----------------------------------------------------------------------------
 
+    def _cancel_here(self, run_id: str) -> bool:
+        return any(found.cancel(run_id) for found in list(self._executors.values()))
+
     def _locate(
         self, notebook: str | os.PathLike[str], content: Mapping[str, Any] | None
     ) -> tuple[Path, str, Path]:
@@ -467,8 +530,15 @@ class MLOps(LoggingConfigurable):
         )
         return replace(request, actor=actor_name(actor or self.actor))
 
+    def close_executors(self) -> None:
+        """Stop what the executors started (a LocalCluster); the store stays open."""
+        with self._open_lock:
+            executors, self._executors = list(self._executors.values()), {}
+        for found in executors:
+            found.close()
+
     def close(self) -> None:
+        self.close_executors()
         if self._store is not None:
             self._store.close()
             self._store = None
-            self._runner = None

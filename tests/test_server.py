@@ -747,3 +747,15 @@ async def test_drift_of_a_deployment_checks_its_query_and_names_what_is_missing(
     status, body = await api("GET", "deployments", "nope", "drift", params={"mode": "strict"})
     assert status == 400
     assert "calibrated" in body["message"]
+
+
+async def test_executors_lists_the_registered_ones_and_the_default(api: Any) -> None:
+    status, body = await api("GET", "executors")
+    assert status == 200
+    assert body["default"] == "local"
+    by_name = {executor["name"]: executor for executor in body["executors"]}
+    assert {"local", "dask"} <= set(by_name)
+    assert by_name["local"]["available"] is True
+    assert by_name["dask"]["available"] is True  # CI installs every extra
+    assert by_name["dask"]["dashboard_url"] is None  # no cluster started yet
+    assert "Dask" in by_name["dask"]["description"]

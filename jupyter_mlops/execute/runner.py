@@ -74,6 +74,7 @@ class RunRequest:
     engine: str | None = None  # 'mlops' | 'papermill' for this run (default: the Runner's)
     kernel: str | None = None  # kernel name instead of the notebook's kernelspec (papermill -k)
     actor: str | None = None  # who asked (the Jupyter user, or the OS user of a CLI)
+    executor: str | None = None  # where it runs: a registered executor (default: the config's)
 
 
 @dataclass
@@ -86,6 +87,8 @@ class _Staged:
 
 class Runner:
     """Executes RunRequests and records them; one Runner serves many threads."""
+
+    executor_name = "local"  # recorded on each run; a remote runner overrides _launch too
 
     def __init__(self, store: Store, work_dir: Path, *, engine: str = "mlops") -> None:
         check_engine(engine)
@@ -106,7 +109,7 @@ class Runner:
             function=function.name if function else None,
             version=function.version if function else notebook_version(request.plan),
             parameters=self._recorded_parameters(request, function),
-            executor="local",
+            executor=self.executor_name,
             sweep_id=request.sweep_id,
             parent_id=request.parent_id,
             idempotency_key=request.idempotency_key,
@@ -127,6 +130,7 @@ class Runner:
             ],
             sweep_id=request.sweep_id or "",
             actor=request.actor,
+            executor=self.executor_name,
         )
 
     def execute(self, request: RunRequest, *, on_start: Callable[[Run], None] | None = None) -> Run:
@@ -213,7 +217,28 @@ class Runner:
         reads = parameter_files(
             self._recorded_parameters(request, function), request.cwd or request.notebook.parent
         )  # hashed as the run starts: what it was given, not what it may have rewritten
-        status, error = launch(
+        status, error = self._launch(
+            request, run, notebook, parameters, folder, control, collect=collect, save=save
+        )
+        metrics = self._ingest(run, plan, function, folder, save)
+        reads += _json_lines(folder / "runtime" / INPUTS_FILE)
+        self.store.lineage.record(run.id, reads)
+        return self.store.finish_run(run.id, status, error=error, metrics=metrics)
+
+    def _launch(
+        self,
+        request: RunRequest,
+        run: Run,
+        notebook: Any,
+        parameters: dict[str, Any],
+        folder: Path,
+        control: ExecutionControl,
+        *,
+        collect: list[str],
+        save: dict[str, str],
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Execute into ``folder`` (here; a remote runner ships it and unpacks the result)."""
+        return launch(
             request,
             notebook,
             parameters,
@@ -223,10 +248,6 @@ class Runner:
             collect=collect,
             save=save,
         )
-        metrics = self._ingest(run, plan, function, folder, save)
-        reads += _json_lines(folder / "runtime" / INPUTS_FILE)
-        self.store.lineage.record(run.id, reads)
-        return self.store.finish_run(run.id, status, error=error, metrics=metrics)
 
     # -- inputs of a function run ------------------------------------------------------------
 

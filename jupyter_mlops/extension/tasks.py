@@ -85,7 +85,7 @@ class BackgroundWork:
     def submit_run(self, request: RunRequest) -> None:
         assert request.run_id is not None
         self._track([request.run_id])
-        self._runs.submit(self._guarded, [request.run_id], self.service.runner.execute, request)
+        self._runs.submit(self._guarded, [request.run_id], self.service.execute, request)
 
     def submit_sweep(self, job: SweepJob, *, parallel: int, fail_fast: bool) -> None:
         self._track(job.run_ids)

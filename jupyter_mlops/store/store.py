@@ -248,14 +248,17 @@ class Store:
         *,
         inputs: Mapping[str, object] | None = None,
         version: str | None = None,
+        worker: str | None = None,
     ) -> Run:
-        """Set what the executor learns while the run goes (its inputs, its version)."""
+        """Set what the executor learns while the run goes (inputs, version, Dask worker)."""
         with self._db.write() as session:
             row = self._active_row(session, run_id, "update")
             if inputs is not None:
                 row.inputs = checks.json_object(inputs, f"inputs of run {row.id}")
             if version is not None:
                 row.version = checks.text(version, f"version of run {row.id}", limit=64)
+            if worker is not None:
+                row.worker = checks.text(worker, f"worker of run {row.id}", limit=255)
             session.flush()
             return self._load(session, [row.id])[0]
 

@@ -14,6 +14,7 @@ from .deployments import (
     DeploymentStopHandler,
 )
 from .drift import DeploymentDriftHandler
+from .executors import ExecutorsHandler
 from .lineage import (
     DeploymentAuditHandler,
     DownstreamHandler,
@@ -34,6 +35,7 @@ _DEPLOYMENT = f"{API}/deployments/{_NAME.format('name')}"
 # (pattern relative to the server's base_url, handler); path arguments by name.
 ROUTES: list[tuple[str, type[MLOpsHandler]]] = [
     (f"{API}/info", InfoHandler),
+    (f"{API}/executors", ExecutorsHandler),
     (f"{API}/parse", ParseHandler),
     (f"{API}/check", CheckHandler),
     (f"{API}/runs", RunsHandler),

@@ -33,6 +33,7 @@ RUN_FIELDS = {
     "timeout": Field(float),
     "engine": Field(str),
     "kernel": Field(str),
+    "executor": Field(str),
 }
 
 # The rendered output notebook: styles and images inline, no script, no network, framed

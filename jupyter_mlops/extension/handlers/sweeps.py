@@ -26,6 +26,7 @@ SWEEP_FIELDS = {
     "from_run": Field(str),
     "engine": Field(str),
     "kernel": Field(str),
+    "executor": Field(str),
 }
 
 
