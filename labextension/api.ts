@@ -230,6 +230,8 @@ export interface IAliasMove {
   version: string;
   previous: string | null;
   moved_at: string;
+  /** Who moved it. */
+  actor?: string | null;
 }
 
 export interface IVersionList {

@@ -84,6 +84,8 @@ export interface IDeploymentEvent {
   kind: DeploymentEventKind;
   version: string | null;
   message: string | null;
+  /** Who caused it (absent for what the keeper did on its own: a crash, a restart). */
+  actor?: string | null;
 }
 
 /** The requests of a few seconds, as the serving workers counted them. */
