@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .service import MLOps
 
 Emit = Callable[[Any, bool], None]
-COMMANDS = ("deploy", "deployments", "logs", "undeploy", "rollback")
+COMMANDS = ("deploy", "deployments", "logs", "undeploy", "rollback", "drift")
 
 
 def add_deploy_options(deploy: argparse.ArgumentParser, *, function_flag: bool = True) -> None:
@@ -103,6 +103,17 @@ def add_lifecycle_commands(command: Callable[[str, str], argparse.ArgumentParser
     rollback = command("rollback", "serve the version deployed before")
     rollback.add_argument("name")
     rollback.add_argument("--to", metavar="VERSION", help="a version deployed before (prefix)")
+    drift = command("drift", "drift of a deployment's request fields against the training data")
+    drift.add_argument("name")
+    drift.add_argument(
+        "--window", type=int, default=200, help="requests per judged window (%(default)s)"
+    )
+    drift.add_argument(
+        "--mode",
+        choices=("calibrated", "evidently", "mlrun"),
+        default="calibrated",
+        help="thresholds: calibrated (default), Evidently's fixed ones, MLRun's bands",
+    )
 
 
 def add_commands(commands: Any) -> None:
@@ -166,6 +177,11 @@ def dispatch(
         else:
             view = deployment_view(deployments, deployments.stop(arguments.name))
             emit({"deployment": view} if as_json else f"{view['name']}: {view['status']}", as_json)
+    elif command == "drift":
+        from .drift.report import describe_report
+
+        report = deployments.drift(arguments.name, window=arguments.window, mode=arguments.mode)
+        emit(report if as_json else describe_report(report), as_json)
     else:
         view = deployment_view(deployments, deployments.rollback(arguments.name, arguments.to))
         emit({"deployment": view} if as_json else describe_deployment(view), as_json)

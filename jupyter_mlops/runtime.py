@@ -1,4 +1,4 @@
-"""The in-notebook API: ``from jupyter_mlops import log_metric, log_artifact``.
+"""The in-notebook API: ``from jupyter_mlops import log_metric, log_artifact, log_reference``.
 
 A tracked run (``jupyter mlops run``, a sweep, the sidebar) points the kernel at a private
 run folder through the ``JUPYTER_MLOPS_RUN_DIR`` environment variable; these functions append
@@ -90,6 +90,18 @@ def log_artifact(source: Any, name: str | None = None, *, kind: str | None = Non
         kind = kind or kind_of_value_file(target_dir / stored)
     _append(folder / ARTIFACTS_FILE, {"name": name, "kind": kind, "file": stored})
     return name
+
+
+def log_reference(data: Any) -> str:
+    """Record the distribution of a deployment's future inputs: the training data's columns.
+
+    Each column is kept as a binned summary (quantile bins for numbers, frequencies for
+    categories), never its rows. A deployment of a function that uses this run's outputs
+    counts every request into the same bins and reports drift per field against it.
+    """
+    from .drift.recorded import REFERENCE_ARTIFACT, reference_payload
+
+    return log_artifact(reference_payload(data), REFERENCE_ARTIFACT, kind="value")
 
 
 def kind_of_value_file(path: str | os.PathLike[str]) -> str:

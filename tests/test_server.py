@@ -732,3 +732,18 @@ async def test_the_server_restores_a_deployment_whose_processes_were_killed(api:
         assert answer["body"] == {"score": 5.0}
     finally:
         await _stop_all(api)
+
+
+async def test_drift_of_a_deployment_checks_its_query_and_names_what_is_missing(
+    api: Any,
+) -> None:
+    # The report itself is tested end to end in test_drift_loop.py (the CLI prints the same).
+    status, body = await api("GET", "deployments", "nope", "drift")
+    assert status == 404
+    assert "nope" in body["message"]
+    status, body = await api("GET", "deployments", "nope", "drift", params={"window": "5"})
+    assert status == 400
+    assert body["field"] == "window"
+    status, body = await api("GET", "deployments", "nope", "drift", params={"mode": "strict"})
+    assert status == 400
+    assert "calibrated" in body["message"]

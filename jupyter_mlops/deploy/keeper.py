@@ -27,6 +27,7 @@ import time
 from collections import deque
 from datetime import datetime, timezone
 from types import FrameType
+from typing import Any
 
 from ..project import load_project, project_from_environ
 from ..store import Store
@@ -170,6 +171,9 @@ class Keeper:
         self.store.deployments.report(
             self.name, status="running", serve_pid=new.pid, started_at=_utcnow(), **serving
         )
+        self.store.drift.set_references(
+            self.name, new.record.get("references") or {}, new.record.get("reference_source")
+        )
         logger.info(
             "%s serves %s (generation %d, pid %d)", self.name, version[:12], new.generation, new.pid
         )
@@ -235,9 +239,26 @@ class Keeper:
             return
         deployment = self.store.deployments.get(self.name)
         keep = int(deployment.options.get("keep_samples") or 1000)
-        self.store.deployments.add_window(
-            self.name, deployment.serving_version, merge(windows), keep_samples=keep
-        )
+        interval = float(deployment.options.get("monitor_interval") or 5.0)
+        # One row per monitoring window (the workers' files of one interval merged), not per
+        # move: drift is judged on groups of a few hundred requests, which a move of two
+        # seconds' worth of windows of a busy endpoint would overshoot.
+        for same_interval in _by_interval(windows, interval):
+            self.store.deployments.add_window(
+                self.name, deployment.serving_version, merge(same_interval), keep_samples=keep
+            )
+
+
+def _by_interval(windows: list[dict[str, Any]], interval: float) -> list[list[dict[str, Any]]]:
+    """Windows (oldest first) grouped by the interval they started in."""
+    groups: list[list[dict[str, Any]]] = []
+    for window in windows:
+        start = float(window.get("start") or 0)
+        if groups and start - float(groups[-1][0].get("start") or 0) < interval / 2:
+            groups[-1].append(window)
+        else:
+            groups.append([window])
+    return groups
 
 
 def _target(deployment: Deployment) -> tuple[str, int] | None:

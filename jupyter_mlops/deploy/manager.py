@@ -70,6 +70,15 @@ class Deployments:
     def get(self, name: str) -> Deployment:
         return self._rows.get(check_name(name))
 
+    def drift(self, name: str, *, window: int = 200, mode: str = "calibrated") -> dict[str, Any]:
+        """Drift per field over windows of ``window`` requests (see ``drift/report.py``)."""
+        from ..drift.report import drift_report
+
+        self.get(name)
+        references, source = self.service.store.drift.references(name)
+        windows = self.service.store.drift.windows(name)
+        return drift_report(references, source, windows, name=name, size=window, mode=mode)
+
     def logs(self, name: str, lines: int = 200) -> list[str]:
         self.get(name)
         return self.files(name).tail(lines)

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..drift.reference import from_dict
 from .deadlines import Deadlines
 from .inputs import RequestError, RequestSchema, read_body
 from .loader import ServedFunction
@@ -74,6 +75,7 @@ class ServeApp:
             sample_rate=spec.sample_rate,
             max_samples=spec.max_samples,
             max_sample_bytes=spec.max_sample_bytes,
+            references={name: from_dict(data) for name, data in spec.references.items()},
         )
         self._body_deadlines = Deadlines(spec.timeout)
         self._accepted: bytes | None = None  # the last Authorization value that passed
@@ -138,6 +140,7 @@ class ServeApp:
             reading = read_body(receive, headers.get(b"content-length"), self.spec.max_body)
             body = await self._body_deadlines.within(reading)
             items, batch = self.schema.parse(body)
+            monitor.count(items)
         except RequestError as err:
             kind = "PayloadTooLarge" if err.status == 413 else "BadRequest"
             status, out = err.status, _error(kind, err.message, err.field)

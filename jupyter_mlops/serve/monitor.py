@@ -30,6 +30,8 @@ from pathlib import Path
 from random import random
 from typing import Any
 
+from ..drift.reference import Reference, WindowCounts
+
 logger = logging.getLogger(__name__)
 
 FIRST_MS, STEP, LAST_MS = 0.01, 1.05, 60_000.0
@@ -80,6 +82,7 @@ def merge(windows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     ends: list[float] = []
     pids: set[int] = set()
     samples: list[Any] = []
+    drift: dict[str, dict[str, Any]] = {}
     windows = list(windows)
     for window in windows:
         requests += int(window.get("requests", 0))
@@ -97,6 +100,7 @@ def merge(windows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             pids.add(int(window["pid"]))
         pids.update(int(pid) for pid in window.get("pids", ()))
         samples.extend(window.get("samples", ()))
+        _add_drift(drift, window.get("drift", {}))
 
     def quantile(q: float) -> float | None:
         value = percentile(buckets, q)
@@ -117,7 +121,26 @@ def merge(windows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "samples": sorted(samples, key=lambda sample: sample.get("at") or 0),
         "windows": len(windows),
         "pids": sorted(pids),
+        **({"drift": drift} if drift else {}),
     }
+
+
+def _add_drift(total: dict[str, dict[str, Any]], window: Mapping[str, Any]) -> None:
+    """Add one window's field counts to ``total``; counts of other bins (another version's
+    reference) start the field again rather than mixing two references' bins."""
+    for name, field in window.items():
+        counts = [int(n) for n in field.get("counts", ())]
+        into = total.get(name)
+        if into is None or len(into["counts"]) != len(counts):
+            total[name] = {
+                "counts": counts,
+                "missing": int(field.get("missing", 0)),
+                "invalid": int(field.get("invalid", 0)),
+            }
+            continue
+        into["counts"] = [a + b for a, b in zip(into["counts"], counts, strict=True)]
+        into["missing"] += int(field.get("missing", 0))
+        into["invalid"] += int(field.get("invalid", 0))
 
 
 def take_windows(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -180,8 +203,10 @@ class Recorder:
         sample_rate: float = 0.1,
         max_samples: int = 20,
         max_sample_bytes: int = 8192,
+        references: Mapping[str, Reference] | None = None,
     ) -> None:
         self.directory = Path(directory) if directory else None
+        self.references = dict(references or {})
         self.function, self.version = function, version
         self.interval = interval
         self.sample_rate = sample_rate
@@ -203,6 +228,14 @@ class Recorder:
         self._max_ms = 0.0
         self._samples: list[tuple[float, int, float, bytes | int | None, bytes | int]] = []
         self._samples_left = self.max_samples
+        self._drift = [(name, WindowCounts(ref)) for name, ref in self.references.items()]
+
+    def count(self, items: list[dict[str, Any]]) -> None:
+        """Count every request's watched fields into their reference's bins (drift)."""
+        for name, counter in self._drift:
+            add = counter.add
+            for item in items:
+                add(item.get(name))
 
     def record(self, status: int, seconds: float, body: bytes | None, output: bytes) -> None:
         """Count one request (the hot path: keep it to counters and references)."""
@@ -276,6 +309,7 @@ class Recorder:
             **_by_status(self._by_status),
             "buckets": {str(i): n for i, n in enumerate(self._counts) if n},
             "max_ms": round(self._max_ms, 3),
+            **self._drift_window(),
             "samples": [
                 {
                     "at": round(at, 3),
@@ -287,6 +321,17 @@ class Recorder:
                 }
                 for at, status, ms, body, output in self._samples
             ],
+        }
+
+    def _drift_window(self) -> dict[str, Any]:
+        """The window's field counts, as ``merge`` adds them up (nothing without references)."""
+        if not self._drift:
+            return {}
+        return {
+            "drift": {
+                name: {"counts": c.counts, "missing": c.missing, "invalid": c.invalid}
+                for name, c in self._drift
+            }
         }
 
     def _payload(self, data: bytes | int | None) -> Any:

@@ -62,6 +62,7 @@ def token_hash(spec: ServeSpec) -> str:
 
 def resolve(spec: ServeSpec) -> ServeSpec:
     """The spec with the notebook name, the checked version and the binding filled in."""
+    from ..drift.recorded import references_for
     from ..store import Store
 
     root = Path(spec.root_dir).resolve()
@@ -104,6 +105,9 @@ def resolve(spec: ServeSpec) -> ServeSpec:
                 )
         from_run = store.get_run(spec.from_run).id if spec.from_run else None
         bound = bind_inputs(store, plan, function, spec.notebook_name, from_run)
+        spec.references, spec.reference_source = references_for(
+            store, [entry.run for entry in bound], function.parameters
+        )
     finally:
         store.close()
     spec.from_run = from_run
@@ -199,6 +203,8 @@ def start_record(spec: ServeSpec, address: tuple[str, int]) -> dict[str, Any]:
         "version": spec.resolved_version,
         "from_run": spec.from_run,
         "binding": spec.binding,
+        "references": spec.references,
+        "reference_source": spec.reference_source,
         "workers": spec.workers,
         "limits": {
             "max_body": spec.max_body,

@@ -50,6 +50,10 @@ class ServeSpec:
     # filled in by the parent process once the binding is resolved
     binding: list[dict[str, Any]] = field(default_factory=list)
     resolved_version: str = ""
+    # request field -> its reference's binned summary (drift/reference.py); every request is
+    # counted into these bins per monitor window
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reference_source: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

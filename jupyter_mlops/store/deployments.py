@@ -350,6 +350,7 @@ class DeploymentStore:
                     p90_ms=window.get("p90_ms"),
                     p99_ms=window.get("p99_ms"),
                     max_ms=window.get("max_ms"),
+                    drift=window.get("drift"),
                 )
             )
             for sample in window.get("samples", ())[-keep_samples:]:

@@ -237,6 +237,9 @@ class DeploymentRow(Base):
     updated_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     actor: Mapped[str | None] = mapped_column(String(255))  # who made the last change
+    # request field -> binned reference (jupyter_mlops.drift) the serving process counts into
+    drift_references: Mapped[dict[str, Any] | None]
+    reference_source: Mapped[str | None] = mapped_column(Text)
 
 
 class DeploymentEventRow(Base):
@@ -272,6 +275,7 @@ class DeploymentWindowRow(Base):
     p90_ms: Mapped[float | None] = mapped_column(Float)
     p99_ms: Mapped[float | None] = mapped_column(Float)
     max_ms: Mapped[float | None] = mapped_column(Float)
+    drift: Mapped[dict[str, Any] | None]  # field -> counts in its reference's bins
 
     __table_args__ = (Index(None, "deployment", "end"),)
 

@@ -25,6 +25,7 @@ from . import checks, versions
 from .artifacts import BlobStore
 from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
+from .drift_store import DriftStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
 from .migrate import ensure_schema, refresh_statistics
@@ -64,6 +65,7 @@ class Store:
         except OSError as err:  # its folder cannot be made: read-only, disk full
             raise unavailable(parse_url(url), err) from None
         self.deployments = DeploymentStore(self._db)
+        self.drift = DriftStore(self._db)
         self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:
             ensure_schema(self._db)

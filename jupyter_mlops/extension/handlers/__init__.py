@@ -13,6 +13,7 @@ from .deployments import (
     DeploymentStartHandler,
     DeploymentStopHandler,
 )
+from .drift import DeploymentDriftHandler
 from .notebooks import CheckHandler, InfoHandler, ParseHandler
 from .runs import CancelHandler, OutputNotebookHandler, RunHandler, RunsHandler
 from .sweeps import SweepHandler, SweepsHandler
@@ -45,4 +46,5 @@ ROUTES: list[tuple[str, type[MLOpsHandler]]] = [
     (f"{_DEPLOYMENT}/start", DeploymentStartHandler),
     (f"{_DEPLOYMENT}/rollback", DeploymentRollbackHandler),
     (f"{_DEPLOYMENT}/invoke", DeploymentInvokeHandler),
+    (f"{_DEPLOYMENT}/drift", DeploymentDriftHandler),
 ]
