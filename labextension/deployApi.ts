@@ -144,6 +144,49 @@ export interface IInvokeResult {
 }
 
 /** The version a deployment serves now, else the one it is starting. */
+/** Bins of one field: labels, counts and shares (a chart's bars). */
+export interface IDriftHistogram {
+  labels: string[];
+  counts: number[];
+  shares: number[];
+}
+
+/** One field judged in one window of requests. */
+export interface IDriftPoint {
+  end: string;
+  statistic: string;
+  value: number | null;
+  threshold: number | null;
+  p_value: number | null;
+  drifted: boolean;
+  rows: number;
+}
+
+export interface IDriftField {
+  field: string;
+  kind: 'numeric' | 'categorical';
+  statistic: string | null;
+  value: number | null;
+  threshold: number | null;
+  drifted: boolean;
+  drifted_windows: number;
+  history: IDriftPoint[];
+  reference: IDriftHistogram;
+  current: IDriftHistogram | null;
+}
+
+/** GET deployments/NAME/drift: each request field against the training data's reference. */
+export interface IDriftReport {
+  deployment: string;
+  mode: string;
+  window_requests: number;
+  reference_source: string | null;
+  message?: string;
+  pending_requests: number;
+  windows: { start: string; end: string; requests: number; drifted: string[] }[];
+  fields: IDriftField[];
+}
+
 export function servedVersion(deployment: IDeployment): string {
   return deployment.serving_version || deployment.version;
 }
@@ -164,6 +207,7 @@ async function act(name: string, action: string, body?: unknown): Promise<IDeplo
 
 /** One call per route of the deployments API. */
 export const deployApi = {
+  drift: (name: string): Promise<IDriftReport> => requestAPI(`deployments/${seg(name)}/drift`),
   list: async (): Promise<IDeployment[]> =>
     (await requestAPI<{ deployments: IDeployment[] }>('deployments')).deployments,
   get: (name: string, query: { windows?: number; samples?: number } = {}) =>

@@ -12,6 +12,7 @@ import { DeploymentActions } from './DeploymentActions';
 import { DeploymentEvents } from './DeploymentEvents';
 import { DeploymentLogs } from './DeploymentLogs';
 import { DeploymentSamples } from './DeploymentSamples';
+import { DriftView } from './DriftView';
 import { StatusChip } from './StatusChip';
 import { formatMs, functionAtVersion } from './deployFormat';
 import { formatFullTime, shortId } from './format';
@@ -137,6 +138,9 @@ export function DeploymentDetails(props: IDeploymentDetailsProps): React.ReactEl
         </span>
       </div>
       <LatencyChart windows={detail?.windows ?? []} />
+
+      <h4 className="jp-mlops-subhead">Drift</h4>
+      <DriftView name={name} />
 
       <h4 className="jp-mlops-subhead">Recent requests</h4>
       <DeploymentSamples samples={detail?.samples ?? []} />
