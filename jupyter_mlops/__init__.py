@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from ._version import __version__
-from .runtime import log_artifact, log_metric, log_reference
+from .runtime import log_artifact, log_input, log_metric, log_reference
 
-__all__ = ["__version__", "log_artifact", "log_metric", "log_reference"]
+__all__ = ["__version__", "log_artifact", "log_input", "log_metric", "log_reference"]
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -19,7 +19,13 @@ from .arguments import (
     sweep_options,
     sweep_space,
 )
-from .reports import describe_run, runs_table, sweep_report, versions_table
+from .reports import (
+    alias_history_text,
+    describe_run,
+    runs_table,
+    sweep_report,
+    versions_table,
+)
 
 if TYPE_CHECKING:
     from .service import MLOps
@@ -100,7 +106,11 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
         return 0
     if command == "versions":
         found = service.versions(arguments.function)
-        emit([v.to_dict() for v in found] if as_json else versions_table(found), as_json)
+        if as_json:
+            emit([v.to_dict() for v in found], as_json)
+        else:
+            history = alias_history_text(service.alias_history(arguments.function))
+            emit(versions_table(found) + (f"\n{history}" if history else ""), as_json)
         return 0
     version = service.tag(arguments.function, arguments.version, arguments.alias)
     emit(

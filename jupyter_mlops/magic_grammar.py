@@ -15,6 +15,7 @@ from IPython.core.error import UsageError
 
 from .arguments import add_run_options, add_runs_filter_options, add_sweep_options
 from .cli_deploy import add_deploy_options, add_lifecycle_commands
+from .cli_lineage import AUDIT_HELP, LINEAGE_HELP, add_audit_options, add_lineage_options
 
 USAGE = """\
 %mlops COMMAND [options]      (every command takes --notebook PATH; COMMAND -h for its options)
@@ -37,6 +38,10 @@ USAGE = """\
                                    serve it as an HTTP endpoint; again: a new version, same URL
                                    (a new token goes to mlops_tokens[NAME], not the output)
   deployments [NAME] | logs NAME | undeploy NAME [--delete] | rollback NAME [--to V]
+  lineage NAME | --data PATH | --openlineage RUN
+                                   what is behind a deployment or function, what is
+                                   downstream of a data set, OpenLineage events
+  audit NAME                       who ran, moved aliases and deployed, newest first
   config                           the effective settings and where each comes from
   help                             this text
 
@@ -105,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = command("deploy", "serve a function as an HTTP endpoint (again: new version)")
     add_deploy_options(deploy, function_flag=False)
     add_lifecycle_commands(command)
+    add_lineage_options(command("lineage", LINEAGE_HELP))
+    add_audit_options(command("audit", AUDIT_HELP))
     command("config", "the effective settings (secrets masked) and where each comes from")
     command("help", "the list of commands")
     return parser

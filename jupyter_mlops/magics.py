@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import shlex
@@ -279,6 +280,21 @@ class MLOpsMagics(Magics):
 
         dispatch(service, arguments, lambda text, _json: printed.append(str(text)), keep_token)
         return TextReport("\n".join(printed))
+
+    def _lineage(self, arguments: argparse.Namespace) -> Any:
+        from .cli_lineage import dispatch
+
+        printed: list[str] = []
+        dispatch(
+            self._store_service(arguments),
+            arguments,
+            lambda value, as_json: printed.append(
+                json.dumps(value, indent=2, ensure_ascii=False) if as_json else str(value)
+            ),
+        )
+        return TextReport("\n".join(printed))
+
+    _audit = _lineage
 
     def _convert(self, arguments: argparse.Namespace) -> Any:
         service, notebook = self._notebook(arguments.notebook)

@@ -53,6 +53,11 @@ SETTINGS: dict[str, tuple[type, str]] = {
     ),
     "store_url": (str, "SQLAlchemy URL of the store (default SQLite <state_dir>/mlops.db)"),
     "artifacts_dir": (str, "artifact bytes (default <state_dir>/artifacts)"),
+    "artifact_url": (
+        str,
+        "fsspec URL of shared artifact bytes, e.g. s3://bucket/prefix "
+        "(default: artifacts_dir itself; else artifacts_dir is its local cache)",
+    ),
     "engine": (str, "papermill engine of runs: mlops or papermill"),
     "cell_timeout": (float, "seconds a cell may run (0: no limit)"),
     "max_sweep_runs": (int, "the most runs one sweep may make (a larger one is refused)"),
@@ -68,6 +73,7 @@ class Project:
     store_url: str
     artifacts_dir: str
     engine: str = "mlops"
+    artifact_url: str = ""  # empty: the bytes live in artifacts_dir
     cell_timeout: float = 0.0
     max_sweep_runs: int = DEFAULT_MAX_SWEEP_RUNS
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)  # setting -> where
@@ -127,6 +133,7 @@ class Project:
             store_url=store_url,
             artifacts_dir=place("artifacts_dir", state / "artifacts"),
             engine=str(given.get("engine", "mlops")),
+            artifact_url=str(given.get("artifact_url", "")),
             cell_timeout=float(given.get("cell_timeout", 0.0)),
             max_sweep_runs=int(given.get("max_sweep_runs", DEFAULT_MAX_SWEEP_RUNS)),
             sources={key: known.get(key, DEFAULT) if key in given else DEFAULT for key in SETTINGS},
@@ -173,7 +180,7 @@ class Project:
         shown: dict[str, dict[str, Any]] = {}
         for key in SETTINGS:
             value = getattr(self, key)
-            if key == "store_url" and masked:
+            if key in ("store_url", "artifact_url") and masked and value:
                 value = mask_url(value)
             shown[key] = {"value": value, "source": self.sources.get(key, DEFAULT)}
         return shown

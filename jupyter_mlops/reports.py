@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .convert.registry import ConvertResult
     from .execute.sweep import SweepResult
     from .project import Project
-    from .store import Run, Version
+    from .store import AliasMove, Run, Version
 
 
 def describe(plan: Plan) -> str:
@@ -88,6 +88,7 @@ def describe_run(run: Run) -> str:
         f"run {run.id}  {run.status}",
         f"  notebook: {run.notebook}" + (f"  function: {run.function}" if run.function else ""),
         f"  version: {(run.version or '-')[:12]}  duration: {_seconds(run.duration)}",
+        f"  by: {run.actor or '-'}",
     ]
     if run.parameters:
         lines.append("  parameters: " + ", ".join(f"{k}={v!r}" for k, v in run.parameters.items()))
@@ -110,7 +111,7 @@ def runs_table(
         return "no runs"
     names = parameters or []
     metric_names = sorted({name for run in runs for name in run.metrics})
-    header = ["", "run", "status", "function", *names, *metric_names, "seconds"]
+    header = ["", "run", "status", "function", "by", *names, *metric_names, "seconds"]
     rows = [header]
     for run in runs:
         rows.append(
@@ -119,6 +120,7 @@ def runs_table(
                 run.id[:12],
                 run.status,
                 run.function or "(notebook)",
+                run.actor or "-",
                 *(repr(run.parameters.get(n)) for n in names),
                 *(f"{run.metrics[m]:.4g}" if m in run.metrics else "-" for m in metric_names),
                 _seconds(run.duration),
@@ -143,6 +145,20 @@ def versions_table(versions: list[Version]) -> str:
         lines.append(
             f"{version.version[:12]}  {version.created_at:%Y-%m-%d %H:%M}  "
             f"{version.run_count} runs  {version.notebook}{aliases}"
+        )
+    return "\n".join(lines)
+
+
+def alias_history_text(moves: list[AliasMove]) -> str:
+    """Every alias move, newest first, with who moved it."""
+    if not moves:
+        return ""
+    lines = ["alias history"]
+    for move in sorted(moves, key=lambda m: m.moved_at, reverse=True):
+        was = f" (was {move.previous[:12]})" if move.previous else ""
+        lines.append(
+            f"  {move.moved_at:%Y-%m-%d %H:%M:%S}  {move.alias} -> {move.version[:12]}{was}"
+            f"  by {move.actor or '-'}"
         )
     return "\n".join(lines)
 

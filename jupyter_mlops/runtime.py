@@ -1,4 +1,4 @@
-"""The in-notebook API: ``from jupyter_mlops import log_metric, log_artifact, log_reference``.
+"""The in-notebook API: ``log_metric``, ``log_artifact``, ``log_input``, ``log_reference``.
 
 A tracked run (``jupyter mlops run``, a sweep, the sidebar) points the kernel at a private
 run folder through the ``JUPYTER_MLOPS_RUN_DIR`` environment variable; these functions append
@@ -27,6 +27,7 @@ RUN_DIR_VARIABLE = "JUPYTER_MLOPS_RUN_DIR"
 METRICS_FILE = "metrics.jsonl"
 ARTIFACTS_FILE = "artifacts.jsonl"
 ARTIFACTS_DIR = "artifacts"
+INPUTS_FILE = "inputs.jsonl"
 ARTIFACT_KINDS = ("dataset", "model", "file", "notebook", "value")
 
 _warned = False
@@ -102,6 +103,38 @@ def log_reference(data: Any) -> str:
     from .drift.recorded import REFERENCE_ARTIFACT, reference_payload
 
     return log_artifact(reference_payload(data), REFERENCE_ARTIFACT, kind="value")
+
+
+def log_input(source: Any, name: str | None = None) -> str:
+    """Record a data set the run reads (a file path or a pandas DataFrame); returns its name.
+
+    Lineage keeps its full-content sha256, size and schema (a DataFrame's columns and dtypes,
+    a CSV header, a parquet schema), so ``jupyter mlops lineage`` can say exactly what data
+    is behind a version or deployment. The data itself is not copied.
+    """
+    from .datasets import describe_file, describe_frame
+
+    is_path = isinstance(source, (str, os.PathLike))
+    if name is None:
+        if not is_path:
+            raise TypeError("log_input(value): a name is required for a DataFrame")
+        name = Path(source).name
+    _check_name(name, "input")
+    if is_path:
+        if not Path(source).is_file():
+            raise FileNotFoundError(f"log_input: no file {str(source)!r}")
+        described = describe_file(source)
+    elif hasattr(source, "dtypes") and hasattr(source, "memory_usage"):
+        described = describe_frame(source)
+    else:
+        raise TypeError(
+            f"log_input({name!r}): expected a file path or a pandas DataFrame, "
+            f"got {type(source).__name__}"
+        )
+    folder = _folder("log_input", name)
+    if folder is not None:
+        _append(folder / INPUTS_FILE, {"name": name, "source": "log_input", **described})
+    return name
 
 
 def kind_of_value_file(path: str | os.PathLike[str]) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from traitlets import Float, Int, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
+from .actors import actor_name, os_user
 from .convert.registry import ConvertResult, available, get_converter
 from .notebook.parser import parse_notebook
 from .notebook.plan import Plan
@@ -50,6 +51,11 @@ class MLOps(LoggingConfigurable):
     )
     artifacts_dir = Unicode(
         config=True, help="Where artifact bytes are kept (default: <state_dir>/artifacts)."
+    )
+    artifact_url = Unicode(
+        config=True,
+        help="fsspec URL where artifact bytes are shared (s3://bucket/prefix…); default: "
+        "artifacts_dir. With a URL, artifacts_dir is the local cache of what was read.",
     )
     engine = Unicode(
         "mlops",
@@ -88,6 +94,7 @@ class MLOps(LoggingConfigurable):
             }
             project = Project.resolve(given, dict.fromkeys(given, "MLOps(...)"))
         self.project = project
+        self.actor = os_user()  # who this service acts as unless a call names someone
         for key in SETTINGS:
             setattr(self, key, getattr(project, key))
         self._store: Store | None = None
@@ -127,7 +134,7 @@ class MLOps(LoggingConfigurable):
             if self._store is None:
                 from .store import Store
 
-                self._store = Store(self.store_url, self.artifacts_dir)
+                self._store = Store(self.store_url, self.artifacts_dir, self.artifact_url)
             return self._store
 
     @property
@@ -191,6 +198,7 @@ class MLOps(LoggingConfigurable):
         content: Mapping[str, Any] | None = None,
         engine: str | None = None,
         kernel: str | None = None,
+        actor: str | None = None,
     ) -> Run:
         """Run a whole notebook or one function, tracked; returns the finished run.
 
@@ -211,6 +219,7 @@ class MLOps(LoggingConfigurable):
                 content=content,
                 engine=engine,
                 kernel=kernel,
+                actor=actor,
             )
         )
         while not run.finished:  # reads mark it interrupted if its process dies meanwhile
@@ -231,6 +240,7 @@ class MLOps(LoggingConfigurable):
         content: Mapping[str, Any] | None = None,
         engine: str | None = None,
         kernel: str | None = None,
+        actor: str | None = None,
     ) -> RunRequest:
         """Check everything and record the run ``queued``; ``runner.execute`` runs it.
 
@@ -250,6 +260,7 @@ class MLOps(LoggingConfigurable):
             content=content,
             engine=engine,
             kernel=kernel,
+            actor=actor,
         )
         run, _ = self.runner.record(request)
         return replace(request, run_id=run.id)
@@ -292,6 +303,7 @@ class MLOps(LoggingConfigurable):
         content: Mapping[str, Any] | None = None,
         engine: str | None = None,
         kernel: str | None = None,
+        actor: str | None = None,
     ) -> SweepJob:
         """Check the space, record the sweep and its runs ``queued``; ``run_sweep`` runs it."""
         from .execute.prepare import check_space
@@ -306,6 +318,7 @@ class MLOps(LoggingConfigurable):
             content=content,
             engine=engine,
             kernel=kernel,
+            actor=actor,
         )
         plan = request.plan
         # counted first: a space too large to sweep is refused before a value is checked
@@ -413,11 +426,12 @@ class MLOps(LoggingConfigurable):
         new = self.store.get_version(function, b)
         return old, new, code_diff(function, old, new)
 
-    def tag(self, function: str, version: str, alias: str) -> Version:
+    def tag(self, function: str, version: str, alias: str, actor: str | None = None) -> Version:
         """Point ``alias`` (staging, production, any name) at a version of a function."""
         from .execute.params import check_alias
 
-        return self.store.set_alias(function, version, check_alias(alias))
+        who = actor_name(actor or self.actor)
+        return self.store.set_alias(function, version, check_alias(alias), actor=who)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -435,12 +449,13 @@ class MLOps(LoggingConfigurable):
         parameters: Mapping[str, Any],
         *,
         as_text: bool,
+        actor: str | None = None,
         **options: Any,
     ) -> RunRequest:
         """A checked request (``execute/prepare.py``); ``options`` are ``build_request``'s."""
         from .execute.prepare import build_request
 
-        return build_request(
+        request = build_request(
             self.root_dir,
             notebook,
             parameters,
@@ -450,6 +465,7 @@ class MLOps(LoggingConfigurable):
             as_text=as_text,
             **options,
         )
+        return replace(request, actor=actor_name(actor or self.actor))
 
     def close(self) -> None:
         if self._store is not None:

@@ -14,6 +14,7 @@ import json
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,13 @@ def cli_drift(root: Path, name: str) -> dict[str, Any]:
 
 
 def send(url: str, token: str, rng: random.Random, count: int, tenure_mean: float) -> None:
-    for _ in range(count):
+    """``count`` requests, paced so a monitoring window holds at most about 50 (windows of
+    200 requests are then made of several, however fast this machine answers)."""
+    for i in range(count):
         body = {"tenure": rng.gauss(tenure_mean, 5), "plan": rng.choice(PLANS)}
         assert call(url, body, token)[0] == 200
+        if i % 50 == 49:
+            time.sleep(FAST["monitor_interval"] + 0.05)
 
 
 def test_stable_traffic_does_not_drift_and_a_half_sd_shift_does_within_two_windows(

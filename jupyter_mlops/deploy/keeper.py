@@ -185,7 +185,10 @@ class Keeper:
         deployment = self.store.deployments.find(self.name)
         if deployment is not None and deployment.status != "failed":
             self.store.deployments.report(self.name, status=status, serve_pid=None)
-            self.store.deployments.add_event(self.name, status, deployment.serving_version)
+            # a stop someone asked for: theirs (the row's actor asked for it), not the keeper's
+            self.store.deployments.add_event(
+                self.name, status, deployment.serving_version, actor=deployment.actor
+            )
 
     def _crashed(self, deployment: Deployment, why: str) -> None:
         logger.error("the serving process of %s %s", self.name, why)
@@ -320,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s [%(process)d] %(message)s",
     )
-    store = Store(project.store_url, project.artifacts_dir)
+    store = Store(project.store_url, project.artifacts_dir, project.artifact_url)
     keeper = Keeper(store, files, args.name)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(signum, keeper.on_signal)

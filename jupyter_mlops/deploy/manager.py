@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..actors import actor_name
 from ..errors import ConflictError, MLOpsError, NotFoundError
 from ..store.deployments import Deployment, DeploymentStore, check_name
 from . import launcher, leftovers
@@ -54,6 +55,10 @@ class Deployments:
     def __init__(self, service: MLOps) -> None:
         self.service = service
         self.root = Path(service.root_dir)
+
+    def _actor(self, actor: str | None) -> str | None:
+        """Who asks: given by the server (the Jupyter user), else this service's user."""
+        return actor_name(actor or self.service.actor)
 
     @property
     def _rows(self) -> DeploymentStore:
@@ -113,6 +118,7 @@ class Deployments:
         new_token: bool = False,
         replace: bool = False,
         wait: float = WAIT,
+        actor: str | None = None,
     ) -> tuple[Deployment, str | None]:
         """Serve ``function`` (its version in the notebook, or ``version``/``alias``).
 
@@ -179,13 +185,16 @@ class Deployments:
                 new_token=new_token or replaced,
                 wait=wait,
                 kind="deployed" if existing is None else "replaced" if replaced else "redeployed",
+                actor=actor,
             )
         except MLOpsError:
             if previous is not None:
                 files.restore_version(wanted, previous)
             raise
 
-    def rollback(self, name: str, to: str | None = None, wait: float = WAIT) -> Deployment:
+    def rollback(
+        self, name: str, to: str | None = None, wait: float = WAIT, actor: str | None = None
+    ) -> Deployment:
         """Serve a version deployed before under this name (default: the one before this)."""
         deployment = self.get(name)
         earlier = self.deployed_versions(name)
@@ -220,33 +229,36 @@ class Deployments:
             new_token=False,
             wait=wait,
             kind="rolled_back",
+            actor=actor,
         )
         return result
 
-    def start(self, name: str, wait: float = WAIT) -> Deployment:
+    def start(self, name: str, wait: float = WAIT, actor: str | None = None) -> Deployment:
         """Start a stopped (or failed) deployment again: same version, port and token."""
         deployment = self.get(name)
         if deployment.desired == "running" and deployment.keeper_alive():
             return deployment
-        self._rows.want(name, desired="running")
+        self._rows.want(name, desired="running", actor=self._actor(actor))
         self._rows.report(name, status="starting", error=None, failed_generation=None)
         self._spawn_keeper(name)
         result = launcher.await_outcome(self._rows, name, self.get(name).generation, wait)
-        self._rows.add_event(name, "started", result.serving_version)
+        self._rows.add_event(name, "started", result.serving_version, actor=self._actor(actor))
         return result
 
-    def stop(self, name: str, wait: float = STOP_WAIT) -> Deployment:
+    def stop(self, name: str, wait: float = STOP_WAIT, actor: str | None = None) -> Deployment:
         """Stop the keeper and whatever serves the deployment; a port still held is an error.
 
         The keeper stops its serving process; one left by a keeper that was killed (or one
         that does not stop in ``wait``) is ended here, found by its command line."""
         deployment = self.get(name)
-        self._rows.want(name, desired="stopped", new_generation=False)
+        self._rows.want(name, desired="stopped", new_generation=False, actor=self._actor(actor))
         launcher.stop(self._rows, deployment, wait)
         left = leftovers.serving_pids(self.files(name), self.get(name).serve_pid)
         if left:
             leftovers.end(left)
-            self._rows.add_event(name, "stopped", None, f"ended serving processes {left}")
+            self._rows.add_event(
+                name, "stopped", None, f"ended serving processes {left}", self._actor(actor)
+            )
         current = self.get(name)
         if current.status not in ("stopped", "failed") or current.serve_pid is not None:
             status = "stopped" if current.status != "failed" else "failed"
@@ -260,8 +272,8 @@ class Deployments:
             )
         return current
 
-    def delete(self, name: str) -> None:
-        self.stop(name)
+    def delete(self, name: str, actor: str | None = None) -> None:
+        self.stop(name, actor=actor)
         self._rows.delete(name)
         self.files(name).remove()
 
@@ -357,6 +369,7 @@ class Deployments:
         new_token: bool,
         wait: float,
         kind: str,
+        actor: str | None = None,
     ) -> tuple[Deployment, str | None]:
         token = secrets.token_urlsafe(32) if existing is None or new_token else None
         previous_token = self._rows.token_sha256(name) if existing is not None else ""
@@ -376,6 +389,7 @@ class Deployments:
                 port=port,
                 token_sha256=digest or "",
                 options=options,
+                actor=self._actor(actor),
             )
         else:
             wanted: dict[str, Any] = {
@@ -387,6 +401,7 @@ class Deployments:
                 "notebook": notebook_name,
                 "notebook_path": notebook_path,
                 "function": function,
+                "actor": self._actor(actor),
             }
             if digest:
                 wanted["token_sha256"] = digest
@@ -404,7 +419,7 @@ class Deployments:
             else:
                 self._revert(name, existing, previous_token)  # back to what serves
             raise
-        self._rows.add_event(name, kind, version)
+        self._rows.add_event(name, kind, version, actor=self._actor(actor))
         return result, token
 
     def _revert(self, name: str, previous: Deployment, token_sha256: str) -> None:

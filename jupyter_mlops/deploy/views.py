@@ -24,11 +24,16 @@ def _signature(
     snapshot: str, function: str, mtime: float
 ) -> tuple[list[dict[str, Any]], list[str]]:
     from ..notebook.parser import parse_notebook
+    from ..serve.signature import served_signature
 
     plan = parse_notebook(Path(snapshot), name=Path(snapshot).name)
-    fn = plan.function(function)
-    fields = [plan.parameter(name).to_dict() for name in sorted(fn.parameters)]
-    return fields, list(fn.outputs)
+    served = served_signature(plan, plan.function(function))
+    fields = served.field_dicts()
+    if served.typed_def is None:
+        fields.sort(key=lambda field: str(field["name"]))
+        return fields, list(served.outputs)
+    returns = f" -> {served.returns_text}" if served.returns_text else ""
+    return fields, [f"{served.typed_def}(){returns}"]
 
 
 def signature(deployment: Deployment, snapshot: Path) -> tuple[list[dict[str, Any]], list[str]]:
@@ -37,6 +42,16 @@ def signature(deployment: Deployment, snapshot: Path) -> tuple[list[dict[str, An
         return _signature(str(snapshot), deployment.function, snapshot.stat().st_mtime)
     except (OSError, MLOpsError):
         return [], []
+
+
+# A typed def's field without a default still needs a value in the example body.
+PLACEHOLDERS: dict[str, Any] = {"int": 0, "float": 0.0, "str": "", "bool": False, "list": []}
+
+
+def _example(field: dict[str, Any]) -> Any:
+    if field["default"] is not None or not field.get("required"):
+        return field["default"]
+    return PLACEHOLDERS.get(str(field["type"]).split("[")[0].removesuffix(" | None"))
 
 
 def deployment_view(deployments: Deployments, deployment: Deployment) -> dict[str, Any]:
@@ -62,7 +77,7 @@ def deployment_view(deployments: Deployments, deployment: Deployment) -> dict[st
     version = deployment.serving_version or deployment.version
     fields, outputs = signature(deployment, files.snapshot(version))
     data["fields"] = fields
-    data["example"] = {field["name"]: field["default"] for field in fields}
+    data["example"] = {field["name"]: _example(field) for field in fields}
     data["outputs"] = outputs
     data["versions"] = deployments.deployed_versions(deployment.name)
     data["stats"] = deployments.service.store.deployments.totals(deployment.name)
@@ -84,7 +99,9 @@ def _ms(value: float | None) -> str:
 def deployments_table(views: list[dict[str, Any]]) -> str:
     if not views:
         return "no deployments (jupyter mlops deploy NOTEBOOK --function NAME)"
-    header = ("NAME", "STATUS", "FUNCTION", "VERSION", "URL", "REQUESTS", "ERRORS", "P99 MS")
+    header = (
+        "NAME", "STATUS", "FUNCTION", "VERSION", "URL", "REQUESTS", "ERRORS", "P99 MS", "BY",
+    )  # fmt: skip
     rows = [header]
     for view in views:
         stats = view["stats"]
@@ -98,6 +115,7 @@ def deployments_table(views: list[dict[str, Any]]) -> str:
                 str(stats["requests"]),
                 str(stats["errors"]),
                 _ms(stats["p99_ms"]),
+                view.get("actor") or "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -116,7 +134,8 @@ def describe_deployment(view: dict[str, Any], token: str | None = None) -> str:
     ]
     for entry in view["binding"]:
         lines.append(
-            f"  input     {entry['name']} from {entry['function']} (run {entry['run'][:12]})"
+            f"  input     {entry['name']} from {entry['function']} (run {entry['run'][:12]}, "
+            f"{entry.get('how', 'newest')})"
         )
     if view["fields"]:
         fields = ", ".join(f"{f['name']}: {f['type']}" for f in view["fields"])

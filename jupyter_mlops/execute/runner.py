@@ -34,11 +34,13 @@ from typing import Any
 import papermill  # noqa: F401
 
 from ..convert.notebooks import DATA_DIR, function_notebook
+from ..datasets import parameter_files
 from ..errors import ConflictError, MLOpsError
 from ..notebook.plan import Function, Plan
 from ..runtime import (
     ARTIFACTS_DIR,
     ARTIFACTS_FILE,
+    INPUTS_FILE,
     METRICS_FILE,
     kind_of_value_file,
 )
@@ -71,6 +73,7 @@ class RunRequest:
     cwd: Path | None = None  # where the code runs (default: the notebook's folder)
     engine: str | None = None  # 'mlops' | 'papermill' for this run (default: the Runner's)
     kernel: str | None = None  # kernel name instead of the notebook's kernelspec (papermill -k)
+    actor: str | None = None  # who asked (the Jupyter user, or the OS user of a CLI)
 
 
 @dataclass
@@ -107,6 +110,7 @@ class Runner:
             sweep_id=request.sweep_id,
             parent_id=request.parent_id,
             idempotency_key=request.idempotency_key,
+            actor=request.actor,
         )
 
     def record_points(self, request: RunRequest, points: list[dict[str, Any]]) -> list[str]:
@@ -122,6 +126,7 @@ class Runner:
                 for point in points
             ],
             sweep_id=request.sweep_id or "",
+            actor=request.actor,
         )
 
     def execute(self, request: RunRequest, *, on_start: Callable[[Run], None] | None = None) -> Run:
@@ -205,6 +210,9 @@ class Runner:
                 "failed",
                 error={"cell": err.cell, "ename": type(err).__name__, "evalue": err.message},
             )
+        reads = parameter_files(
+            self._recorded_parameters(request, function), request.cwd or request.notebook.parent
+        )  # hashed as the run starts: what it was given, not what it may have rewritten
         status, error = launch(
             request,
             notebook,
@@ -216,6 +224,8 @@ class Runner:
             save=save,
         )
         metrics = self._ingest(run, plan, function, folder, save)
+        reads += _json_lines(folder / "runtime" / INPUTS_FILE)
+        self.store.lineage.record(run.id, reads)
         return self.store.finish_run(run.id, status, error=error, metrics=metrics)
 
     # -- inputs of a function run ------------------------------------------------------------
@@ -236,6 +246,7 @@ class Runner:
                 artifact = artifacts[value_artifact(producer, name)]
                 target = data_dir / producer.identifier / name
                 target.parent.mkdir(parents=True, exist_ok=True)
+                self.store.artifact_path(artifact.id)  # a shared store's bytes are fetched
                 copy_value(StoredValue.of(artifact), target)  # sha256 checked
                 staged.files[(producer.identifier, name)] = target
                 staged.provenance[name] = {

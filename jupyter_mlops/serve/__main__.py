@@ -172,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         from_run=args.from_run,
         store_url=project.store_url,
         artifacts_dir=project.artifacts_dir,
+        artifact_url=project.artifact_url or None,
         host=args.host,
         port=args.port,
         fd=args.fd,

@@ -223,7 +223,7 @@ class ServeApp:
                 self._cost = seconds
             else:
                 self._cost += COST_SMOOTHING * (seconds - self._cost)
-        return encode(results, batch)
+        return encode(results, batch, returned=self.served.typed_def)
 
     def _health(self) -> bytes:
         function = self.served.function

@@ -31,7 +31,7 @@ class BoundInput:
     artifact: str
     sha256: str
     path: str
-    how: str  # "from-run" or "newest"
+    how: str  # why this run: "from-run", "newest" or "best of sweep ID by max:METRIC"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,6 +51,7 @@ def bind_inputs(
         artifacts = {artifact.name: artifact for artifact in run.artifacts}
         for name in names:
             artifact = artifacts[value_artifact(producer, name)]
+            local = store.artifact_path(artifact.id)  # a shared store's bytes are fetched
             check_value(StoredValue.of(artifact))  # a changed file fails here, by name
             bound.append(
                 BoundInput(
@@ -60,7 +61,7 @@ def bind_inputs(
                     run_version=run.version,
                     artifact=artifact.id,
                     sha256=artifact.sha256,
-                    path=str(store.artifact_path(artifact.id)),
+                    path=str(local),
                     how=how,
                 )
             )
@@ -86,12 +87,28 @@ def _producer_run(
     if newest is not None:
         run = store.get_run(newest.run_id)
         if wanted <= {artifact.name for artifact in run.artifacts}:
-            return run, "newest"
+            return _sweep_best(store, run, wanted) or (run, "newest")
     raise MLOpsError(
         f"no succeeded run produced {', '.join(sorted(wanted))}",
         notebook=notebook_name,
         hint=f"run {producer.name!r} (or the whole notebook) first, or pass --from RUN_ID",
     )
+
+
+def _sweep_best(store: Store, newest: Run, wanted: set[str]) -> tuple[Run, str] | None:
+    """Right after a sweep, what the user means is the run the sweep selected, not the one
+    that happened to finish last: the sweep's best run, when it produced the same outputs."""
+    if newest.sweep_id is None:
+        return None
+    sweep = store.get_sweep(newest.sweep_id)
+    if sweep.best_run_id is None or sweep.best_run_id == newest.id:
+        return (
+            (newest, f"best of sweep {sweep.id[:12]} by {sweep.select}") if sweep.select else None
+        )
+    best = store.get_run(sweep.best_run_id)
+    if best.status != "succeeded" or not wanted <= {a.name for a in best.artifacts}:
+        return None
+    return best, f"best of sweep {sweep.id[:12]} by {sweep.select}"
 
 
 def load_values(binding: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ..execute.params import check_value
 from ..json_input import JSONInputError, loads
 from ..notebook.parameters import Parameter
 from ..notebook.plan import Function, Plan
+from .signature import Field, served_signature
 
 
 class RequestError(Exception):
@@ -33,16 +34,18 @@ class RequestSchema:
     """The parameters a request carries, and whether those with a default may be left out."""
 
     plan: Plan
-    parameters: tuple[Parameter, ...]
-    use_defaults: bool
+    fields: tuple[Field, ...]
     max_batch: int
     names: frozenset[str]
+    # a typed def's optional field left out is left to the def's own default
+    omit_missing: bool
 
     @classmethod
     def of(cls, plan: Plan, function: Function, *, use_defaults: bool, max_batch: int) -> Any:
-        parameters = tuple(plan.parameter(name) for name in function.parameters)
-        names = frozenset(parameter.name for parameter in parameters)
-        return cls(plan, parameters, use_defaults, max_batch, names)
+        signature = served_signature(plan, function, use_defaults=use_defaults)
+        names = frozenset(field.name for field in signature.fields)
+        typed = signature.typed_def is not None
+        return cls(plan, signature.fields, max_batch, names, typed)
 
     def parse(self, body: bytes) -> tuple[list[dict[str, Any]], bool]:
         """The checked parameter sets, and whether the body was a batch."""
@@ -73,7 +76,8 @@ class RequestSchema:
                 listed = ", ".join(sorted(known)) or "none"
                 raise RequestError(400, f"unknown field {field!r} (fields: {listed})", field)
         values: dict[str, Any] = {}
-        for parameter in self.parameters:
+        for field in self.fields:
+            parameter = field.parameter
             name = parameter.name
             if name in data:
                 try:
@@ -82,13 +86,12 @@ class RequestSchema:
                 except ValueError:
                     # ... and on failure the message a run's parameter gets
                     self._fail(parameter, data[name], f"{where}.{name}" if where else name)
-            elif self.use_defaults:
-                values[name] = parameter.default
+            elif not field.required:
+                if not self.omit_missing:
+                    values[name] = parameter.default
             else:
-                field = f"{where}.{name}" if where else name
-                raise RequestError(
-                    400, f"missing field {field!r} (expected {parameter.type})", field
-                )
+                path = f"{where}.{name}" if where else name
+                raise RequestError(400, f"missing field {path!r} (expected {parameter.type})", path)
         return values
 
     def _fail(self, parameter: Parameter, value: Any, field: str) -> None:

@@ -19,6 +19,7 @@ from ..convert.codegen import cell_block, require_python
 from ..convert.python_module import function_source
 from ..errors import MLOpsError
 from ..notebook.plan import Function, Plan
+from .signature import typed_def
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,11 @@ class ServedFunction:
     function: Function
     bound: dict[str, Any]  # upstream inputs, already loaded
     code: Callable[..., Any]
+    typed_def: str | None = None  # a def served as written: its return value is the answer
 
-    def call(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    def call(self, parameters: Mapping[str, Any]) -> Any:
+        if self.typed_def is not None:
+            return self.code(**parameters)
         result = self.code(**self.bound, **parameters)
         outputs = self.function.outputs
         if not outputs:
@@ -56,6 +60,15 @@ def load_function(plan: Plan, function: Function, bound: dict[str, Any]) -> Serv
             raise MLOpsError(
                 f"the setup code raised {type(err).__name__}: {err}", notebook=plan.notebook
             ) from None
+    found = typed_def(plan, function)
+    if found is not None:
+        # The cells run once, as in the notebook, with the bound values as their globals;
+        # the def they define is what each request calls.
+        namespace.update(bound)
+        for cell in function.cells:
+            _run(cell.python, f"<cell {cell.index} of {plan.notebook}>", namespace)
+        name = found[1].name
+        return ServedFunction(plan, function, bound, namespace[name], typed_def=name)
     _run(function_source(plan, function), f"<function {function.name}>", namespace)
     return ServedFunction(plan, function, bound, namespace[function.identifier])
 

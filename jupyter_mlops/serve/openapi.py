@@ -6,6 +6,7 @@ from typing import Any
 
 from ..notebook.parameters import ParamType
 from ..notebook.plan import Function, Plan
+from .signature import served_signature
 
 _BASE = {"int": "integer", "float": "number", "str": "string", "bool": "boolean"}
 
@@ -33,26 +34,38 @@ def type_schema(param_type: ParamType) -> dict[str, Any]:
 
 
 def document(plan: Plan, function: Function, *, use_defaults: bool, max_batch: int) -> Any:
+    signature = served_signature(plan, function, use_defaults=use_defaults)
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for name in function.parameters:
-        parameter = plan.parameter(name)
+    for field in signature.fields:
+        parameter = field.parameter
         schema = {**type_schema(parameter.type), "x-python-type": str(parameter.type)}
         if parameter.help:
             schema["description"] = parameter.help
-        if use_defaults:
+        if field.required:
+            required.append(parameter.name)
+        elif parameter.default is not None or signature.typed_def is None:
             schema["default"] = parameter.default
-        else:
-            required.append(name)
-        properties[name] = schema
+        properties[parameter.name] = schema
     inputs = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         inputs["required"] = required
-    outputs = {
-        "type": "object",
-        "properties": {name: {"description": f"the value of {name}"} for name in function.outputs},
-        "required": list(function.outputs),
-    }
+    outputs: dict[str, Any]
+    if signature.typed_def is not None:
+        outputs = type_schema(signature.returns) if signature.returns is not None else {}
+        outputs = {
+            **outputs,
+            "description": f"what {signature.typed_def}() returns"
+            + (f" ({signature.returns_text})" if signature.returns_text else ""),
+        }
+    else:
+        outputs = {
+            "type": "object",
+            "properties": {
+                name: {"description": f"the value of {name}"} for name in function.outputs
+            },
+            "required": list(function.outputs),
+        }
     error = {
         "type": "object",
         "properties": {

@@ -29,9 +29,13 @@ _ENCODER = json.JSONEncoder(
 )
 
 
-def encode(results: list[dict[str, Any]], batch: bool) -> bytes:
-    """The response body for one result (an object) or a batch (a list of objects)."""
-    converted = [{name: to_json(value, name) for name, value in r.items()} for r in results]
+def encode(results: list[Any], batch: bool, *, returned: str | None = None) -> bytes:
+    """The response body for one result or a batch (a list of them). A function's results are
+    its outputs by name; a typed def's (``returned``: its name) are what it returned."""
+    if returned is not None:
+        converted = [to_json(value, f"{returned}()") for value in results]
+    else:
+        converted = [{name: to_json(value, name) for name, value in r.items()} for r in results]
     document: Any = converted if batch else converted[0]
     return _ENCODER.encode(document).encode("utf-8")
 

@@ -92,7 +92,7 @@ def resolve(spec: ServeSpec) -> ServeSpec:
             ) from None
     token_hash(spec)
     plan, function = read_plan(spec)
-    store = Store.for_root(root, spec.store_url, spec.artifacts_dir)
+    store = Store.for_root(root, spec.store_url, spec.artifacts_dir, spec.artifact_url)
     try:
         if spec.version and not function.version.startswith(spec.version):
             expected = store.get_version(function.name, spec.version).version

@@ -22,6 +22,7 @@ class ServeSpec:
     from_run: str | None = None
     store_url: str | None = None
     artifacts_dir: str | None = None  # default: under the root, as for store_url
+    artifact_url: str | None = None  # a shared artifact store (artifacts_dir: its cache)
     host: str = "127.0.0.1"
     port: int = 8000
     fd: int | None = None  # an inherited listening socket to serve on instead of host:port

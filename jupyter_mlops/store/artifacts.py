@@ -39,6 +39,14 @@ class BlobStore:
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
+    def fetch(self, sha256: str, label: str) -> Path:
+        """The file of blob ``sha256`` (the same call as on a remote store: see
+        ``remote_artifacts.open_blobs``); FileNotFoundError naming ``label`` if it is gone."""
+        found = self.path(sha256)
+        if not found.is_file():
+            raise FileNotFoundError(f"the bytes of {label} are missing at {found}")
+        return found
+
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store ``data``; returns (sha256, size)."""
         digest = hashlib.sha256(data).hexdigest()

@@ -89,6 +89,7 @@ class Deployment:
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
+    actor: str | None = None  # who made the last change asked for
 
     @property
     def url(self) -> str:
@@ -122,6 +123,7 @@ class DeploymentEvent:
     kind: str
     version: str | None
     message: str | None
+    actor: str | None = None  # who asked (None: the keeper's own doing, or unknown)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "at": _iso(self.at)}
@@ -159,6 +161,7 @@ class Sample:
 
 # What each side may write (see the module docstring).
 WANTED = {
+    "actor",  # who asked for this change
     "version",
     "alias",
     "from_run",
@@ -204,6 +207,7 @@ class DeploymentStore:
         options: Mapping[str, Any],
         alias: str | None = None,
         from_run: str | None = None,
+        actor: str | None = None,
     ) -> Deployment:
         check_name(name)
         now = _now()
@@ -226,6 +230,7 @@ class DeploymentStore:
             restarts=0,
             created_at=now,
             updated_at=now,
+            actor=actor,
         )
         with self._db.write() as session:
             if session.get(DeploymentRow, name) is not None:
@@ -309,14 +314,24 @@ class DeploymentStore:
     # -- history and monitoring ----------------------------------------------------------
 
     def add_event(
-        self, name: str, kind: str, version: str | None = None, message: str | None = None
+        self,
+        name: str,
+        kind: str,
+        version: str | None = None,
+        message: str | None = None,
+        actor: str | None = None,
     ) -> None:
         if kind not in EVENT_KINDS:
             raise StoreError(f"not a deployment event: {kind!r}")
         with self._db.write() as session:
             session.add(
                 DeploymentEventRow(
-                    deployment=name, at=_now(), kind=kind, version=version, message=message
+                    deployment=name,
+                    at=_now(),
+                    kind=kind,
+                    version=version,
+                    message=message,
+                    actor=actor,
                 )
             )
             _trim(session, DeploymentEventRow, name, KEEP_EVENTS)
@@ -324,7 +339,7 @@ class DeploymentStore:
     def events(self, name: str, limit: int = 50) -> list[DeploymentEvent]:
         with self._db.read() as session:
             rows = _newest(session, DeploymentEventRow, name, limit)
-            return [DeploymentEvent(r.at, r.kind, r.version, r.message) for r in rows]
+            return [DeploymentEvent(r.at, r.kind, r.version, r.message, r.actor) for r in rows]
 
     def add_window(
         self,
@@ -445,6 +460,7 @@ def _record(row: DeploymentRow) -> Deployment:
         created_at=row.created_at,
         updated_at=row.updated_at,
         started_at=row.started_at,
+        actor=row.actor,
     )
 
 

@@ -193,6 +193,7 @@ class AliasMove:
     version: str
     previous: str | None
     moved_at: datetime
+    actor: str | None = None  # who moved it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -201,4 +202,5 @@ class AliasMove:
             "version": self.version,
             "previous": self.previous,
             "moved_at": _iso(self.moved_at),
+            "actor": self.actor,
         }

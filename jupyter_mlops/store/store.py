@@ -20,12 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
+from ..actors import actor_name
 from ..errors import ConflictError, NotFoundError, StoreError
 from . import checks, versions
-from .artifacts import BlobStore
 from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
 from .drift_store import DriftStore
+from .lineage import LineageStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
 from .migrate import ensure_schema, refresh_statistics
@@ -43,6 +44,7 @@ from .records import (
     Sweep,
     Version,
 )
+from .remote_artifacts import RemoteBlobStore, open_blobs
 from .rows import artifact_record, load_runs, queued_rows, sweep_record
 from .upsert import upsert_metrics
 
@@ -56,16 +58,20 @@ def _now() -> datetime:
 class Store:
     """Open (and migrate) the store at ``url``; artifact bytes live under ``artifacts_dir``."""
 
-    def __init__(self, url: str, artifacts_dir: str | Path) -> None:
+    def __init__(
+        self, url: str, artifacts_dir: str | Path, artifact_url: str | None = None
+    ) -> None:
         self.url = url
-        self.artifacts_dir = Path(artifacts_dir)
-        self._blobs = BlobStore(self.artifacts_dir)
+        self.artifact_url = artifact_url or None
+        self._blobs = open_blobs(artifact_url, artifacts_dir)  # a remote one caches here
+        self.artifacts_dir = self._blobs.root
         try:
             self._db = Database(url)
         except OSError as err:  # its folder cannot be made: read-only, disk full
             raise unavailable(parse_url(url), err) from None
         self.deployments = DeploymentStore(self._db)
         self.drift = DriftStore(self._db)
+        self.lineage = LineageStore(self._db)  # data sets runs read (``lineage.py``)
         self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:
             ensure_schema(self._db)
@@ -81,14 +87,23 @@ class Store:
 
     @classmethod
     def for_root(
-        cls, root: str | Path, url: str | None = None, artifacts_dir: str | Path | None = None
+        cls,
+        root: str | Path,
+        url: str | None = None,
+        artifacts_dir: str | Path | None = None,
+        artifact_url: str | None = None,
     ) -> Store:
         """The project's store: its defaults (``project.py``) for what is not given."""
         from ..project import Project
 
-        given = {"root_dir": str(root), "store_url": url, "artifacts_dir": artifacts_dir}
+        given = {
+            "root_dir": str(root),
+            "store_url": url,
+            "artifacts_dir": artifacts_dir,
+            "artifact_url": artifact_url,
+        }
         project = Project.resolve({k: str(v) for k, v in given.items() if v})
-        return cls(project.store_url, project.artifacts_dir)
+        return cls(project.store_url, project.artifacts_dir, project.artifact_url)
 
     def close(self) -> None:
         self._db.dispose()
@@ -117,6 +132,7 @@ class Store:
         idempotency_key: str | None = None,
         inputs: Mapping[str, object] | None = None,
         status: str = "queued",
+        actor: str | None = None,
     ) -> tuple[Run, bool]:
         """Record a run; with a known ``idempotency_key``, that run and False instead."""
         checks.text(notebook, "notebook", limit=4096)
@@ -144,6 +160,7 @@ class Store:
             process_start=owner.start,
             idempotency_key=idempotency_key,
             inputs=checks.json_object(inputs or {}, "inputs"),
+            actor=actor_name(actor),
         )
         try:
             with self._db.write() as session:
@@ -175,9 +192,12 @@ class Store:
         parameters: Iterable[Mapping[str, object]],
         sweep_id: str,
         executor: str = "local",
+        actor: str | None = None,
     ) -> list[str]:
         """Record runs of a sweep ``queued`` in one transaction; their ids, in order."""
         rows = queued_rows(notebook, function, version, parameters, sweep_id, executor)
+        for row in rows:
+            row.actor = actor_name(actor)
         with self._db.write() as session:
             if session.get(SweepRow, sweep_id) is None:
                 raise NotFoundError(f"no sweep with id {sweep_id!r} (for its runs)")
@@ -353,6 +373,9 @@ class Store:
     def artifact_path(self, artifact_id: str) -> Path:
         """The stored file (shared by every artifact with the same bytes; do not modify it)."""
         found = self.artifact(artifact_id)
+        if isinstance(self._blobs, RemoteBlobStore):
+            label = f"artifact {found.id} ({found.name}) of run {found.run_id}"
+            return self._blobs.fetch(found.sha256, label)
         if not found.path.is_file():
             raise StoreError(
                 f"the bytes of artifact {found.id} ({found.name}) are missing at {found.path}"
@@ -399,12 +422,14 @@ class Store:
         with self._db.read() as session:
             return versions.newest_first(session, function)
 
-    def set_alias(self, function: str, ref: str, alias: str) -> Version:
+    def set_alias(
+        self, function: str, ref: str, alias: str, *, actor: str | None = None
+    ) -> Version:
         """Point ``alias`` at the version ``ref`` names, moving it from where it was."""
         versions.check_alias(alias)
         with self._db.write() as session:
             target = versions.resolve_version(session, function, ref)
-            versions.move_alias(session, function, target, alias, _now())
+            versions.move_alias(session, function, target, alias, _now(), actor_name(actor))
             session.flush()
             return versions.get(session, function, target)
 

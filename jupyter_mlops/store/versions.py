@@ -122,7 +122,14 @@ def newest_first(session: Session, function: str) -> list[Version]:
     return records(session, list(rows))
 
 
-def move_alias(session: Session, function: str, version: str, alias: str, now: datetime) -> None:
+def move_alias(
+    session: Session,
+    function: str,
+    version: str,
+    alias: str,
+    now: datetime,
+    actor: str | None = None,
+) -> None:
     """Point ``alias`` at ``version``, recording the move (a no-op if it points there)."""
     current = session.get(AliasRow, (function, alias))
     if current is not None and current.version == version:
@@ -135,7 +142,12 @@ def move_alias(session: Session, function: str, version: str, alias: str, now: d
         current.updated_at = now
     session.add(
         AliasHistoryRow(
-            function=function, alias=alias, version=version, previous=previous, moved_at=now
+            function=function,
+            alias=alias,
+            version=version,
+            previous=previous,
+            moved_at=now,
+            actor=actor,
         )
     )
 
@@ -152,6 +164,7 @@ def history(session: Session, function: str, alias: str | None) -> list[AliasMov
             version=row.version,
             previous=row.previous,
             moved_at=row.moved_at,
+            actor=row.actor,
         )
         for row in session.scalars(query)
     ]

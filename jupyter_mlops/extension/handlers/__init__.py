@@ -14,6 +14,13 @@ from .deployments import (
     DeploymentStopHandler,
 )
 from .drift import DeploymentDriftHandler
+from .lineage import (
+    DeploymentAuditHandler,
+    DownstreamHandler,
+    FunctionAuditHandler,
+    LineageHandler,
+    OpenLineageHandler,
+)
 from .notebooks import CheckHandler, InfoHandler, ParseHandler
 from .runs import CancelHandler, OutputNotebookHandler, RunHandler, RunsHandler
 from .sweeps import SweepHandler, SweepsHandler
@@ -47,4 +54,9 @@ ROUTES: list[tuple[str, type[MLOpsHandler]]] = [
     (f"{_DEPLOYMENT}/rollback", DeploymentRollbackHandler),
     (f"{_DEPLOYMENT}/invoke", DeploymentInvokeHandler),
     (f"{_DEPLOYMENT}/drift", DeploymentDriftHandler),
+    (f"{_DEPLOYMENT}/audit", DeploymentAuditHandler),
+    (f"{API}/functions/{_NAME.format('function')}/audit", FunctionAuditHandler),
+    (f"{API}/runs/{_ID.format('run_id')}/openlineage", OpenLineageHandler),
+    (f"{API}/lineage", DownstreamHandler),
+    (f"{API}/lineage/{_NAME.format('name')}", LineageHandler),
 ]

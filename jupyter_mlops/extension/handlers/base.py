@@ -48,6 +48,13 @@ class MLOpsHandler(ExtensionHandlerMixin, APIHandler):
         return service
 
     @property
+    def actor(self) -> str | None:
+        """The signed-in user (jupyter_server's identity provider): who each change is by."""
+        user = self.current_user
+        name = getattr(user, "username", None) or getattr(user, "name", None) or user
+        return str(name) if name else None
+
+    @property
     def work(self) -> BackgroundWork:
         work: BackgroundWork = self.settings["mlops_work"]
         return work

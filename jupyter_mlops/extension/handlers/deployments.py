@@ -51,6 +51,7 @@ class DeploymentsHandler(MLOpsHandler):
             body.pop("path"),
             body.pop("function"),
             content=body.pop("content", None),
+            actor=self.actor,
             **body,
         )
         view = await self.work.call(deployment_view, self.mlops.deployments, deployment)
@@ -86,7 +87,7 @@ class DeploymentStopHandler(MLOpsHandler):
     @requires("execute")
     async def post(self, name: str) -> None:
         self.body({})
-        deployment = await self.work.lifecycle(self.mlops.deployments.stop, name)
+        deployment = await self.work.lifecycle(self.mlops.deployments.stop, name, actor=self.actor)
         view = await self.work.call(deployment_view, self.mlops.deployments, deployment)
         self.reply({"deployment": view})
 
@@ -96,7 +97,7 @@ class DeploymentStartHandler(MLOpsHandler):
     @requires("execute")
     async def post(self, name: str) -> None:
         self.body({})
-        deployment = await self.work.lifecycle(self.mlops.deployments.start, name)
+        deployment = await self.work.lifecycle(self.mlops.deployments.start, name, actor=self.actor)
         view = await self.work.call(deployment_view, self.mlops.deployments, deployment)
         self.reply({"deployment": view})
 
@@ -107,7 +108,7 @@ class DeploymentRollbackHandler(MLOpsHandler):
     async def post(self, name: str) -> None:
         body = self.body({"to": Field(str)})
         deployment = await self.work.lifecycle(
-            self.mlops.deployments.rollback, name, body.get("to")
+            self.mlops.deployments.rollback, name, body.get("to"), actor=self.actor
         )
         view = await self.work.call(deployment_view, self.mlops.deployments, deployment)
         self.reply({"deployment": view})

@@ -67,6 +67,7 @@ class RunsHandler(MLOpsHandler):
             body.pop("path"),
             parameters=body.pop("parameters", {}),
             as_text=True,
+            actor=self.actor,
             **body,
         )
         assert request.run_id is not None

@@ -46,7 +46,12 @@ class SweepsHandler(MLOpsHandler):
         parallel = check_parallel(body.pop("parallel", 1))
         fail_fast = body.pop("fail_fast", False)
         job = await self.work.call(
-            self.mlops.prepare_sweep, body.pop("path"), body.pop("space"), as_text=True, **body
+            self.mlops.prepare_sweep,
+            body.pop("path"),
+            body.pop("space"),
+            as_text=True,
+            actor=self.actor,
+            **body,
         )
         self.work.submit_sweep(job, parallel=parallel, fail_fast=fail_fast)
         self.reply(_sweep_json(job.sweep.to_dict(), job.run_ids), status=202)

@@ -40,5 +40,7 @@ class AliasHandler(MLOpsHandler):
     @authorized
     async def put(self, function: str, alias: str) -> None:
         body = self.body({"version": Field(str, required=True)})
-        version = await self.work.call(self.mlops.tag, function, body["version"], alias)
+        version = await self.work.call(
+            self.mlops.tag, function, body["version"], alias, actor=self.actor
+        )
         self.reply(version.to_dict())
