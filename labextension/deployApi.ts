@@ -187,6 +187,39 @@ export interface IDriftReport {
   fields: IDriftField[];
 }
 
+/** One data set a run read, as lineage records it (full-content sha256, size, schema). */
+export interface ILineageDataset {
+  name: string;
+  uri: string | null;
+  sha256: string;
+  size: number;
+  schema: { name: string; type: string }[] | null;
+  source: string;
+}
+
+export interface ILineageRun {
+  id: string;
+  function: string | null;
+  version: string | null;
+  status: string;
+  actor: string | null;
+  created_at: string;
+  datasets: ILineageDataset[];
+}
+
+/** GET lineage/NAME for a deployment: deployment <- version <- bound runs <- data sets. */
+export interface IDeploymentLineage {
+  kind: 'deployment' | 'function';
+  deployment?: string;
+  function: string;
+  version?: string;
+  serving_version?: string | null;
+  actor?: string | null;
+  aliases?: string[];
+  binding?: { name: string; function: string; run: string; sha256: string }[];
+  runs?: ILineageRun[];
+}
+
 export function servedVersion(deployment: IDeployment): string {
   return deployment.serving_version || deployment.version;
 }
@@ -207,6 +240,7 @@ async function act(name: string, action: string, body?: unknown): Promise<IDeplo
 
 /** One call per route of the deployments API. */
 export const deployApi = {
+  lineage: (name: string): Promise<IDeploymentLineage> => requestAPI(`lineage/${seg(name)}`),
   drift: (name: string): Promise<IDriftReport> => requestAPI(`deployments/${seg(name)}/drift`),
   list: async (): Promise<IDeployment[]> =>
     (await requestAPI<{ deployments: IDeployment[] }>('deployments')).deployments,

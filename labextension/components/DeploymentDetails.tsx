@@ -13,6 +13,7 @@ import { DeploymentEvents } from './DeploymentEvents';
 import { DeploymentLogs } from './DeploymentLogs';
 import { DeploymentSamples } from './DeploymentSamples';
 import { DriftView } from './DriftView';
+import { LineageView } from './LineageView';
 import { StatusChip } from './StatusChip';
 import { formatMs, functionAtVersion } from './deployFormat';
 import { formatFullTime, shortId } from './format';
@@ -138,6 +139,9 @@ export function DeploymentDetails(props: IDeploymentDetailsProps): React.ReactEl
         </span>
       </div>
       <LatencyChart windows={detail?.windows ?? []} />
+
+      <h4 className="jp-mlops-subhead">Lineage</h4>
+      <LineageView name={name} version={version} />
 
       <h4 className="jp-mlops-subhead">Drift</h4>
       <DriftView name={name} />

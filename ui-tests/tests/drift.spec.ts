@@ -1,8 +1,9 @@
 /**
- * The Drift view of a deployment: a notebook whose training logs a reference, its predict
+ * The Lineage and Drift views of a deployment: a notebook whose training logs a reference, its predict
  * deployed over REST and fed traffic whose `tenure` moved by a standard deviation. The
  * deployment's details show each request field, `tenure` drifted and `plan` stable, with the
- * reference and current histograms drawn.
+ * reference and current histograms drawn; the Lineage view shows the training run it is bound
+ * to and the CSV file that run read, with its sha256.
  */
 import { expect, test } from '@jupyterlab/galata';
 import { APIRequestContext } from '@playwright/test';
@@ -31,12 +32,15 @@ const NOTEBOOK = {
   },
   cells: [
     cell('tenure: float = 20.0\nplan: str = "basic"', 'parameters'),
-    cell('import random\nfrom jupyter_mlops import log_reference', 'mlops:setup'),
+    cell('import random\nfrom jupyter_mlops import log_input, log_reference', 'mlops:setup'),
     cell(
       [
         'rng = random.Random(0)',
         "rows = {'tenure': [rng.gauss(20, 5) for _ in range(3000)],",
         "        'plan': [rng.choice(['basic', 'pro', 'team']) for _ in range(3000)]}",
+        "with open('customers.csv', 'w') as handle:",
+        "    handle.write('tenure,plan\\n' + '\\n'.join(f'{t},{p}' for t, p in zip(rows['tenure'], rows['plan'])))",
+        "log_input('customers.csv')",
         'log_reference(rows)',
         'weight = 0.1'
       ].join('\n'),
@@ -67,7 +71,7 @@ test.afterEach(async ({ request }) => {
   await stopAllDeployments(request);
 });
 
-test('the drift view shows the drifted field beside the stable one, with their histograms', async ({
+test('lineage shows the bound run and its data set; drift the drifted field beside the stable one', async ({
   page,
   request,
   tmpPath
@@ -101,6 +105,14 @@ test('the drift view shows the drifted field beside the stable one, with their h
   await deploymentRow(page, NAME).click();
   const details = deploymentDetails(page, NAME);
   await expect(details).toBeVisible();
+  // Lineage: the run predict's values come from, and the file it read.
+  const lineage = details.getByTestId('mlops-lineage');
+  await expect(lineage.getByTestId('mlops-lineage-run')).toHaveCount(1);
+  await expect(lineage.getByTestId('mlops-lineage-run')).toHaveAttribute('data-run-id', run.id);
+  const dataset = lineage.getByTestId('mlops-lineage-dataset');
+  await expect(dataset).toHaveAttribute('data-name', 'customers.csv');
+  await expect(dataset).toHaveAttribute('data-sha256', /^[0-9a-f]{64}$/);
+
   const drift = details.getByTestId('mlops-drift');
   await expect(drift).toBeVisible({ timeout: 60_000 });
   const tenure = drift.locator('[data-testid="mlops-drift-field"][data-field="tenure"]');
