@@ -117,6 +117,13 @@ export interface IRun {
   pid: number | null;
   idempotency_key: string | null;
   inputs: { [name: string]: JSONValue };
+  /** The Dask worker that executed the run (executor dask). */
+  worker?: string | null;
+  /** The run's id and page on another system (a Kubeflow Pipelines run). */
+  external_id?: string | null;
+  external_url?: string | null;
+  /** Who asked for the run. */
+  actor?: string | null;
 }
 
 export interface IRunPage {
@@ -155,6 +162,8 @@ export interface IRunRequest extends INotebookRef {
   idempotency_key?: string;
   /** Seconds for the whole run. */
   timeout?: number;
+  /** Where it runs: a registered executor's name (GET executors); omitted: the default. */
+  executor?: string;
 }
 
 export interface ISweepRequest extends INotebookRef {
@@ -170,6 +179,24 @@ export interface ISweepRequest extends INotebookRef {
   /** max:METRIC or min:METRIC */
   select?: string;
   fail_fast?: boolean;
+  executor?: string;
+}
+
+/** One place runs can execute: local processes, a Dask cluster, ... */
+export interface IExecutorInfo {
+  name: string;
+  description: string;
+  /** False when its extra is not installed; `reason` says what to install. */
+  available: boolean;
+  reason: string | null;
+  /** The cluster's dashboard, when one is running or configured. */
+  dashboard_url: string | null;
+}
+
+export interface IExecutorList {
+  /** The project's configured executor. */
+  default: string;
+  executors: IExecutorInfo[];
 }
 
 export interface ISweep {
@@ -203,6 +230,8 @@ export interface IAliasMove {
   version: string;
   previous: string | null;
   moved_at: string;
+  /** Who moved it. */
+  actor?: string | null;
 }
 
 export interface IVersionList {
@@ -322,6 +351,7 @@ export const api = {
     requestAPI(`runs/${seg(id)}/notebook`, { query: { format: 'ipynb' } }),
   artifactURL: (id: string): string =>
     URLExt.join(ServerConnection.makeSettings().baseUrl, API, 'artifacts', seg(id)),
+  executors: (): Promise<IExecutorList> => requestAPI('executors'),
   startSweep: async (request: ISweepRequest): Promise<ISweep> => {
     const sweep = await requestAPI<ISweep>('sweeps', { method: 'POST', body: request });
     storeChanged.emit('runs');

@@ -84,6 +84,8 @@ export interface IDeploymentEvent {
   kind: DeploymentEventKind;
   version: string | null;
   message: string | null;
+  /** Who caused it (absent for what the keeper did on its own: a crash, a restart). */
+  actor?: string | null;
 }
 
 /** The requests of a few seconds, as the serving workers counted them. */
@@ -142,6 +144,82 @@ export interface IInvokeResult {
 }
 
 /** The version a deployment serves now, else the one it is starting. */
+/** Bins of one field: labels, counts and shares (a chart's bars). */
+export interface IDriftHistogram {
+  labels: string[];
+  counts: number[];
+  shares: number[];
+}
+
+/** One field judged in one window of requests. */
+export interface IDriftPoint {
+  end: string;
+  statistic: string;
+  value: number | null;
+  threshold: number | null;
+  p_value: number | null;
+  drifted: boolean;
+  rows: number;
+}
+
+export interface IDriftField {
+  field: string;
+  kind: 'numeric' | 'categorical';
+  statistic: string | null;
+  value: number | null;
+  threshold: number | null;
+  drifted: boolean;
+  drifted_windows: number;
+  history: IDriftPoint[];
+  reference: IDriftHistogram;
+  current: IDriftHistogram | null;
+}
+
+/** GET deployments/NAME/drift: each request field against the training data's reference. */
+export interface IDriftReport {
+  deployment: string;
+  mode: string;
+  window_requests: number;
+  reference_source: string | null;
+  message?: string;
+  pending_requests: number;
+  windows: { start: string; end: string; requests: number; drifted: string[] }[];
+  fields: IDriftField[];
+}
+
+/** One data set a run read, as lineage records it (full-content sha256, size, schema). */
+export interface ILineageDataset {
+  name: string;
+  uri: string | null;
+  sha256: string;
+  size: number;
+  schema: { name: string; type: string }[] | null;
+  source: string;
+}
+
+export interface ILineageRun {
+  id: string;
+  function: string | null;
+  version: string | null;
+  status: string;
+  actor: string | null;
+  created_at: string;
+  datasets: ILineageDataset[];
+}
+
+/** GET lineage/NAME for a deployment: deployment <- version <- bound runs <- data sets. */
+export interface IDeploymentLineage {
+  kind: 'deployment' | 'function';
+  deployment?: string;
+  function: string;
+  version?: string;
+  serving_version?: string | null;
+  actor?: string | null;
+  aliases?: string[];
+  binding?: { name: string; function: string; run: string; sha256: string }[];
+  runs?: ILineageRun[];
+}
+
 export function servedVersion(deployment: IDeployment): string {
   return deployment.serving_version || deployment.version;
 }
@@ -162,6 +240,8 @@ async function act(name: string, action: string, body?: unknown): Promise<IDeplo
 
 /** One call per route of the deployments API. */
 export const deployApi = {
+  lineage: (name: string): Promise<IDeploymentLineage> => requestAPI(`lineage/${seg(name)}`),
+  drift: (name: string): Promise<IDriftReport> => requestAPI(`deployments/${seg(name)}/drift`),
   list: async (): Promise<IDeployment[]> =>
     (await requestAPI<{ deployments: IDeployment[] }>('deployments')).deployments,
   get: (name: string, query: { windows?: number; samples?: number } = {}) =>

@@ -108,6 +108,21 @@ export class NotebookSession implements IDisposable {
   }
 
   /**
+   * Where this notebook's runs and sweeps execute: an executor's name, or null for the
+   * project's default. Held here so the Run buttons, the palette and the sweep form agree.
+   */
+  get executor(): string | null {
+    return this._executor;
+  }
+
+  set executor(name: string | null) {
+    if (name !== this._executor) {
+      this._executor = name;
+      this._changed.emit();
+    }
+  }
+
+  /**
    * Which sweep form the sidebar shows: a function's name, `null` for the whole notebook, or
    * `undefined` for none. Here rather than in the panel so the palette's sweep commands can
    * open it.
@@ -263,7 +278,8 @@ export class NotebookSession implements IDisposable {
         path: this.path,
         content: this.content(),
         function: fn ?? undefined,
-        parameters: this.changedValues(names)
+        parameters: this.changedValues(names),
+        executor: this._executor ?? undefined
       });
       this._setOutcome(fn, {
         state: 'queued',
@@ -294,7 +310,8 @@ export class NotebookSession implements IDisposable {
         space: options.space,
         fixed,
         parallel: options.parallel,
-        select: options.select
+        select: options.select,
+        executor: this._executor ?? undefined
       });
       const count = sweep.runs.length;
       this._setOutcome(key, {
@@ -326,6 +343,7 @@ export class NotebookSession implements IDisposable {
   // -- private ------------------------------------------------------------------------------
 
   private _sweepTarget: string | null | undefined = undefined;
+  private _executor: string | null = null;
 
   private _functionParameters(fn: string): string[] {
     return this._plan?.functions.find(f => f.name === fn)?.parameters ?? [];

@@ -12,6 +12,7 @@ import React, { useEffect, useMemo, useState } from 'react';
 
 import { CommandIDs } from './commandIds';
 import { DeploymentsPanel } from './components/DeploymentsPanel';
+import { ExecutorPicker } from './components/ExecutorPicker';
 import { FunctionsPanel } from './components/FunctionsPanel';
 import { PlanProblems } from './components/PlanProblems';
 import { RunsPanel } from './components/RunsPanel';
@@ -153,6 +154,7 @@ function SidebarView(props: {
             testId="mlops-functions"
             detail={session.plan ? String(session.plan.functions.length) : undefined}
           >
+            <ExecutorPicker session={session} />
             <FunctionsPanel session={session} onReveal={fn => revealFunction(session, fn)} />
           </Section>
         </>

@@ -29,6 +29,12 @@ export function AliasHistory(props: { moves: readonly IAliasMove[] }): React.Rea
             <span className="jp-mlops-muted" title={formatFullTime(move.moved_at)}>
               {formatTime(move.moved_at)}
             </span>
+            {move.actor ? (
+              <span className="jp-mlops-muted" data-testid="mlops-alias-actor">
+                {' '}
+                by {move.actor}
+              </span>
+            ) : null}
           </li>
         ))}
       </ol>

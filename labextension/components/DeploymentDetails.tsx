@@ -12,6 +12,8 @@ import { DeploymentActions } from './DeploymentActions';
 import { DeploymentEvents } from './DeploymentEvents';
 import { DeploymentLogs } from './DeploymentLogs';
 import { DeploymentSamples } from './DeploymentSamples';
+import { DriftView } from './DriftView';
+import { LineageView } from './LineageView';
 import { StatusChip } from './StatusChip';
 import { formatMs, functionAtVersion } from './deployFormat';
 import { formatFullTime, shortId } from './format';
@@ -137,6 +139,12 @@ export function DeploymentDetails(props: IDeploymentDetailsProps): React.ReactEl
         </span>
       </div>
       <LatencyChart windows={detail?.windows ?? []} />
+
+      <h4 className="jp-mlops-subhead">Lineage</h4>
+      <LineageView name={name} version={version} />
+
+      <h4 className="jp-mlops-subhead">Drift</h4>
+      <DriftView name={name} />
 
       <h4 className="jp-mlops-subhead">Recent requests</h4>
       <DeploymentSamples samples={detail?.samples ?? []} />

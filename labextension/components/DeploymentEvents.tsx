@@ -35,6 +35,11 @@ export function DeploymentEvents(props: {
               {event.version.slice(0, VERSION_LENGTH)}
             </span>
           ) : null}
+          {event.actor ? (
+            <span className="jp-mlops-muted" data-testid="mlops-event-actor">
+              by {event.actor}
+            </span>
+          ) : null}
           {event.message ? (
             <span className="jp-mlops-event-message" title={event.message}>
               {event.message}

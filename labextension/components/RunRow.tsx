@@ -40,6 +40,25 @@ function duration(run: IRun): string {
   return run.status === 'running' ? `${formatDuration(secondsSince(run.started_at))}…` : '';
 }
 
+/** Where a run ran, when not in this server's own processes: a Dask worker, a KFP run. */
+function where(run: IRun): string {
+  if (run.worker) {
+    return `${run.executor} ${run.worker.replace(/^[a-z]+:\/\//, '')}`;
+  }
+  return run.executor === 'local' ? '' : run.executor;
+}
+
+function whereTitle(run: IRun): string {
+  const parts = [`executor ${run.executor}`];
+  if (run.worker) {
+    parts.push(`worker ${run.worker}`);
+  }
+  if (run.external_id) {
+    parts.push(`external run ${run.external_id}`);
+  }
+  return parts.join(', ');
+}
+
 function statusTitle(run: IRun): string {
   if (run.error !== null) {
     const where = run.error.cell === null ? '' : ` (cell ${run.error.cell})`;
@@ -119,6 +138,20 @@ function RunRowView(props: IRunRowProps): React.ReactElement {
           {formatTime(started)}
         </span>
         <span className="jp-mlops-run-duration">{duration(run)}</span>
+        {where(run) ? (
+          <span
+            className="jp-mlops-run-where"
+            data-testid="mlops-run-where"
+            title={whereTitle(run)}
+          >
+            {where(run)}
+          </span>
+        ) : null}
+        {run.actor ? (
+          <span className="jp-mlops-run-actor" data-testid="mlops-run-actor" title="who ran it">
+            {run.actor}
+          </span>
+        ) : null}
       </div>
       <div className="jp-mlops-run-line jp-mlops-run-values">
         <span className="jp-mlops-run-params" title={parameters}>

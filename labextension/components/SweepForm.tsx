@@ -7,6 +7,7 @@ import React, { useMemo, useState } from 'react';
 import { IFunctionInfo, IParameter } from '../api';
 import { candidateText, splitValues } from '../parameterText';
 import { NotebookSession } from '../session';
+import { ExecutorPicker } from './ExecutorPicker';
 
 export interface ISweepFormProps {
   session: NotebookSession;
@@ -117,6 +118,7 @@ export function SweepForm(props: ISweepFormProps): React.ReactElement {
           />
         </label>
       ))}
+      <ExecutorPicker session={session} testId="mlops-sweep-executor" />
       <div className="jp-mlops-sweep-options">
         <label className="jp-mlops-sweep-field">
           <span className="jp-mlops-param-label">parallel runs</span>
