@@ -126,3 +126,29 @@ def test_broken_notebook_names_cell_and_property(
     message = str(caught.value)
     assert expected in message
     assert "exactly by one definition" not in message
+
+
+def test_papermill_output_notebook_injected_values_are_the_defaults(tmp_path: Path) -> None:
+    """A notebook run by real papermill with -p: its injected values become the defaults."""
+    import subprocess
+    import sys
+
+    params = _code("alpha = 0.5\nepochs = 3\nname = 'a'\n", metadata={"tags": ["parameters"]})
+    body = _code("result = alpha * epochs\n", metadata={"tags": ["mlops:fn:train"]})
+    source = _write(tmp_path, _notebook([params, body]), "in.ipynb")
+    output = tmp_path / "out.ipynb"
+    args = ["-p", "alpha", "0.25", "-p", "epochs", "7"]
+    subprocess.run(
+        [sys.executable, "-m", "papermill", str(source), str(output), "-k", "python3", *args],
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+    plan = parse_notebook(output)
+    defaults = {parameter.name: parameter.default for parameter in plan.parameters}
+    assert defaults == {"alpha": 0.25, "epochs": 7, "name": "a"}
+    injected = [w for w in plan.warnings if "papermill injected" in w.message]
+    assert {w.message.split("=")[0].rsplit(" ", 1)[-1] for w in injected} == {"alpha", "epochs"}
+    assert {parameter.name: parameter.default for parameter in parse_notebook(source).parameters}[
+        "alpha"
+    ] == 0.5
