@@ -25,6 +25,7 @@ from .analysis import Position, analyze_block, statement_names
 from .ast_names import BUILTIN_NAMES
 from .collect import CellCollector, Draft, metrics_outside_a_function, python_identifier
 from .dependencies import function_edges, run_order
+from .injected import apply_injected
 from .parameters import Parameter, parse_parameters
 from .plan import PARAMETERS, Function, Metric, Plan
 from .reader import NOTEBOOK_SOURCE, NotebookSource, read_notebook
@@ -133,7 +134,7 @@ class _Builder(CellCollector):
                         cell=code.index,
                     )
                 found[parameter.name] = parameter
-        return list(found.values())
+        return apply_injected(list(found.values()), self.notebook.cells, self.warn)
 
     def _setup(
         self, parameters: list[Parameter]

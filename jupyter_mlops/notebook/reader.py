@@ -119,14 +119,19 @@ def _upgrade(content: dict[str, Any], name: str) -> dict[str, Any]:
 def _validate_v4(content: dict[str, Any], name: str) -> None:
     _check_cells(content, name)
     minor = content.get("nbformat_minor")
-    validate = _schema_validator(minor if isinstance(minor, int) else 5)
+    schema_file = _schema_file(minor if isinstance(minor, int) else 5)
+    validate = _schema_validator(schema_file)
     import fastjsonschema
 
+    from .repair import cell_errors, repair
+
+    repair(content, _schema(schema_file), name)
     try:
         validate(content)
     except fastjsonschema.JsonSchemaException as err:
+        message = cell_errors(content, schema_file) or _schema_message(err)
         raise NotebookFormatError(
-            f"is not a valid nbformat 4 notebook: {_schema_message(err)}", notebook=name
+            f"is not a valid nbformat 4 notebook: {message}", notebook=name
         ) from None
 
 
@@ -172,9 +177,7 @@ def _schema_message(err: Any) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _schema_validator(minor: int) -> Callable[[Any], Any]:
-    import fastjsonschema
-
+def _schema_file(minor: int) -> Path:
     spec = importlib.util.find_spec("nbformat")
     if spec is None or not spec.submodule_search_locations:
         raise NotebookFormatError("nbformat is not installed; pip install nbformat")
@@ -182,8 +185,20 @@ def _schema_validator(minor: int) -> Callable[[Any], Any]:
     schema_file = folder / f"nbformat.v4.{min(max(minor, 0), 5)}.schema.json"
     if not schema_file.exists():
         schema_file = folder / "nbformat.v4.schema.json"
-    schema = json.loads(schema_file.read_text(encoding="utf-8"))
-    validator: Callable[[Any], Any] = fastjsonschema.compile(schema)
+    return schema_file
+
+
+@functools.lru_cache(maxsize=8)
+def _schema(schema_file: Path) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(schema_file.read_text(encoding="utf-8"))
+    return schema
+
+
+@functools.lru_cache(maxsize=8)
+def _schema_validator(schema_file: Path) -> Callable[[Any], Any]:
+    import fastjsonschema
+
+    validator: Callable[[Any], Any] = fastjsonschema.compile(_schema(schema_file))
     return validator
 
 
