@@ -140,6 +140,9 @@ def add_runs_filter_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--function", metavar="NAME")
     parser.add_argument("--status", metavar="STATUS")
     parser.add_argument("--sweep", metavar="SWEEP_ID")
+    parser.add_argument(
+        "--executor", metavar="NAME", help="only runs of this executor (local, kfp, ...)"
+    )
     parser.add_argument("--sort", default="created_at", metavar="created_at|metric:NAME")
     parser.add_argument("--limit", type=int, default=20, metavar="N")
 

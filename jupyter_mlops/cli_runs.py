@@ -94,6 +94,7 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
             function=arguments.function,
             status=arguments.status,
             sweep=arguments.sweep,
+            executor=arguments.executor,
             order_by=arguments.sort,
             limit=arguments.limit,
             cursor=arguments.cursor,

@@ -222,6 +222,7 @@ class MLOpsMagics(Magics):
             function=arguments.function,
             status=arguments.status,
             sweep=arguments.sweep,
+            executor=arguments.executor,
             order_by=arguments.sort,
             limit=arguments.limit,
         )

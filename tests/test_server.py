@@ -347,6 +347,10 @@ async def test_runs_are_listed_filtered_and_paged_with_a_cursor(api: Any) -> Non
     assert (status, page["runs"]) == (200, [])
     status, page = await api("GET", "runs", params={"notebook": "nb.ipynb", "function": "x"})
     assert (status, page["runs"]) == (200, [])
+    status, page = await api("GET", "runs", params={"executor": "kfp"})
+    assert (status, page["runs"]) == (200, [])
+    status, page = await api("GET", "runs", params={"executor": "local"})
+    assert {run["id"] for run in page["runs"]} == {first["id"], second["id"]}
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,7 @@ class Filters:
     function: str | None = None
     status: str | None = None
     sweep_id: str | None = None
+    executor: str | None = None
 
     def __post_init__(self) -> None:
         if self.status is not None and self.status not in RUN_STATUSES:
@@ -75,6 +76,8 @@ class Filters:
             found.append(RunRow.status == self.status)
         if self.sweep_id is not None:
             found.append(RunRow.sweep_id == self.sweep_id)
+        if self.executor is not None:
+            found.append(RunRow.executor == self.executor)
         return found
 
 

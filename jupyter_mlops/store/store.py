@@ -281,13 +281,14 @@ class Store:
         function: str | None = None,
         status: str | None = None,
         sweep_id: str | None = None,
+        executor: str | None = None,
         order_by: str = "created_at",
         descending: bool = True,
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunPage:
         """One page of runs; ``metric:NAME`` order puts runs without that metric last."""
-        filters = Filters(notebook, function, status, sweep_id)
+        filters = Filters(notebook, function, status, sweep_id, executor)
         order = Order.parse(order_by, descending)
         check_limit(limit)
         self._reconciler.if_due()

@@ -18,6 +18,7 @@ LIST_QUERY = {
     "function": Field(str),
     "status": Field(str),
     "sweep": Field(str),
+    "executor": Field(str),
     "order_by": Field(str),
     "order": Field(str),
     "limit": Field(int),
