@@ -44,7 +44,7 @@ const NOTEBOOK = {
         'log_reference(rows)',
         'weight = 0.1'
       ].join('\n'),
-      'mlops:fn:train'
+      'mlops:fn:fit'
     ),
     cell("score = weight * tenure + (1.0 if plan == 'pro' else 0.0)", 'mlops:fn:predict')
   ].map((c, i) => ({ ...c, id: `cell-${i}` }))
