@@ -12,11 +12,12 @@ Tests import these helpers with ``from conftest import ...``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from postgres import PostgresCluster, running_cluster
 
 from jupyter_mlops.notebook import Plan, parse_notebook
 
@@ -135,3 +136,16 @@ def run_cells_top_to_bottom(path, overrides):
         if "parameters" in tags:
             namespace.update(overrides)
     return namespace
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throw-away PostgreSQL cluster for the session (tests/postgres.py)."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """The URL of a fresh, empty PostgreSQL database for one test."""
+    return postgres_cluster.create_database()
