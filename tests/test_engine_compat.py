@@ -38,10 +38,22 @@ def write(path: Path, *cells: str, kernelspec: dict[str, str] | None = None) -> 
     return path
 
 
+# Stock papermill (nbclient) now and then misses the wake-up for a cell's execute_reply after
+# an ipywidgets Output capture (about 1 run in 8 here): with no cell timeout it then waits
+# forever, with one it finds the reply when the wait times out. Every run here has one, so a
+# miss costs CELL_LIMIT seconds instead of the whole CI run, and a cell that truly hangs fails.
+CELL_LIMIT = 30
+
+
 def run(source: Path, output: Path, engine: str | None) -> tuple[Any, str]:
     try:
         papermill.execute_notebook(
-            str(source), str(output), engine_name=engine, progress_bar=False, cwd=None
+            str(source),
+            str(output),
+            engine_name=engine,
+            progress_bar=False,
+            cwd=None,
+            execution_timeout=CELL_LIMIT,
         )
         error = ""
     except PapermillExecutionError as err:

@@ -94,6 +94,7 @@ def counts(report: dict[str, Any]) -> dict[str, int]:
     return {key: int(stats.get(key, 0)) for key in ("expected", "unexpected", "flaky", "skipped")}
 
 
+@pytest.mark.timeout(INSTALL_TIMEOUT + SUITE_TIMEOUT + 300)
 def test_galata_suite(tmp_path: Path) -> None:
     if shutil.which("node") is None:
         missing("node is not on PATH (the UI suite needs Node.js 20+)")
