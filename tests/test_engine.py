@@ -57,6 +57,9 @@ def run_both(source: Path, tmp_path: Path, **options: Any) -> tuple[Any, Any, st
     """Both engines on one notebook: each output notebook and each one's error name."""
     results: list[Any] = []
     errors: list[str] = []
+    # a cell limit, so a lost wake-up in stock nbclient costs a minute, not the CI run (see
+    # test_engine_compat.CELL_LIMIT)
+    options.setdefault("execution_timeout", 60)
     for engine in (None, "mlops"):
         output = tmp_path / f"out-{engine}.ipynb"
         try:
