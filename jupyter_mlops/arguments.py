@@ -78,7 +78,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_executor_options(parser: argparse.ArgumentParser) -> None:
-    """``--executor NAME`` and ``--scheduler ADDRESS`` (the dask executor's cluster)."""
+    """``--executor NAME``, and for the dask executor ``--scheduler ADDRESS`` and ``--retries``."""
     parser.add_argument(
         "--executor",
         metavar="NAME",
@@ -90,6 +90,13 @@ def add_executor_options(parser: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="the Dask scheduler for --executor dask, e.g. tcp://10.0.0.5:8786 "
         "(default: c.MLOps.dask_address, else a LocalCluster for the command)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        metavar="N",
+        help="run again, up to N times, a run whose Dask worker was lost "
+        "(default: c.DaskExecutor.retries, 0: it fails as 'worker lost')",
     )
 
 

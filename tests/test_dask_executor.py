@@ -263,6 +263,49 @@ def test_a_worker_killed_mid_sweep_fails_its_run_and_every_other_run_is_recorded
     assert _cwds_under(dask.folders["w0"]) == []  # the lost worker's kernel is gone too
 
 
+def test_with_retries_a_run_whose_worker_was_lost_runs_again_on_another_worker(
+    cluster: Callable[[int], Cluster], project: Path
+) -> None:
+    dask = cluster(2)
+    sweep = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyter_mlops.cli", "sweep", "nb.ipynb",
+            "-p", "x", "1,2", "-p", "pause", "3", "--parallel", "2",
+            "--executor", "dask", "--scheduler", dask.address, "--retries", "1", "--json",
+        ],
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    service = _service(project)
+    deadline = time.monotonic() + TIMEOUT
+    victim = ""
+    while not victim:
+        assert time.monotonic() < deadline, "no run started on a worker"
+        running = [r for r in service.runs(status="running").runs if r.worker]
+        victim = running[0].worker if running else ""
+        time.sleep(0.2)
+    time.sleep(1.0)  # its kernel is running the pause
+    name = next(n for n, address in dask.worker_addresses.items() if address == victim)
+    dask.workers[int(name[1:])].send_signal(signal.SIGKILL)
+    stdout, stderr = sweep.communicate(timeout=TIMEOUT)
+    assert sweep.returncode == 0, stderr
+    runs = service.runs(sweep=json.loads(stdout)["sweep"]["id"]).runs
+    assert sorted(float(r.parameters["x"]) for r in runs) == [1.0, 2.0]  # each once
+    survivor = next(a for a in dask.worker_addresses.values() if a != victim)
+    for run in runs:
+        assert run.status == "succeeded", run.error
+        assert run.metrics["y"] == float(run.parameters["x"]) ** 2
+        assert run.worker == survivor  # the lost attempt's worker is not what is recorded
+
+
+def test_retries_are_an_option_of_the_dask_executor_only(project: Path) -> None:
+    done = _cli(project, "run", "nb.ipynb", "--executor", "local", "--retries", "1")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: --retries is an option of the dask executor; it does not apply to --executor local"
+    )
+    assert _service(project).runs().runs == []
+
+
 def test_the_scheduler_killed_interrupts_unfinished_runs_with_a_clear_error(
     cluster: Callable[[int], Cluster], project: Path
 ) -> None:
