@@ -324,7 +324,9 @@ class MLOps(LoggingConfigurable):
         chosen = self.get_executor(executor)  # an unknown name: refused before recording
         request = replace(request, executor=chosen.name)
         run, _ = chosen.runner.record(request)
-        return replace(request, run_id=run.id)
+        # A duplicate (same idempotency key) runs where the first was recorded, if at all:
+        # one key, one run, on one executor, whichever executor the retry named.
+        return replace(request, run_id=run.id, executor=run.executor or chosen.name)
 
     def sweep(
         self,

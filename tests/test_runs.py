@@ -161,6 +161,20 @@ def test_the_same_idempotency_key_gives_one_run(service):
     assert len(service.runs().runs) == 1
 
 
+def test_a_duplicate_under_another_executor_runs_where_the_first_was_recorded(service):
+    # Given a run queued for the dask executor (recorded, not started: no cluster needed)
+    pytest.importorskip("distributed")
+    first = service.prepare_run("pipe.ipynb", idempotency_key="k-1", executor="dask")
+    # When a retry with the same key names the local executor
+    retry = service.prepare_run("pipe.ipynb", idempotency_key="k-1", executor="local")
+    # Then it is the same run, and it would execute on dask, as its record says
+    assert retry.run_id == first.run_id
+    assert retry.executor == "dask"
+    (run,) = service.runs().runs
+    assert run.executor == "dask"
+    assert run.status == "queued"
+
+
 def test_a_sweep_records_every_run_under_it_and_marks_the_best(service):
     result = service.sweep(
         "pipe.ipynb",
