@@ -216,3 +216,80 @@ def test_a_cli_process_configured_for_s3_writes_there_and_another_reads(
         assert reader.store.artifact_path(weights["id"]).stat().st_size == weights["size"]
     finally:
         reader.close()
+
+
+# -- Dask workers and the shared store ----------------------------------------------------
+
+BIG = make_notebook(
+    ("n: int = 20000", "parameters"),
+    ("big = list(range(n))", "mlops:fn:make"),
+    ("total = float(sum(big))", ["mlops:fn:add", "mlops:metrics"]),
+)  # fmt: skip
+
+
+def test_pack_sends_large_files_by_hash_and_small_ones_as_bytes(s3: str, tmp_path: Path) -> None:
+    from jupyter_mlops.execute.dask_blobs import DIRECT_BYTES, pack, shared_blobs, unpack
+
+    folder = tmp_path / "run"
+    (folder / "inputs").mkdir(parents=True)
+    (folder / "inputs" / "large.bin").write_bytes(b"x" * DIRECT_BYTES)
+    (folder / "small.json").write_text("{}")
+    url = f"s3://{_bucket('pack-bucket')}/p"
+    blobs = shared_blobs(url, tmp_path / "cache")
+    assert blobs is not None
+    assert shared_blobs(None, tmp_path / "cache") is None  # the local folder: no direct path
+    files, refs = pack(folder, blobs)
+    assert files == {"small.json": b"{}"}
+    sha = hashlib.sha256(b"x" * DIRECT_BYTES).hexdigest()
+    assert refs == {"inputs/large.bin": (sha, DIRECT_BYTES)}
+    assert _fs().find("pack-bucket/p") == [f"pack-bucket/p/{sha[:2]}/{sha}"]
+    elsewhere = tmp_path / "worker"
+    unpack(refs, elsewhere, shared_blobs(url, tmp_path / "worker-cache"))
+    assert (elsewhere / "inputs" / "large.bin").read_bytes() == b"x" * DIRECT_BYTES
+    with pytest.raises(ValueError, match="outside the run's folder"):
+        unpack({"../escape": (sha, 1)}, elsewhere, blobs)
+
+
+@pytest.mark.kernel
+def test_dask_workers_read_inputs_from_and_write_outputs_to_the_shared_store(
+    s3: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")
+    from test_dask_executor import Cluster
+
+    bucket = _bucket("dask-bucket")
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "big.ipynb").write_text(json.dumps(BIG), encoding="utf-8")
+    config = {"MLOps": {"artifact_url": f"s3://{bucket}/team"}}
+    (root / "jupyter_mlops_config.json").write_text(json.dumps(config), encoding="utf-8")
+    base = tmp_path / "cluster"
+    base.mkdir()
+    cluster = Cluster(base, 1)  # workers inherit the S3 endpoint and fake credentials
+    try:
+
+        def cli(*words: str) -> dict:  # type: ignore[type-arg]
+            done = subprocess.run(
+                [sys.executable, "-m", "jupyter_mlops.cli", *words, "--executor", "dask",
+                 "--scheduler", cluster.address, "--json"],
+                cwd=root, capture_output=True, text=True, timeout=300, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            return dict(json.loads(done.stdout))
+
+        made = cli("run", "big.ipynb", "--function", "make")
+        added = cli("run", "big.ipynb", "--function", "add", "--from", made["id"])
+    finally:
+        cluster.stop()
+    assert added["status"] == "succeeded", added.get("error")
+    assert added["metrics"]["total"] == float(sum(range(20000)))
+    service = MLOps(root_dir=str(root))
+    try:
+        big = next(a for a in service.store.get_run(made["id"]).artifacts if a.name == "make/big")
+    finally:
+        service.close()
+    assert big.size >= 64 * 1024
+    assert f"{bucket}/team/{big.sha256[:2]}/{big.sha256}" in _fs().find(f"{bucket}/team")
+    # The input reached the worker through the store: its cache holds the blob, by hash
+    cached = list((base / "w0").rglob(f"mlops-artifacts/{big.sha256[:2]}/{big.sha256}"))
+    assert len(cached) == 1

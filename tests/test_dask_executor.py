@@ -368,11 +368,11 @@ def test_fail_fast_stops_the_sweep_and_the_kernels_running_on_the_workers(
     dask = cluster(2)
     started = time.monotonic()
     done = _cli(
-        project, "sweep", "nb.ipynb", "-p", "x", "100,1,2,3", "-p", "pause", "90",
+        project, "sweep", "nb.ipynb", "-p", "x", "100,1,2,3", "-p", "pause", "600",
         "--parallel", "2", "--fail-fast", "--scheduler", dask.address, "--json",
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
-    assert time.monotonic() - started < 80  # the 90 s pause was cut short
+    assert time.monotonic() - started < 200  # the 600 s pause was cut short (loaded machine)
     runs = _by_x(_service(project).runs().runs)
     assert runs[100.0].status == "failed"
     assert runs[100.0].error is not None

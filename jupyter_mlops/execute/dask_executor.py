@@ -277,13 +277,16 @@ class DaskRunner(Runner):
         collect: list[str],
         save: dict[str, str],
     ) -> tuple[str, dict[str, Any] | None]:
-        from .dask_task import Payload, pack_folder, run_task, unpack_folder
+        from .dask_blobs import pack, shared_blobs, unpack
+        from .dask_task import Payload, run_task, unpack_folder
 
         try:
             client = self.executor.acquire()
         except SchedulerLostError as err:
             return "interrupted", _error("SchedulerLost", str(err))
+        blobs = shared_blobs(self.store.artifact_url, self.store.artifacts_dir)
         try:
+            files, refs = pack(folder, blobs)  # the staged inputs
             payload = Payload(
                 run_id=run.id,
                 request=request,
@@ -294,9 +297,11 @@ class DaskRunner(Runner):
                 save=save,
                 folder=str(folder),
                 default_engine=self.engine,
-                files=pack_folder(folder),
+                files=files,
                 timeout=request.timeout,
                 retries=self.executor.retries,
+                artifact_url=self.store.artifact_url if blobs is not None else None,
+                refs=refs,
             )
             future = client.submit(
                 run_task,
@@ -323,6 +328,7 @@ class DaskRunner(Runner):
         if outcome.lost is not None:
             return "failed", _error("WorkerLost", f"worker lost ({outcome.lost})")
         unpack_folder(outcome.files, folder)
+        unpack(outcome.refs, folder, blobs)
         return outcome.status, outcome.error
 
     def _wait(self, client: Any, run: Run, future: Any, control: ExecutionControl) -> Any:

@@ -28,7 +28,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .dask_blobs import CACHE, Ref, pack, shared_blobs, unpack
+
 if TYPE_CHECKING:
+    from ..store.remote_artifacts import RemoteBlobStore
     from .runner import RunRequest
 
 logger = logging.getLogger(__name__)
@@ -70,6 +73,8 @@ class Payload:
     files: dict[str, bytes] = field(default_factory=dict)  # relative to ``folder``
     timeout: float | None = None  # seconds left of the run's limit
     retries: int = 0
+    artifact_url: str | None = None  # a shared artifact store: large files go through it
+    refs: dict[str, Ref] = field(default_factory=dict)  # large inputs there, by sha256
 
 
 @dataclass
@@ -81,18 +86,7 @@ class Outcome:
     worker: str
     files: dict[str, bytes] = field(default_factory=dict)
     lost: str | None = None  # a previous attempt's worker, lost mid-run (nothing ran now)
-
-
-def pack_folder(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
-    """Every file under ``folder`` by its relative path (POSIX), except under ``skip``."""
-    files: dict[str, bytes] = {}
-    if not folder.is_dir():
-        return files
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder).as_posix()
-        if path.is_file() and not relative.startswith(skip):
-            files[relative] = path.read_bytes()
-    return files
+    refs: dict[str, Ref] = field(default_factory=dict)  # large files put in the artifact store
 
 
 def unpack_folder(files: dict[str, bytes], folder: Path) -> None:
@@ -130,16 +124,20 @@ def run_task(payload: Payload) -> Outcome:
             worker.address,
         )
     base = Path(worker.local_directory) if worker.local_directory else None
+    blobs = shared_blobs(payload.artifact_url, (base or Path(tempfile.gettempdir())) / CACHE)
     with tempfile.TemporaryDirectory(prefix="mlops-run-", dir=base) as tmp:
         folder = Path(tmp)
-        return _run_in(payload, folder, cancel, worker.address)
+        return _run_in(payload, folder, cancel, worker.address, blobs)
 
 
-def _run_in(payload: Payload, folder: Path, cancel: Any, address: str) -> Outcome:
+def _run_in(
+    payload: Payload, folder: Path, cancel: Any, address: str, blobs: RemoteBlobStore | None
+) -> Outcome:
     from .engine import ExecutionControl
     from .launch import launch
 
     unpack_folder(payload.files, folder)
+    unpack(payload.refs, folder, blobs)
     user_notebook = folder / USER_NOTEBOOK
     user_notebook.write_bytes(payload.notebook_bytes)
     cwd = folder / CWD
@@ -182,10 +180,7 @@ def _run_in(payload: Payload, folder: Path, cancel: Any, address: str) -> Outcom
     finally:
         finished.set()
         control.detach()
-    sent = payload.files  # the staged inputs: the submitter has them already
-    files = {
-        name: data
-        for name, data in pack_folder(folder, skip=(USER_NOTEBOOK, CWD + "/")).items()
-        if name not in sent
-    }
-    return Outcome(status, error, address, files)
+    # Everything the run wrote; the staged inputs (the submitter has them) are left out
+    sent = set(payload.files) | set(payload.refs)
+    files, refs = pack(folder, blobs, skip=(USER_NOTEBOOK, CWD + "/"), sent=sent)
+    return Outcome(status, error, address, files, refs=refs)
