@@ -39,7 +39,7 @@ spec, arguments, root = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root)
 components.load_component_from_file(spec)(**arguments)
 """
-ERROR_LINE = re.compile(r"^\\s*(\\w+(?:Error|Exception)): (.+)$", re.MULTILINE)
+ERROR_LINE = re.compile(r"^\s*(\w+(?:Error|Exception)): (.+)$", re.MULTILINE)
 
 
 def _now() -> str:
@@ -139,14 +139,15 @@ class KfpStandin:
         return 404, {"code": 5, "message": f"no route {method} {path} in the stand-in"}
 
     def _create_experiment(self, body: dict[str, Any]) -> dict[str, Any]:
+        experiment_id = uuid.uuid4().hex
         experiment = {
-            "experiment_id": uuid.uuid4().hex,
+            "experiment_id": experiment_id,
             "display_name": body.get("display_name"),
             "created_at": _now(),
             "storage_state": "AVAILABLE",
         }
         with self._lock:
-            self.experiments[experiment["experiment_id"]] = experiment
+            self.experiments[experiment_id] = experiment
         return experiment
 
     def _find_experiments(self, filter_text: str | None) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +92,10 @@ def connect(host: str, auth: KfpAuth) -> kfp.Client:
         ) from None
     if not host.startswith(("http://", "https://")):
         raise KfpError(f"KFP host {host!r} must be an http:// or https:// URL")
-    with _quiet():
+    with _quiet(), warnings.catch_warnings():
+        # "This client only works with Kubeflow Pipeline v2.0.0-beta.2 and later": said
+        # on every creation, whatever the server.
+        warnings.simplefilter("ignore", FutureWarning)
         try:
             return Client(host=host.rstrip("/"), existing_token=auth.token, cookies=auth.cookies)
         except Exception as err:
