@@ -427,6 +427,8 @@ class MLOps(LoggingConfigurable):
             return run  # its process is gone: nothing left to stop
         if run.finished:
             raise ConflictError(f"run {run.id} already {run.status}; nothing to cancel")
+        if run.executor == "kfp" and run.external_id:  # it runs on the KFP server
+            return self.kfp_executor().terminate(run)
         if self._cancel_here(run.id):
             return self.store.get_run(run.id)
         if run.status == "queued":

@@ -375,3 +375,19 @@ async def test_rest_submit_is_followed_by_the_server(
     assert run["metrics"] == {"accuracy": pytest.approx(1.0)}
     assert f"Bearer {TOKEN}" in standin.authorizations
     assert TOKEN.encode() not in _files_text(jp_root_dir)
+
+
+@pytest.mark.kfp
+def test_cancel_terminates_the_kfp_run(standin: KfpStandin, project: Path) -> None:
+    service = MLOps(root_dir=str(project))
+    try:
+        run = service.submit("train.ipynb", host=standin.host, auth=KfpAuth(token=TOKEN))
+        cancelled = service.cancel(run.id)
+    finally:
+        service.close()
+    assert cancelled.status == "cancelled"
+    assert cancelled.error is not None
+    assert cancelled.error["evalue"] == "terminated from jupyter-mlops"
+    assert run.external_id is not None
+    assert standin.runs[run.external_id]["state"] == "CANCELED"
+    assert f"POST /apis/v2beta1/runs/{run.external_id}:terminate" in standin.requests

@@ -45,6 +45,7 @@ from .kfp_remote import (
     host_of,
     run_url,
     start,
+    terminate,
 )
 
 if TYPE_CHECKING:
@@ -242,6 +243,13 @@ class KfpExecutor(Executor):
         """Bring the record of ``run`` to what the KFP server says now."""
         assert run.external_id is not None
         return record_state(self, run.id, fetch(client, run.external_id, timeout=timeout))
+
+    def terminate(self, run: Run, *, auth: KfpAuth | None = None) -> Run:
+        """Stop the KFP run (the server terminates it) and record it ``cancelled``."""
+        assert run.external_id is not None
+        terminate(self._client_for(run, auth), run.external_id)
+        cancelled = RemoteState("CANCELED", "cancelled", "terminated from jupyter-mlops", {})
+        return record_state(self, run.id, cancelled)
 
     def close(self) -> None:
         self._stop.set()
