@@ -391,3 +391,30 @@ def test_cancel_terminates_the_kfp_run(standin: KfpStandin, project: Path) -> No
     assert run.external_id is not None
     assert standin.runs[run.external_id]["state"] == "CANCELED"
     assert f"POST /apis/v2beta1/runs/{run.external_id}:terminate" in standin.requests
+
+
+@pytest.mark.kfp
+@pytest.mark.kernel
+def test_the_magic_submits_and_waits_in_a_real_kernel(standin: KfpStandin, project: Path) -> None:
+    from test_magics import Kernel
+
+    env = {k: v for k, v in os.environ.items() if k not in {"JPY_SESSION_NAME", "MPLBACKEND"}}
+    env.update(PYTHONPATH=str(REPO), KF_PIPELINES_TOKEN=TOKEN)
+    kernel = Kernel.start(project, env)
+    try:
+        kernel.ok("%load_ext jupyter_mlops")
+        done = kernel.execute(
+            f"run = %mlops submit --notebook train.ipynb --host {standin.host} -p C=4 --wait\n"
+            "import json\n"
+            "print(json.dumps({'status': run.status, 'executor': run.executor, "
+            "'metrics': run.metrics, 'external_id': run.external_id}))",
+            timeout=240,
+        )
+    finally:
+        kernel.stop()
+    assert done.reply["status"] == "ok", done.stream("stderr")
+    shown = json.loads(done.stream("stdout").splitlines()[-1])
+    assert (shown["status"], shown["executor"]) == ("succeeded", "kfp")
+    assert shown["metrics"] == {"accuracy": pytest.approx(2.0)}
+    assert standin.runs[shown["external_id"]]["state"] == "SUCCEEDED"
+    assert TOKEN not in done.stream("stdout") + done.stream("stderr")
