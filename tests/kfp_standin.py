@@ -1,18 +1,21 @@
 """A stand-in for the KFP API server, written for the tests: a KFP API server needs Kubernetes.
 
 A real HTTP server on 127.0.0.1 (a thread of the test process) answering the v2beta1 routes
-``kfp.Client`` calls: healthz, experiments (create, get, list by name), runs (create, get,
-list, terminate). A created run is PENDING for ``pending_for`` seconds, then RUNNING while
-the pipeline spec it was given really runs with ``kfp.local`` (SubprocessRunner, no venv) in
-a subprocess, then SUCCEEDED or FAILED. Its task details list each task's output artifacts
-with their ``schema_title`` and ``metadata``, read from what kfp.local wrote (the executor
-output of each task), so a Metrics artifact carries the values the pipeline computed.
+``kfp.Client`` calls: healthz, pipelines (upload, upload a version, list by name, list
+versions), experiments (create, get, list by name), runs (create, get, list, terminate). A
+run is created from an uploaded pipeline version (or an inline spec). It is PENDING for
+``pending_for`` seconds, then RUNNING while the pipeline spec really runs with ``kfp.local``
+(SubprocessRunner, no venv) in a subprocess, then SUCCEEDED or FAILED. Its task details list
+each task's output artifacts with their ``schema_title`` and ``metadata``, read from what
+kfp.local wrote (the executor output of each task), so a Metrics artifact carries the values
+the pipeline computed.
 
 Every ``Authorization`` header received is kept in ``authorizations``.
 """
 
 from __future__ import annotations
 
+import email.policy
 import json
 import re
 import subprocess
@@ -21,6 +24,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timezone
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -53,6 +57,8 @@ class KfpStandin:
         self.folder = folder
         self.pending_for = pending_for
         self.experiments: dict[str, dict[str, Any]] = {}
+        self.pipelines: dict[str, dict[str, Any]] = {}
+        self.versions: dict[str, dict[str, Any]] = {}  # each with its "spec"
         self.runs: dict[str, dict[str, Any]] = {}
         self.authorizations: list[str] = []
         self.requests: list[str] = []  # "METHOD path" of each request
@@ -97,13 +103,20 @@ class KfpStandin:
             if request.headers.get("Authorization"):
                 self.authorizations.append(request.headers["Authorization"])
         length = int(request.headers.get("Content-Length") or 0)
-        body = json.loads(request.rfile.read(length) or b"{}") if length else {}
+        raw = request.rfile.read(length) if length else b""
+        kind = request.headers.get("Content-Type", "")
+        if kind.startswith("multipart/form-data"):
+            body = {"uploadfile": _uploaded_file(kind, raw)}
+        else:
+            body = json.loads(raw or b"{}")
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         path = url.path.removeprefix(API)
         try:
             status, reply = self._route(method, path, query, body)
         except KeyError as err:
             status, reply = 404, {"code": 5, "message": f"not found: {err}"}
+        except Exception as err:  # a real server answers 500 rather than hanging up
+            status, reply = 500, {"code": 13, "message": f"{type(err).__name__}: {err}"}
         data = json.dumps(reply).encode()
         request.send_response(status)
         request.send_header("Content-Type", "application/json")
@@ -116,10 +129,19 @@ class KfpStandin:
     ) -> tuple[int, dict[str, Any]]:
         if method == "GET" and path == "/healthz":
             return 200, {"multi_user": False}
+        if method == "POST" and path in ("/pipelines/upload", "/pipelines/upload_version"):
+            return 200, self._upload(query, body["uploadfile"], path.endswith("_version"))
+        if method == "GET" and path == "/pipelines":
+            return 200, {"pipelines": _matching(self.pipelines.values(), query.get("filter"))}
+        versions = re.fullmatch(r"/pipelines/([^/]+)/versions", path)
+        if method == "GET" and versions:
+            mine = [v for v in self.versions.values() if v["pipeline_id"] == versions.group(1)]
+            listed = [{k: v for k, v in version.items() if k != "spec"} for version in mine]
+            return 200, {"pipeline_versions": _matching(listed, query.get("filter"))}
         if path == "/experiments":
             if method == "POST":
                 return 200, self._create_experiment(body)
-            return 200, {"experiments": self._find_experiments(query.get("filter"))}
+            return 200, {"experiments": _matching(self.experiments.values(), query.get("filter"))}
         if method == "GET" and path.startswith("/experiments/"):
             return 200, self.experiments[path.rsplit("/", 1)[1]]
         if path == "/runs":
@@ -150,25 +172,48 @@ class KfpStandin:
             self.experiments[experiment_id] = experiment
         return experiment
 
-    def _find_experiments(self, filter_text: str | None) -> list[dict[str, Any]]:
+    def _upload(self, query: dict[str, str], spec_text: bytes, as_version: bool) -> dict[str, Any]:
+        """A new pipeline with its first version, or a new version of one (by ``pipelineid``)."""
         with self._lock:
-            found = list(self.experiments.values())
-        if filter_text:
-            for predicate in json.loads(filter_text).get("predicates", []):
-                value = predicate.get("string_value", predicate.get("stringValue"))
-                key = predicate["key"]
-                found = [e for e in found if e.get(key) == value]
-        return found
+            name = query.get("name") or query.get("display_name")
+            if as_version:
+                pipeline_id = query["pipelineid"]
+                if pipeline_id not in self.pipelines:
+                    raise KeyError(f"pipeline {pipeline_id}")
+            else:
+                pipeline_id = uuid.uuid4().hex
+                self.pipelines[pipeline_id] = {
+                    "pipeline_id": pipeline_id,
+                    "display_name": name,
+                    "created_at": _now(),
+                }
+            version_id = uuid.uuid4().hex
+            self.versions[version_id] = {
+                "pipeline_id": pipeline_id,
+                "pipeline_version_id": version_id,
+                "display_name": name,
+                "created_at": _now(),
+                "spec": yaml.safe_load(spec_text),
+            }
+            if as_version:
+                return {k: v for k, v in self.versions[version_id].items() if k != "spec"}
+            return self.pipelines[pipeline_id]
 
     def _create_run(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("experiment_id") not in self.experiments:
             raise KeyError(f"experiment {body.get('experiment_id')}")
+        reference = body.get("pipeline_version_reference") or {}
+        if reference:
+            spec = self.versions[reference["pipeline_version_id"]]["spec"]
+        else:
+            spec = body["pipeline_spec"]
         run_id = uuid.uuid4().hex
         run = {
             "run_id": run_id,
             "experiment_id": body["experiment_id"],
             "display_name": body.get("display_name"),
-            "pipeline_spec": body["pipeline_spec"],
+            "pipeline_version_reference": reference or None,
+            "pipeline_spec": spec,
             "runtime_config": body.get("runtime_config") or {},
             "created_at": _now(),
             "state": "PENDING",
@@ -273,3 +318,25 @@ class KfpStandin:
                 }
             )
         return details
+
+
+def _matching(items: Any, filter_text: str | None) -> list[dict[str, Any]]:
+    """The items a v2beta1 filter's EQUALS predicates select."""
+    found = list(items)
+    for predicate in json.loads(filter_text).get("predicates", []) if filter_text else []:
+        value = predicate.get("string_value", predicate.get("stringValue"))
+        found = [item for item in found if item.get(predicate["key"]) == value]
+    return found
+
+
+def _uploaded_file(content_type: str, raw: bytes) -> bytes:
+    """The ``uploadfile`` part of a multipart/form-data body."""
+    message = BytesParser(policy=email.policy.default).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "uploadfile":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return payload
+    raise KeyError("uploadfile")

@@ -133,6 +133,7 @@ def test_submit_wait_records_the_pipeline_run_its_metrics_and_never_the_token(
     assert run["metrics"] == {"accuracy": pytest.approx(3 * 2 / 4)}
     assert run["parameters"] == {"C": 3.0, "fail": False}
     assert remote["runtime_config"]["parameters"] == {"C": 3.0}
+    assert remote["pipeline_version_reference"]["pipeline_id"] in standin.pipelines
     assert run["actor"]
     with Store.for_root(project) as store:
         stored = store.get_run(run["id"])
@@ -378,13 +379,24 @@ async def test_rest_submit_is_followed_by_the_server(
 
 
 @pytest.mark.kfp
-def test_cancel_terminates_the_kfp_run(standin: KfpStandin, project: Path) -> None:
+def test_cancel_terminates_the_kfp_run_and_an_unchanged_notebook_reuses_its_version(
+    standin: KfpStandin, project: Path
+) -> None:
     service = MLOps(root_dir=str(project))
     try:
         run = service.submit("train.ipynb", host=standin.host, auth=KfpAuth(token=TOKEN))
         cancelled = service.cancel(run.id)
+        again = service.submit("train.ipynb", host=standin.host, auth=KfpAuth(token=TOKEN))
+        service.cancel(again.id)
     finally:
         service.close()
+    assert again.external_id is not None
+    references = [
+        standin.runs[external]["pipeline_version_reference"]
+        for external in (run.external_id, again.external_id)
+    ]
+    assert references[0] == references[1]  # the same uploaded version, not a second one
+    assert standin.pipelines[references[0]["pipeline_id"]]["display_name"] == "train"
     assert cancelled.status == "cancelled"
     assert cancelled.error is not None
     assert cancelled.error["evalue"] == "terminated from jupyter-mlops"

@@ -167,6 +167,7 @@ class KfpExecutor(Executor):
                 package,
                 arguments,
                 experiment=experiment or self.experiment,
+                pipeline=stem,
                 name=f"{stem}-{uuid4().hex[:8]}",
             )
         run, _ = self.store.create_run(

@@ -16,6 +16,7 @@ API may list only artifact ids: then the run is recorded without metrics.)
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
@@ -38,6 +39,7 @@ TOKEN_ENV = "KF_PIPELINES_TOKEN"
 HOST_ENV = "KF_PIPELINES_ENDPOINT"  # kfp's own variable for the host
 RUN_PAGE = "/#/runs/details/"
 METRICS_SCHEMA = "system.Metrics"
+DESCRIPTION = "a notebook compiled by jupyter-mlops (jupyter mlops submit)"
 # KFP runtime states as run statuses (PAUSED and unknown states: still running).
 STATUSES = {
     "PENDING": "queued",
@@ -108,22 +110,51 @@ def start(
     arguments: dict[str, Any],
     *,
     experiment: str,
+    pipeline: str,
     name: str,
 ) -> str:
-    """Start a run of the compiled ``package`` in ``experiment`` (made if new); its id."""
+    """Upload the compiled ``package`` as a version of ``pipeline`` and start a run of it in
+    ``experiment`` (both made if new); the run's id.
+
+    The version is named by the package's content, so submitting an unchanged notebook again
+    runs the version already there, and each change is one new version in the KFP UI.
+    """
+    version = f"{pipeline}-{hashlib.sha256(package.read_bytes()).hexdigest()[:12]}"
     with _quiet():
         try:
             found = client.create_experiment(name=experiment)
+            pipeline_id = client.get_pipeline_id(pipeline)
+            if pipeline_id is None:
+                pipeline_id = client.upload_pipeline(
+                    str(package), pipeline_name=pipeline, description=DESCRIPTION
+                ).pipeline_id
+            version_id = _version_id(client, package, pipeline_id, version)
             run = client.run_pipeline(
                 experiment_id=found.experiment_id,
                 job_name=name,
-                pipeline_package_path=str(package),
+                pipeline_id=pipeline_id,
+                version_id=version_id,
                 params=arguments,
             )
         except Exception as err:
             raise _failure(f"the KFP server did not start the run of {name}", err) from None
     run_id: str = run.run_id
     return run_id
+
+
+def _version_id(client: kfp.Client, package: Path, pipeline_id: str, version: str) -> str:
+    """The id of the pipeline's version named ``version``, uploaded if it is not there."""
+    named = json.dumps(
+        {"predicates": [{"operation": "EQUALS", "key": "display_name", "string_value": version}]}
+    )
+    listed = client.list_pipeline_versions(pipeline_id, filter=named).pipeline_versions or []
+    if listed:
+        found: str = listed[0].pipeline_version_id
+        return found
+    uploaded: str = client.upload_pipeline_version(
+        str(package), pipeline_version_name=version, pipeline_id=pipeline_id
+    ).pipeline_version_id
+    return uploaded
 
 
 def run_url(host: str, run_id: str) -> str:
