@@ -160,6 +160,7 @@ def test_a_failing_pipeline_exits_1_with_the_kfp_error(standin: KfpStandin, proj
     assert code == 1, err
     assert "failed" in out
     assert "ValueError: asked to fail" in out
+    assert f"kfp run: {standin.host}/#/runs/details/" in out
     with Store.for_root(project) as store:
         (run,) = store.list_runs(executor="kfp").runs
     assert run.status == "failed"
