@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -331,8 +332,10 @@ def jp_server_config(
 
 @pytest.mark.kfp
 async def test_rest_submit_is_followed_by_the_server(
-    jp_fetch: Any, jp_root_dir: Path, standin: KfpStandin
+    jp_fetch: Any, jp_root_dir: Path, standin: KfpStandin, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
+
     async def call(method: str, *parts: str, body: Any = None) -> tuple[int, Any]:
         response = await jp_fetch(
             "mlops",
@@ -377,6 +380,8 @@ async def test_rest_submit_is_followed_by_the_server(
     assert run["metrics"] == {"accuracy": pytest.approx(1.0)}
     assert f"Bearer {TOKEN}" in standin.authorizations
     assert TOKEN.encode() not in _files_text(jp_root_dir)
+    assert "Run details: " in caplog.text  # what the kfp client printed went to the log
+    assert TOKEN not in caplog.text
 
 
 @pytest.mark.kfp
