@@ -10,7 +10,8 @@ each task's output artifacts with their ``schema_title`` and ``metadata``, read 
 kfp.local wrote (the executor output of each task), so a Metrics artifact carries the values
 the pipeline computed.
 
-Every ``Authorization`` header received is kept in ``authorizations``.
+Every ``Authorization`` header received is kept in ``authorizations``; ``unavailable_reads``
+makes the next reads of a run fail with 503, as a server restarting would.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class KfpStandin:
         self.versions: dict[str, dict[str, Any]] = {}  # each with its "spec"
         self.runs: dict[str, dict[str, Any]] = {}
         self.authorizations: list[str] = []
+        self.unavailable_reads = 0  # the next N reads of a run are answered 503
         self.requests: list[str] = []  # "METHOD path" of each request
         self._processes: dict[str, subprocess.Popen[str]] = {}
         self._lock = threading.Lock()
@@ -157,6 +159,9 @@ class KfpStandin:
                 self._terminate(run_id)
                 return 200, {}
             with self._lock:
+                if self.unavailable_reads > 0:
+                    self.unavailable_reads -= 1
+                    return 503, {"code": 14, "message": "the stand-in is unavailable, on purpose"}
                 return 200, self._public(self.runs[run_id])
         return 404, {"code": 5, "message": f"no route {method} {path} in the stand-in"}
 

@@ -26,7 +26,7 @@ from conftest import make_notebook
 from kfp_standin import KfpStandin
 
 from jupyter_mlops.errors import StoreError
-from jupyter_mlops.execute.kfp_remote import KfpAuth
+from jupyter_mlops.execute.kfp_remote import KfpAuth, KfpError
 from jupyter_mlops.service import MLOps
 from jupyter_mlops.store import Store
 
@@ -348,7 +348,10 @@ async def test_rest_submit_is_followed_by_the_server(
         return response.code, json.loads(response.body)
 
     # A user's mistakes are 400s naming the field or parameter
-    status, error = await call("POST", "submit", body={"path": "train.ipynb", "host": 3})
+    # (another host cannot be named: the server's credentials go to its configured host only)
+    status, error = await call(
+        "POST", "submit", body={"path": "train.ipynb", "host": "http://elsewhere.example"}
+    )
     assert (status, error.get("field")) == (400, "host")
     status, error = await call(
         "POST", "submit", body={"path": "train.ipynb", "parameters": {"C": "lots"}}
@@ -436,3 +439,24 @@ def test_the_magic_submits_and_waits_in_a_real_kernel(standin: KfpStandin, proje
     assert shown["metrics"] == {"accuracy": pytest.approx(2.0)}
     assert standin.runs[shown["external_id"]]["state"] == "SUCCEEDED"
     assert TOKEN not in done.stream("stdout") + done.stream("stderr")
+
+
+@pytest.mark.kfp
+def test_following_rides_out_a_few_failed_polls(standin: KfpStandin, project: Path) -> None:
+    from traitlets.config import Config
+
+    config = Config({"KfpExecutor": {"poll_interval": 0.5, "poll_failures": 4}})
+    service = MLOps(root_dir=str(project), config=config)
+    try:
+        run = service.submit("train.ipynb", host=standin.host, auth=KfpAuth(token=TOKEN))
+        standin.unavailable_reads = 3
+        done = service.kfp_executor().wait(run, auth=KfpAuth(token=TOKEN))
+        assert standin.unavailable_reads == 0
+        assert (done.status, done.metrics) == ("succeeded", {"accuracy": 0.25})
+
+        standin.unavailable_reads = 4  # as many as allowed: following gives up, one error
+        with pytest.raises(KfpError, match=r"cannot read KFP run .*: HTTP 503"):
+            service.kfp_executor().wait(run, auth=KfpAuth(token=TOKEN))
+    finally:
+        standin.unavailable_reads = 0
+        service.close()

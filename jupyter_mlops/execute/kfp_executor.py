@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-from traitlets import Float, Unicode
+from traitlets import Float, Int, Unicode
 from traitlets.config import Config
 
 from ..errors import ConflictError, ExecutionError
@@ -79,6 +79,9 @@ class KfpExecutor(Executor):
     )
     experiment = Unicode("Default", config=True, help="The KFP experiment runs are started in.")
     poll_interval = Float(2.0, config=True, help="Seconds between two polls of a followed KFP run.")
+    poll_failures = Int(
+        5, config=True, help="Polls in a row that may fail before following a run gives up."
+    )
     refresh_budget = Float(
         3.0,
         config=True,
@@ -194,8 +197,17 @@ class KfpExecutor(Executor):
         """Poll until the KFP run ends; ``on_change`` sees each new status."""
         client = self._client_for(run, auth)
         current = run
+        failures = 0
         while True:
-            updated = self.sync(current, client)
+            try:
+                updated = self.sync(current, client)
+                failures = 0
+            except KfpError as err:  # the server or the network, for a moment?
+                failures += 1
+                if failures >= self.poll_failures:
+                    raise
+                logger.warning("run %s: %s (trying again)", run.id, err)
+                updated = current
             if on_change is not None and updated.status != current.status:
                 on_change(updated)
             current = updated

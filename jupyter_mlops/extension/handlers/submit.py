@@ -1,8 +1,9 @@
 """``POST /mlops/api/submit``: a notebook to Kubeflow Pipelines, recorded and followed.
 
-The run is started on the KFP server (``c.KfpExecutor.host`` unless the body names one) with
-the server process's KFP credentials (``KF_PIPELINES_TOKEN``, kfp's context file); a thread
-of this server then follows it into the store until it ends (``KfpExecutor``).
+The run is started on the server's configured KFP host (``c.KfpExecutor.host``, else
+``KF_PIPELINES_ENDPOINT``) with the server process's KFP credentials (``KF_PIPELINES_TOKEN``,
+kfp's context file); a thread of this server then follows it into the store until it ends
+(``KfpExecutor``). A request cannot name another host: the credentials go to that one only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from .notebooks import NOTEBOOK_FIELDS
 SUBMIT_FIELDS = {
     "path": NOTEBOOK_FIELDS["path"],
     "parameters": Field(dict, items=str),
-    "host": Field(str),
     "experiment": Field(str),
 }
 
@@ -31,7 +31,6 @@ class SubmitHandler(MLOpsHandler):
             body["path"],
             body.get("parameters", {}),
             as_text=True,
-            host=body.get("host"),
             experiment=body.get("experiment"),
             actor=self.actor,
         )
