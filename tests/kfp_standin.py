@@ -11,7 +11,8 @@ kfp.local wrote (the executor output of each task), so a Metrics artifact carrie
 the pipeline computed.
 
 Every ``Authorization`` header received is kept in ``authorizations``; ``unavailable_reads``
-makes the next reads of a run fail with 503, as a server restarting would.
+makes the next reads of a run fail with 503, as a server restarting would, and ``refusal``
+makes it refuse new runs with that message.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class KfpStandin:
         self.runs: dict[str, dict[str, Any]] = {}
         self.authorizations: list[str] = []
         self.unavailable_reads = 0  # the next N reads of a run are answered 503
+        self.refusal: str | None = None  # set: a new run is refused (400) with this message
         self.requests: list[str] = []  # "METHOD path" of each request
         self._processes: dict[str, subprocess.Popen[str]] = {}
         self._lock = threading.Lock()
@@ -147,6 +149,8 @@ class KfpStandin:
         if method == "GET" and path.startswith("/experiments/"):
             return 200, self.experiments[path.rsplit("/", 1)[1]]
         if path == "/runs":
+            if method == "POST" and self.refusal:
+                return 400, {"code": 3, "message": self.refusal}
             if method == "POST":
                 return 200, self._create_run(body)
             with self._lock:

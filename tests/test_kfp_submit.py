@@ -460,3 +460,28 @@ def test_following_rides_out_a_few_failed_polls(standin: KfpStandin, project: Pa
     finally:
         standin.unavailable_reads = 0
         service.close()
+
+
+@pytest.mark.kfp
+def test_a_run_the_server_refuses_is_recorded_failed_with_its_reason(
+    standin: KfpStandin, project: Path
+) -> None:
+    standin.refusal = "namespace quota exceeded"
+    try:
+        code, out, err = _finish(
+            _cli(project, "submit", "train.ipynb", "--host", standin.host, "--wait"), 120
+        )
+    finally:
+        standin.refusal = None
+    assert code == 2
+    assert out == ""
+    (line,) = err.strip().splitlines()[-1:]
+    assert line.startswith("error: the KFP server did not start the run of train-")
+    assert line.endswith("HTTP 400 Bad Request: namespace quota exceeded")
+    assert "Traceback" not in err
+    with Store.for_root(project) as store:
+        (run,) = store.list_runs(executor="kfp").runs
+    assert run.status == "failed"
+    assert run.error is not None
+    assert run.error["evalue"].endswith("namespace quota exceeded")
+    assert run.external_id is None

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 from traitlets import Float, Int, Unicode
 from traitlets.config import Config
@@ -165,21 +164,28 @@ class KfpExecutor(Executor):
                 logger.warning("%s: %s", plan.notebook, warning)
             package = next(path for path in result.files if path.suffix == ".yaml")
             stem = package.name.removesuffix("_pipeline.yaml").replace("_", "-")
-            external_id = start(
-                client,
-                package,
-                arguments,
-                experiment=experiment or self.experiment,
-                pipeline=stem,
-                name=f"{stem}-{uuid4().hex[:8]}",
+            # Recorded first: a store that cannot record it stops the submission, and a run
+            # the server refuses is kept as failed, with the server's reason.
+            run, _ = self.store.create_run(
+                notebook=plan.notebook,
+                version=notebook_version(plan),
+                parameters=effective,
+                executor=self.name,
+                actor=actor,
             )
-        run, _ = self.store.create_run(
-            notebook=plan.notebook,
-            version=notebook_version(plan),
-            parameters=effective,
-            executor=self.name,
-            actor=actor,
-        )
+            try:
+                external_id = start(
+                    client,
+                    package,
+                    arguments,
+                    experiment=experiment or self.experiment,
+                    pipeline=stem,
+                    name=f"{stem}-{run.id[:8]}",
+                )
+            except KfpError as err:
+                error = {"cell": None, "ename": "KFP submission failed", "evalue": err.message}
+                self.store.finish_run(run.id, "failed", error=error)
+                raise
         logger.info("run %s is KFP run %s on %s", run.id, external_id, server)
         return self.store.update_run(
             run.id, external_id=external_id, external_url=run_url(server, external_id)
