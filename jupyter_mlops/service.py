@@ -324,7 +324,7 @@ class MLOps(LoggingConfigurable):
             kernel=kernel,
             actor=actor,
         )
-        chosen = self.get_executor(executor)  # an unknown name: refused before recording
+        chosen = self._runs_executor(executor)  # an unknown name: refused before recording
         request = replace(request, executor=chosen.name)
         run, _ = chosen.runner.record(request)
         return replace(request, run_id=run.id)
@@ -372,7 +372,7 @@ class MLOps(LoggingConfigurable):
         from .execute.prepare import check_space
         from .execute.sweep import Selector, SweepExecutor, points, sweep_size
 
-        chosen = self.get_executor(executor)  # an unknown name: refused before recording
+        chosen = self._runs_executor(executor)  # an unknown name: refused before recording
         request = self._request(
             notebook,
             fixed or {},
@@ -542,6 +542,15 @@ class MLOps(LoggingConfigurable):
         return self.store.set_alias(function, version, check_alias(alias), actor=who)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _runs_executor(self, name: str | None) -> Executor:
+        """The executor of a run or sweep (one that cannot take them says what to use)."""
+        from .errors import ExecutionError
+
+        chosen = self.get_executor(name)
+        if chosen.not_for_runs:
+            raise ExecutionError(chosen.not_for_runs)
+        return chosen
 
     def _cancel_here(self, run_id: str) -> bool:
         return any(found.cancel(run_id) for found in list(self._executors.values()))

@@ -25,7 +25,7 @@ import pytest
 from conftest import make_notebook
 from kfp_standin import KfpStandin
 
-from jupyter_mlops.errors import StoreError
+from jupyter_mlops.errors import ExecutionError, StoreError
 from jupyter_mlops.execute.kfp_remote import KfpAuth, KfpError
 from jupyter_mlops.service import MLOps
 from jupyter_mlops.store import Store
@@ -248,9 +248,19 @@ def test_the_kfp_executor_is_listed_available_once_a_host_is_configured(
 
 
 def test_the_kfp_executor_refuses_run_and_sweep_naming_submit(project: Path) -> None:
-    code, _, err = _finish(_cli(project, "run", "train.ipynb", "--executor", "kfp"), 120)
-    assert code == 2
-    assert "jupyter mlops submit NOTEBOOK --host URL" in err
+    for words in (["run"], ["sweep", "-p", "C", "1,2"]):
+        code, _, err = _finish(_cli(project, *words, "train.ipynb", "--executor", "kfp"), 120)
+        assert code == 2
+        assert "jupyter mlops submit NOTEBOOK --host URL" in err
+    with Store.for_root(project) as store:  # refused before anything was recorded
+        assert store.list_runs().runs == []
+    service = MLOps(root_dir=str(project))
+    try:
+        with pytest.raises(ExecutionError, match="jupyter mlops submit"):
+            service.prepare_sweep("train.ipynb", {"C": ["1"]}, as_text=True, executor="kfp")
+        assert service.store.list_runs().runs == []
+    finally:
+        service.close()
 
 
 def test_credentials_do_not_print() -> None:

@@ -38,6 +38,9 @@ class Executor(LoggingConfigurable):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # Why ``run``/``sweep`` cannot use it (it executes something else: whole pipelines), or
+    # None; surfaces refuse such a request before anything is recorded.
+    not_for_runs: ClassVar[str | None] = None
 
     def __init__(
         self, store: Store, work_dir: Path, *, engine: str, project: Project, **kwargs: Any

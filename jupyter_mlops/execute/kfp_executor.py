@@ -70,6 +70,7 @@ class KfpExecutor(Executor):
 
     name = "kfp"
     description = "Kubeflow Pipelines: `submit` compiles the notebook, starts and follows the run"
+    not_for_runs = USE_SUBMIT
 
     host = Unicode(
         "",
