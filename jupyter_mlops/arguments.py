@@ -164,3 +164,36 @@ def sweep_space(pairs: Iterable[Sequence[str]]) -> dict[str, list[str]]:
     from .execute.params import split_choices
 
     return {name: split_choices(values) for name, values in pairs}
+
+
+def add_submit_options(parser: argparse.ArgumentParser) -> None:
+    """What ``submit`` takes: the KFP server, the experiment, following, parameters, auth.
+
+    Auth is the kfp client's own (its option names); a token given here or in
+    ``KF_PIPELINES_TOKEN`` goes to the server and is never printed or recorded.
+    """
+    add_parameter_option(parser)
+    parser.add_argument(
+        "--host",
+        metavar="URL",
+        help="the KFP API server, e.g. https://kfp.example.org "
+        "(default: c.KfpExecutor.host, else KF_PIPELINES_ENDPOINT)",
+    )
+    parser.add_argument(
+        "--experiment",
+        metavar="NAME",
+        help="the KFP experiment (default: c.KfpExecutor.experiment)",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow the run to its end; exit 0 if it succeeded, 1 if it failed or was cancelled",
+    )
+    parser.add_argument(
+        "--existing-token",
+        metavar="TOKEN",
+        help="a bearer token for the KFP server (better: KF_PIPELINES_TOKEN in the environment)",
+    )
+    parser.add_argument(
+        "--cookies", metavar="COOKIES", help="cookies for the KFP server ('name=value; ...')"
+    )

@@ -13,7 +13,12 @@ from typing import NoReturn
 
 from IPython.core.error import UsageError
 
-from .arguments import add_run_options, add_runs_filter_options, add_sweep_options
+from .arguments import (
+    add_run_options,
+    add_runs_filter_options,
+    add_submit_options,
+    add_sweep_options,
+)
 from .cli_deploy import add_deploy_options, add_lifecycle_commands
 from .cli_lineage import AUDIT_HELP, LINEAGE_HELP, add_audit_options, add_lineage_options
 
@@ -26,6 +31,8 @@ USAGE = """\
   sweep [FUNCTION] -p NAME=V1,V2   run a grid (or list, random sample) of values
       [--parallel N] [--select max:METRIC] [--strategy grid|list|random]
       [--max-runs N] [--seed S] [--fail-fast]
+  submit --host URL -p NAME=VALUE  the notebook as a Kubeflow pipeline run, tracked
+      [--experiment E] [--wait]    (--wait: follow it to its end; returns the Run)
   runs [--function F] [--status S] [--limit N] [--all]
                                    this notebook's runs, newest first (--all: every notebook)
   show RUN                         one run: parameters, metrics, artifacts, error
@@ -90,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = command("sweep", "run over a grid, list or random sample of values")
     sweep.add_argument("function", nargs="?", metavar="FUNCTION")
     add_sweep_options(sweep)
+    add_submit_options(command("submit", "run the notebook on Kubeflow Pipelines, tracked"))
     runs = command("runs", "tracked runs of this notebook, newest first")
     add_runs_filter_options(runs)
     runs.add_argument("--all", action="store_true", help="runs of every notebook in the store")

@@ -206,6 +206,25 @@ class MLOpsMagics(Magics):
         progress.finish(result)
         return result
 
+    def _submit(self, arguments: argparse.Namespace) -> Any:
+        """The notebook as a KFP run (``cli_submit.py``); ``--wait`` follows it here."""
+        from .execute.kfp_remote import KfpAuth
+
+        service, notebook = self._notebook(arguments.notebook)
+        auth = KfpAuth.from_environment(arguments.existing_token, arguments.cookies)
+        run = service.submit(
+            notebook,
+            parameter_values(arguments.parameter),
+            as_text=True,
+            host=arguments.host,
+            experiment=arguments.experiment,
+            auth=auth,
+        )
+        print(f"KFP run {run.external_id}: {run.external_url}")
+        if arguments.wait:
+            run = service.kfp_executor().wait(run, auth=auth)
+        return run
+
     def _runs(self, arguments: argparse.Namespace) -> Any:
         from .widgets import RunList
 

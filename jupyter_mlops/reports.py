@@ -90,6 +90,8 @@ def describe_run(run: Run) -> str:
         f"  version: {(run.version or '-')[:12]}  duration: {_seconds(run.duration)}",
         f"  by: {run.actor or '-'}",
     ]
+    if run.external_url:  # where it ran: its page on the system that executed it (KFP)
+        lines.append(f"  {run.executor} run: {run.external_url}")
     if run.parameters:
         lines.append("  parameters: " + ", ".join(f"{k}={v!r}" for k, v in run.parameters.items()))
     if run.metrics:

@@ -19,6 +19,7 @@ from traitlets.config import LoggingConfigurable
 
 from .actors import actor_name, os_user
 from .convert.registry import ConvertResult, available, get_converter
+from .errors import UnknownNameError
 from .notebook.parser import parse_notebook
 from .notebook.plan import Plan
 from .notebook.reader import NOTEBOOK_SOURCE, NotebookSource
@@ -27,6 +28,8 @@ from .project import DEFAULT_MAX_SWEEP_RUNS, SETTINGS, Project
 if TYPE_CHECKING:
     from .deploy import Deployments
     from .execute.executors import Executor
+    from .execute.kfp_executor import KfpExecutor
+    from .execute.kfp_remote import KfpAuth
     from .execute.runner import Runner, RunRequest
     from .execute.sweep import ProgressCallback, SweepJob, SweepResult
     from .store import AliasMove, Run, RunPage, Store, Version
@@ -205,7 +208,7 @@ class MLOps(LoggingConfigurable):
 
         with self._open_lock:
             opened = dict(self._executors)
-        return describe_executors(opened, self.executor or "local")
+        return describe_executors(opened, self.executor or "local", self.config)
 
     def running(self) -> list[str]:
         """The runs this process is executing, on every executor opened."""
@@ -321,7 +324,7 @@ class MLOps(LoggingConfigurable):
             kernel=kernel,
             actor=actor,
         )
-        chosen = self.get_executor(executor)  # an unknown name: refused before recording
+        chosen = self._runs_executor(executor)  # an unknown name: refused before recording
         request = replace(request, executor=chosen.name)
         run, _ = chosen.runner.record(request)
         # A duplicate (same idempotency key) runs where the first was recorded, if at all:
@@ -371,7 +374,7 @@ class MLOps(LoggingConfigurable):
         from .execute.prepare import check_space
         from .execute.sweep import Selector, SweepExecutor, points, sweep_size
 
-        chosen = self.get_executor(executor)  # an unknown name: refused before recording
+        chosen = self._runs_executor(executor)  # an unknown name: refused before recording
         request = self._request(
             notebook,
             fixed or {},
@@ -426,6 +429,8 @@ class MLOps(LoggingConfigurable):
             return run  # its process is gone: nothing left to stop
         if run.finished:
             raise ConflictError(f"run {run.id} already {run.status}; nothing to cancel")
+        if run.executor == "kfp" and run.external_id:  # it runs on the KFP server
+            return self.kfp_executor().terminate(run)
         if self._cancel_here(run.id):
             return self.store.get_run(run.id)
         if run.status == "queued":
@@ -447,6 +452,38 @@ class MLOps(LoggingConfigurable):
             "cancel it there"
         )
 
+    def submit(
+        self,
+        notebook: str | os.PathLike[str],
+        parameters: Mapping[str, Any] | None = None,
+        *,
+        as_text: bool = False,
+        host: str | None = None,
+        experiment: str | None = None,
+        auth: KfpAuth | None = None,
+        actor: str | None = None,
+    ) -> Run:
+        """Start the notebook as a Kubeflow pipeline run, recorded (``execute/kfp_executor``)."""
+        path, name, _ = self._locate(notebook, None)
+        return self.kfp_executor().submit(
+            self.inspect(path, name=name),
+            parameters or {},
+            as_text=as_text,
+            host=host,
+            experiment=experiment,
+            auth=auth,
+            actor=actor_name(actor or self.actor),
+        )
+
+    def kfp_executor(self) -> KfpExecutor:
+        """The kfp executor: submits notebooks to Kubeflow Pipelines and follows the runs."""
+        from .execute.kfp_executor import KfpExecutor
+
+        found = self.get_executor("kfp")
+        if not isinstance(found, KfpExecutor):  # another class registered under the name
+            raise UnknownNameError(f"executor 'kfp' is {type(found).__name__}, not KfpExecutor")
+        return found
+
     def runs(
         self,
         *,
@@ -461,17 +498,26 @@ class MLOps(LoggingConfigurable):
         cursor: str | None = None,
     ) -> RunPage:
         sweep_id = self.store.get_sweep(sweep).id if sweep else None
-        return self.store.list_runs(
-            notebook=notebook,
-            function=function,
-            status=status,
-            sweep_id=sweep_id,
-            executor=executor,
-            order_by=order_by,
-            descending=descending,
-            limit=limit,
-            cursor=cursor,
-        )
+
+        def page() -> RunPage:
+            return self.store.list_runs(
+                notebook=notebook,
+                function=function,
+                status=status,
+                sweep_id=sweep_id,
+                executor=executor,
+                order_by=order_by,
+                descending=descending,
+                limit=limit,
+                cursor=cursor,
+            )
+
+        found = page()
+        unfinished = executor == "kfp" and any(not run.finished for run in found.runs)
+        # Their live state: the KFP server is asked, within a time budget.
+        if unfinished and self.kfp_executor().refresh(found.runs):
+            found = page()
+        return found
 
     def show(self, run_id: str) -> Run:
         return self.store.get_run(run_id)
@@ -498,6 +544,15 @@ class MLOps(LoggingConfigurable):
         return self.store.set_alias(function, version, check_alias(alias), actor=who)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _runs_executor(self, name: str | None) -> Executor:
+        """The executor of a run or sweep (one that cannot take them says what to use)."""
+        from .errors import ExecutionError
+
+        chosen = self.get_executor(name)
+        if chosen.not_for_runs:
+            raise ExecutionError(chosen.not_for_runs)
+        return chosen
 
     def _cancel_here(self, run_id: str) -> bool:
         return any(found.cancel(run_id) for found in list(self._executors.values()))

@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from traitlets.config import LoggingConfigurable
+from traitlets.config import Config, LoggingConfigurable
 
 from ..errors import UnknownNameError
 
@@ -38,6 +38,9 @@ class Executor(LoggingConfigurable):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    # Why ``run``/``sweep`` cannot use it (it executes something else: whole pipelines), or
+    # None; surfaces refuse such a request before anything is recorded.
+    not_for_runs: ClassVar[str | None] = None
 
     def __init__(
         self, store: Store, work_dir: Path, *, engine: str, project: Project, **kwargs: Any
@@ -87,6 +90,11 @@ class Executor(LoggingConfigurable):
         """Why it cannot run here (an extra not installed), or None."""
         return None
 
+    @classmethod
+    def unavailable_in(cls, config: Config) -> str | None:
+        """``unavailable``, also judging the settings (a remote one without an address)."""
+        return cls.unavailable()
+
     def close(self) -> None:
         """Release what it started (a cluster); runs still going are the caller's."""
 
@@ -111,7 +119,9 @@ def available() -> dict[str, str]:
     return found
 
 
-def describe_executors(opened: dict[str, Executor], default: str) -> dict[str, Any]:
+def describe_executors(
+    opened: dict[str, Executor], default: str, config: Config | None = None
+) -> dict[str, Any]:
     """Every registered executor for a surface to offer: whether it can run here (its extra
     installed), and, once opened, what it shows (a cluster's dashboard)."""
     listed = []
@@ -121,7 +131,7 @@ def describe_executors(opened: dict[str, Executor], default: str) -> dict[str, A
         try:
             cls = executor_class(name)
             description = cls.description
-            reason = cls.unavailable()
+            reason = cls.unavailable_in(config or Config())
         except (ImportError, AttributeError, UnknownNameError) as err:
             reason = f"cannot load it: {err}"
         info = opened[name].info() if name in opened else {}

@@ -1,8 +1,10 @@
 """Runs left ``queued``/``running`` by a process that died become ``interrupted``.
 
 Only runs owned by this host are judged (another host's processes cannot be seen from
-here). The update is conditional on the status and pid read before, so a run that another
-process started meanwhile is left alone.
+here), and only runs executing here: a run with an external id (a KFP run) goes on without
+the process that submitted it, and its followers record how it ends. The update is
+conditional on the status and pid read before, so a run that another process started
+meanwhile is left alone.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ def reconcile(db: Database) -> list[str]:
     with db.read() as session:
         runs = session.execute(
             select(RunRow.id, RunRow.status, RunRow.pid, RunRow.process_start).where(
-                RunRow.status.in_(ACTIVE_STATUSES), RunRow.host == host
+                RunRow.status.in_(ACTIVE_STATUSES),
+                RunRow.host == host,
+                RunRow.external_id.is_(None),
             )
         ).all()
         sweeps = session.execute(

@@ -249,8 +249,11 @@ class Store:
         inputs: Mapping[str, object] | None = None,
         version: str | None = None,
         worker: str | None = None,
+        external_id: str | None = None,
+        external_url: str | None = None,
     ) -> Run:
-        """Set what the executor learns while the run goes (inputs, version, Dask worker)."""
+        """Set what the executor learns while the run goes (inputs, version, Dask worker, the
+        run's id and page on the system that executes it)."""
         with self._db.write() as session:
             row = self._active_row(session, run_id, "update")
             if inputs is not None:
@@ -259,6 +262,10 @@ class Store:
                 row.version = checks.text(version, f"version of run {row.id}", limit=64)
             if worker is not None:
                 row.worker = checks.text(worker, f"worker of run {row.id}", limit=255)
+            if external_id is not None:
+                row.external_id = checks.text(external_id, f"external id of {row.id}", limit=255)
+            if external_url is not None:
+                row.external_url = checks.text(external_url, f"url of run {row.id}", limit=4096)
             session.flush()
             return self._load(session, [row.id])[0]
 

@@ -24,6 +24,7 @@ from .lineage import (
 )
 from .notebooks import CheckHandler, InfoHandler, ParseHandler
 from .runs import CancelHandler, OutputNotebookHandler, RunHandler, RunsHandler
+from .submit import SubmitHandler
 from .sweeps import SweepHandler, SweepsHandler
 from .versions import AliasHandler, DiffHandler, VersionsHandler
 
@@ -42,6 +43,7 @@ ROUTES: list[tuple[str, type[MLOpsHandler]]] = [
     (f"{API}/runs/{_ID.format('run_id')}", RunHandler),
     (f"{API}/runs/{_ID.format('run_id')}/cancel", CancelHandler),
     (f"{API}/runs/{_ID.format('run_id')}/notebook", OutputNotebookHandler),
+    (f"{API}/submit", SubmitHandler),
     (f"{API}/sweeps", SweepsHandler),
     (f"{API}/sweeps/{_ID.format('sweep_id')}", SweepHandler),
     (f"{API}/artifacts/{_ID.format('artifact_id')}", ArtifactHandler),
