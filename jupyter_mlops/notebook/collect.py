@@ -145,8 +145,8 @@ class CellCollector:
         for magic in plain.untranslated:
             self.warn(
                 index,
-                f"{magic.text!r} (line {magic.line}) has no plain-Python "
-                "equivalent; kernels run it, generated Python keeps it as a comment",
+                f"{magic.text!r} (line {magic.line}) has no plain-Python equivalent; kernels "
+                f"run it, generated Python keeps it as a comment: {magic.advice}",
             )
         try:
             ast.parse(plain.code)
