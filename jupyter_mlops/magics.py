@@ -304,7 +304,9 @@ class MLOpsMagics(Magics):
 
     def _convert(self, arguments: argparse.Namespace) -> Any:
         service, notebook = self._notebook(arguments.notebook)
-        return service.convert(notebook, arguments.to, Path(arguments.output))
+        return service.convert(
+            notebook, arguments.to, Path(arguments.output), strict=arguments.strict
+        )
 
     # -- notebooks, roots and services -------------------------------------------------------
 

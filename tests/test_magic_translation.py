@@ -1,0 +1,188 @@
+"""Generated code means what the notebook means: each magic, run both ways.
+
+Each case is a small untagged notebook (the whole notebook becomes one function). It runs in
+a real python3 kernel through papermill's stock engine, and its ``convert --to python``
+module runs with plain ``python`` in a subprocess, in another folder and without
+jupyter_mlops on the path (the module carries its own helpers). What they print must be the
+same, once what differs by nature is masked: timings and the folder each ran in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from jupyter_mlops.notebook import parse_notebook
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEIT = re.compile(
+    r"^\S+ \S+ ± \S+ \S+ per loop \(mean ± std\. dev\. of \d+ runs?, [\d,]+ loops? each\)$",
+    re.M,
+)
+CPU = re.compile(r"^CPU times: user .+, sys: .+, total: .+$", re.M)
+WALL = re.compile(r"^Wall time: .+$", re.M)
+
+CASES = {
+    "timeit keeps its assignments, prints IPython's line, -o returns the result": [
+        "x = 5",
+        "%timeit y = x + 1",
+        "try:\n    y\nexcept NameError:\n    print('y was not assigned')",
+        "r = %timeit -o -q x * 2",
+        "print(type(r).__name__.endswith('TimeitResult'), r.loops >= 1, r.average > 0)",
+    ],
+    "time runs the statement once where it is and prints CPU and wall times": [
+        "calls = []",
+        "%time calls.append(1)",
+        "w = %time 2 + 2",
+        "print(calls, w)",
+        "%%time\nz = len(calls) * 10\nprint('in the timed cell')",
+        "print(z)",
+    ],
+    "env expands $name and {expr} as IPython does": [
+        "k = 'hello'",
+        "%env MLOPS_T=$k-{1 + 1}",
+        "%env MLOPS_U $k",
+        "%env MLOPS_V=$no_such_python_name",
+        "import os\nprint(os.environ['MLOPS_T'], os.environ['MLOPS_U'], os.environ['MLOPS_V'])",
+        "value = %env MLOPS_U\nprint(value)",
+    ],
+    "shell lines run, expand values, capture lines and continue": [
+        "n = 3\nwords = 'a b'",
+        "!echo {n * 2} $n '$n' {words}",
+        "lines = !printf 'one\\ntwo\\n'",
+        "print(lines, len(lines), lines.s)",
+        "!echo joined \\\n    line",
+        "for i in range(2):\n    !echo loop {i}",
+        "!exit 3",
+        "print('a failing command does not stop the notebook')",
+    ],
+    "bash cells: output shown, --out/--err bound, --no-raise-error": [
+        "%%bash\necho plain bash\necho $((2 + 3))",
+        "%%bash --out V --err E\necho to out\necho to err >&2",
+        "print(repr(V), repr(E))",
+        "%%bash --no-raise-error\necho before\nexit 4",
+        "print('went on')",
+    ],
+    "writefile writes, appends and says so": [
+        "%%writefile notes.txt\nfirst line",
+        "%%writefile -a notes.txt\nsecond line",
+        "print(repr(open('notes.txt').read()))",
+        "%%writefile notes.txt\nreplaced",
+        "print(repr(open('notes.txt').read()))",
+    ],
+    "capture keeps the printed text in its variable": [
+        "%%capture cap\nprint('inside')\nq = 2",
+        "print(repr(cap.stdout), q)",
+        "cap.show()",
+    ],
+    "cd changes folder, prints it, and goes back with -": [
+        "import os\nos.makedirs('sub', exist_ok=True)",
+        "%cd sub",
+        "print(os.path.basename(os.getcwd()))",
+        "%cd -",
+        "%cd -q sub",
+        "print(sorted(os.listdir('..')) == sorted(os.listdir(os.path.dirname(os.getcwd()))))",
+    ],
+}
+
+
+def notebook_file(folder: Path, sources: list[str]) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "language": "python",
+        "display_name": "Python 3",
+    }
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    path = folder / "magic.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def papermill_stdout(source: Path, folder: Path) -> str:
+    """Run with papermill's stock engine in a real kernel; the stdout streams, in order."""
+    folder.mkdir()
+    executed = folder / "executed.ipynb"
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "papermill", str(source), str(executed)),
+            *("-k", "python3", "--cwd", str(folder), "--no-progress-bar"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    notebook = json.loads(executed.read_text())
+    text = "".join(
+        "".join(output["text"])
+        for cell in notebook["cells"]
+        for output in cell.get("outputs", [])
+        if output["output_type"] == "stream" and output["name"] == "stdout"
+    )
+    return normalized(text, folder)
+
+
+def module_stdout(source: Path, folder: Path) -> str:
+    """Convert with the CLI, then run the module with plain python, without jupyter_mlops."""
+    folder.mkdir()
+    convert = subprocess.run(
+        [
+            *(sys.executable, "-m", "jupyter_mlops.cli", "convert", str(source)),
+            *("--to", "python", "-o", str(folder), "--json"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+    assert convert.returncode == 0, convert.stderr
+    (module,) = json.loads(convert.stdout)["files"]
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run(
+        [sys.executable, "-I", module],  # -I: no jupyter_mlops from the path or cwd
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=clean,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.endswith("{}\n"), run.stdout[-200:]  # main() prints the metrics last
+    return normalized(run.stdout[: -len("{}\n")], folder)
+
+
+def normalized(text: str, folder: Path) -> str:
+    text = text.replace("\r\n", "\n").replace(str(folder), "<folder>")
+    text = TIMEIT.sub("<timeit>", text)
+    return WALL.sub("<wall>", CPU.sub("<cpu>", text))
+
+
+@pytest.mark.parametrize("sources", list(CASES.values()), ids=list(CASES))
+def test_the_module_prints_what_the_notebook_prints(sources, tmp_path):
+    # Given a notebook using the magic
+    source = notebook_file(tmp_path, sources)
+    assert all(
+        "no plain-Python equivalent" not in w.message for w in parse_notebook(source).warnings
+    )
+    # When papermill runs it in a kernel, and the generated module runs with python
+    expected = papermill_stdout(source, tmp_path / "kernel")
+    actual = module_stdout(source, tmp_path / "module")
+    # Then both print the same
+    assert actual == expected
+    assert expected.strip()  # the case does print something to compare
+
+
+def test_the_comparison_sees_a_difference(tmp_path):
+    """The masks above keep what matters: a different statement prints differently."""
+    source = notebook_file(tmp_path, ["x = 1", "%timeit y = x", "print('y' in dir())"])
+    printed = module_stdout(source, tmp_path / "module")
+    assert printed == "<timeit>\nFalse\n"
