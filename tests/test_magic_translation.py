@@ -186,3 +186,121 @@ def test_the_comparison_sees_a_difference(tmp_path):
     source = notebook_file(tmp_path, ["x = 1", "%timeit y = x", "print('y' in dir())"])
     printed = module_stdout(source, tmp_path / "module")
     assert printed == "<timeit>\nFalse\n"
+
+
+# -- convert reports what it changes or drops ---------------------------------------------
+
+
+def tagged_notebook(folder: Path, cells: list[tuple[str, list[str]]]) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    for source, tags in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["tags"] = tags
+        notebook.cells.append(cell)
+    path = folder / "tagged.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def cli(*words: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", *words],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=120,
+    )
+
+
+UNTRANSLATABLE = [
+    ("x = 1", ["mlops:setup"]),
+    ("%pip install numpy\n%sql SELECT 1\ny = x + 1", ["mlops:fn:train"]),
+]
+
+
+def test_convert_warns_on_stderr_naming_cell_line_and_what_to_change(tmp_path):
+    source = tagged_notebook(tmp_path, UNTRANSLATABLE)
+    run = cli("convert", str(source), "--to", "python", "-o", "out", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("warning: cell 1: '%pip install numpy' (line 1)")
+    assert "install the packages before running" in warnings[0]
+    assert warnings[1].startswith("warning: cell 1: '%sql SELECT 1' (line 2)")
+    assert "client library" in warnings[1]
+    inspect = cli("inspect", str(source), "--json", cwd=tmp_path)
+    assert [str(w["message"]) for w in json.loads(inspect.stdout)["warnings"]] == [
+        w.split(": ", 2)[2] for w in warnings
+    ]
+    as_json = cli("convert", str(source), "--to", "python", "-o", "out", "--json", cwd=tmp_path)
+    assert json.loads(as_json.stdout)["warnings"] == [w[len("warning: ") :] for w in warnings]
+
+
+def test_strict_convert_fails_with_exit_2_and_writes_nothing(tmp_path):
+    source = tagged_notebook(tmp_path, UNTRANSLATABLE)
+    run = cli("convert", str(source), "--to", "python", "-o", "out", "--strict", cwd=tmp_path)
+    assert run.returncode == 2
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1
+    assert "nothing written" in errors[0]
+    assert "Traceback" not in run.stderr
+    assert sum(line.startswith("warning: cell 1: ") for line in run.stderr.splitlines()) == 2
+    assert list((tmp_path / "out").iterdir()) == []  # not even the temporary folder is left
+    as_json = cli(
+        "convert", str(source), "--to", "python", "-o", "out", "--strict", "--json", cwd=tmp_path
+    )
+    assert as_json.returncode == 2
+    error = json.loads(as_json.stderr)
+    assert error["error"] == "StrictConvertError"
+    assert len(error["warnings"]) == 2
+
+
+def test_strict_convert_passes_when_every_magic_is_translated(tmp_path):
+    source = tagged_notebook(
+        tmp_path,
+        [
+            ("n = 2", ["mlops:setup"]),
+            ("!echo {n}\n%env MLOPS_N=$n\nout = !ls\nresult = len(out)", ["mlops:fn:train"]),
+            ("%%bash --out listing\nls", ["mlops:fn:after"]),
+        ],
+    )
+    run = cli("convert", str(source), "--to", "python", "-o", "out", "--strict", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    assert (tmp_path / "out" / "tagged.py").is_file()
+    # and a kernel target keeps %pip as written: nothing to report for it
+    kept = tagged_notebook(tmp_path, UNTRANSLATABLE)
+    notebooks = cli("convert", str(kept), "--to", "notebooks", "-o", "nb", "--strict", cwd=tmp_path)
+    assert notebooks.returncode == 0, notebooks.stderr
+
+
+def test_no_warning_about_code_the_translation_generated(tmp_path):
+    """!cmd, %env, %cd and %%bash used to become __import__ calls that the analysis then
+    warned about; the helpers they call now are ours and say nothing."""
+    source = tagged_notebook(
+        tmp_path,
+        [
+            ("folder = '.'", ["mlops:setup"]),
+            (
+                "%cd {folder}\n!echo $folder\n%env A=1\nfiles = !ls\ncount = len(files)",
+                ["mlops:fn:a"],
+            ),
+            ("%%bash --out text\necho hi", ["mlops:fn:b"]),
+            ("%timeit count + 1\nsize = len(text) + count", ["mlops:fn:c"]),
+        ],
+    )
+    plan = parse_notebook(source)
+    assert [str(w) for w in plan.warnings] == []
+    assert set(plan.function("c").inputs) == {"text", "count"}
+
+
+def test_the_kfp_target_carries_the_helpers_its_components_call(tmp_path):
+    source = tagged_notebook(
+        tmp_path, [("n = 2", ["mlops:setup"]), ("!echo {n}\nresult = n", ["mlops:fn:train"])]
+    )
+    run = cli("convert", str(source), "--to", "kfp", "-o", "kfp", "--strict", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    pipeline = (tmp_path / "kfp" / "tagged_pipeline.py").read_text()
+    assert "def _mlops_system(" in pipeline
+    assert "_mlops_system(_mlops_expand('echo {n}', lambda: (n)))" in pipeline
