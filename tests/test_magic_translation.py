@@ -304,3 +304,16 @@ def test_the_kfp_target_carries_the_helpers_its_components_call(tmp_path):
     pipeline = (tmp_path / "kfp" / "tagged_pipeline.py").read_text()
     assert "def _mlops_system(" in pipeline
     assert "_mlops_system(_mlops_expand('echo {n}', lambda: (n)))" in pipeline
+
+
+def test_an_undefined_name_in_a_command_line_gets_a_warning_that_says_what_to_write(tmp_path):
+    def warnings(command: str) -> list[str]:
+        source = tagged_notebook(
+            tmp_path, [("x = 5", ["mlops:setup"]), (f"{command}\ny = x", ["mlops:fn:train"])]
+        )
+        return [str(w) for w in parse_notebook(source).warnings]
+
+    (warning,) = warnings("!echo $HOME {x}")
+    assert warning.startswith("cell 1: 'HOME' (line 1) is not defined")
+    assert "write $$HOME for the shell's variable" in warning
+    assert warnings("!echo $$HOME {x}") == []
