@@ -15,25 +15,25 @@ times: a pipeline step should not benchmark).
 
 # ruff: noqa: N801, N816 - every name starts with _mlops (see above), classes too
 
-import os
-import re
-import string
-import subprocess
-import sys
-import threading
-import time
-from typing import Any
+import os as _mlops_os
+import re as _mlops_re
+import string as _mlops_string
+import subprocess as _mlops_subprocess
+import sys as _mlops_sys
+import threading as _mlops_threading
+import time as _mlops_clock
+from typing import Any as _mlops_Any
 
 # $name or $name.attr outside single quotes; $$ escapes a dollar (IPython's DollarFormatter)
-_mlops_DOLLAR = re.compile(r"(.*?)\$(\$?[\w.]+)(?=([^']*'[^']*')*[^']*$)")
+_mlops_DOLLAR = _mlops_re.compile(r"(.*?)\$(\$?[\w.]+)(?=([^']*'[^']*')*[^']*$)")
 
 
-def _mlops_fields(text: str) -> list[tuple[str, Any, Any]]:
+def _mlops_fields(text: str) -> list[tuple[str, _mlops_Any, _mlops_Any]]:
     """``text`` as (literal, expression or None, conversion or None) pieces, the way
     IPython's var_expand reads a command line: ``{expr}`` fields, then ``$name`` fields in
     the literal parts. Raises ValueError where IPython's formatter would fail."""
-    pieces: list[tuple[str, Any, Any]] = []
-    for literal, field, spec, conversion in string.Formatter().parse(text):
+    pieces: list[tuple[str, _mlops_Any, _mlops_Any]] = []
+    for literal, field, spec, conversion in _mlops_string.Formatter().parse(text):
         done = 0
         pending = ""
         for match in _mlops_DOLLAR.finditer(literal):
@@ -49,7 +49,7 @@ def _mlops_fields(text: str) -> list[tuple[str, Any, Any]]:
     return pieces
 
 
-def _mlops_expand(text: str, *values: Any) -> str:
+def _mlops_expand(text: str, *values: _mlops_Any) -> str:
     """``text`` with its fields replaced by ``values`` (one callable per field, in order), or
     ``text`` unchanged if any of them fails, as IPython leaves a line it cannot expand."""
     try:
@@ -72,11 +72,11 @@ def _mlops_expand(text: str, *values: Any) -> str:
 
 
 def _mlops_flush() -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _mlops_sys.stdout.flush()
+    _mlops_sys.stderr.flush()
 
 
-def _mlops_pump(stream: Any, sink: Any, keep: Any = None) -> None:
+def _mlops_pump(stream: _mlops_Any, sink: _mlops_Any, keep: _mlops_Any = None) -> None:
     """Copy a child's output to ``sink`` (or into the list ``keep``) as it arrives."""
     for raw in iter(stream.readline, b""):
         text = raw.decode("utf-8", "replace")
@@ -92,12 +92,12 @@ def _mlops_system(command: str) -> int:
     """``!cmd``: run it with the user's shell; its output (stdout and stderr together, as a
     kernel shows them) goes to sys.stdout. A failing command does not raise (IPython keeps
     the exit code in ``_exit_code``; it is returned here)."""
-    shell = os.environ.get("SHELL") or "/bin/sh"
+    shell = _mlops_os.environ.get("SHELL") or "/bin/sh"
     _mlops_flush()
-    process = subprocess.Popen(
-        [shell, "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    process = _mlops_subprocess.Popen(
+        [shell, "-c", command], stdout=_mlops_subprocess.PIPE, stderr=_mlops_subprocess.STDOUT
     )
-    _mlops_pump(process.stdout, sys.stdout)
+    _mlops_pump(process.stdout, _mlops_sys.stdout)
     return process.wait()
 
 
@@ -124,31 +124,35 @@ class _mlops_SList(list):  # type: ignore[type-arg]
 def _mlops_getoutput(command: str) -> _mlops_SList:
     """``x = !cmd`` and ``%sx``: the command's stdout and stderr as a list of lines."""
     _mlops_flush()
-    done = subprocess.run(
-        command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
+    done = _mlops_subprocess.run(
+        command,
+        shell=True,
+        stdout=_mlops_subprocess.PIPE,
+        stderr=_mlops_subprocess.STDOUT,
+        check=False,
     )
     return _mlops_SList(done.stdout.decode("utf-8", "replace").splitlines())
 
 
-def _mlops_env(argument: str) -> Any:
+def _mlops_env(argument: str) -> _mlops_Any:
     """``%env``: list, read (``%env X``) or set (``%env X=v``, ``%env X v``) a variable."""
     if not argument.strip():
         secret = ("key", "token", "secret")
         return {
             k: ("<hidden>" if any(s in k.lower() for s in secret) else v)
-            for k, v in os.environ.items()
+            for k, v in _mlops_os.environ.items()
         }
     separator = "=" if "=" in argument else " "
     parts = argument.split(separator, 1)
     if len(parts) == 1:
         key = argument.strip()
-        if key not in os.environ:
+        if key not in _mlops_os.environ:
             raise KeyError(f"Environment does not have key: {key}")
-        return os.environ[key]
+        return _mlops_os.environ[key]
     key, value = parts[0].strip(), parts[1].strip()
-    if re.match(r".*\s.*", key):
+    if _mlops_re.match(r".*\s.*", key):
         raise ValueError(f"refusing to set env var with whitespace: '{value}'")
-    os.environ[key] = value
+    _mlops_os.environ[key] = value
     print(f"env: {key}={value}")
     return None
 
@@ -160,12 +164,12 @@ def _mlops_cd(argument: str) -> None:
     """``%cd``: ``%cd DIR``, ``%cd`` (home), ``%cd -`` (back), ``%cd -N`` (the N-th folder
     of this run's history), ``%cd --PART``, ``-q``; prints the new folder like IPython."""
     if not _mlops_dir_history:
-        _mlops_dir_history.append(os.getcwd())
+        _mlops_dir_history.append(_mlops_os.getcwd())
     argument = argument.strip()
     quiet = False
-    if re.match(r"-q(\s|$)", argument):
+    if _mlops_re.match(r"-q(\s|$)", argument):
         quiet, argument = True, argument[2:].strip()
-    numbered = re.fullmatch(r"-(\d+)", argument)
+    numbered = _mlops_re.fullmatch(r"-(\d+)", argument)
     if numbered:
         number = int(numbered.group(1))
         if number >= len(_mlops_dir_history):
@@ -183,18 +187,18 @@ def _mlops_cd(argument: str) -> None:
             raise RuntimeError("%cd -: No previous directory to change to.")
         target = _mlops_dir_history[-2]
     else:
-        quoted = re.fullmatch(r"'(.*)'|\"(.*)\"", argument)
+        quoted = _mlops_re.fullmatch(r"'(.*)'|\"(.*)\"", argument)
         if quoted:
             argument = quoted.group(1) if quoted.group(1) is not None else quoted.group(2)
-        target = argument or os.path.expanduser("~")
-    old = os.getcwd()
+        target = argument or _mlops_os.path.expanduser("~")
+    old = _mlops_os.getcwd()
     try:
-        os.chdir(os.path.expanduser(target))
+        _mlops_os.chdir(_mlops_os.path.expanduser(target))
     except OSError as error:
         print(error)  # IPython prints the error and goes on
     else:
-        if os.getcwd() != old:
-            _mlops_dir_history.append(os.getcwd())
+        if _mlops_os.getcwd() != old:
+            _mlops_dir_history.append(_mlops_os.getcwd())
     if not quiet:
         print(_mlops_dir_history[-1])
 
@@ -208,7 +212,7 @@ def _mlops_script(
     background: bool = False,
     process: bool = False,
     raise_error: bool = True,
-) -> Any:
+) -> _mlops_Any:
     """``%%bash`` / ``%%script PROGRAM``: the cell's body on the program's stdin.
 
     Returns what the magic's options bind: the stdout text (``--out``), the stderr text
@@ -217,28 +221,28 @@ def _mlops_script(
     """
     data = (body if body.endswith("\n") else body + "\n").encode("utf-8", "replace")
     _mlops_flush()
-    pipe = subprocess.PIPE
+    pipe = _mlops_subprocess.PIPE
     if background:
-        child = subprocess.Popen(
+        child = _mlops_subprocess.Popen(
             program,
             stdin=pipe,
-            stdout=pipe if out else subprocess.DEVNULL,
-            stderr=pipe if err else subprocess.DEVNULL,
+            stdout=pipe if out else _mlops_subprocess.DEVNULL,
+            stderr=pipe if err else _mlops_subprocess.DEVNULL,
         )
-        feeder = threading.Thread(target=_mlops_feed, args=(child.stdin, data), daemon=True)
+        feeder = _mlops_threading.Thread(target=_mlops_feed, args=(child.stdin, data), daemon=True)
         feeder.start()
         wanted = (child.stdout, out), (child.stderr, err), (child, process)
         bound = [value for value, asked in wanted if asked]
         return None if not bound else bound[0] if len(bound) == 1 else tuple(bound)
-    process_ = subprocess.Popen(program, stdin=pipe, stdout=pipe, stderr=pipe)
+    process_ = _mlops_subprocess.Popen(program, stdin=pipe, stdout=pipe, stderr=pipe)
     kept_out: list[str] = []
     kept_err: list[str] = []
     readers = [
-        threading.Thread(
-            target=_mlops_pump, args=(process_.stdout, sys.stdout, kept_out if out else None)
+        _mlops_threading.Thread(
+            target=_mlops_pump, args=(process_.stdout, _mlops_sys.stdout, kept_out if out else None)
         ),
-        threading.Thread(
-            target=_mlops_pump, args=(process_.stderr, sys.stderr, kept_err if err else None)
+        _mlops_threading.Thread(
+            target=_mlops_pump, args=(process_.stderr, _mlops_sys.stderr, kept_err if err else None)
         ),
     ]
     for reader in readers:
@@ -248,14 +252,14 @@ def _mlops_script(
         reader.join()
     code = process_.wait()
     if raise_error and code != 0:
-        raise subprocess.CalledProcessError(code, data)
+        raise _mlops_subprocess.CalledProcessError(code, data)
     found = [
         text for text, wanted in (("".join(kept_out), out), ("".join(kept_err), err)) if wanted
     ]
     return None if not found else found[0] if len(found) == 1 else tuple(found)
 
 
-def _mlops_feed(stdin: Any, data: bytes) -> None:
+def _mlops_feed(stdin: _mlops_Any, data: bytes) -> None:
     try:
         stdin.write(data)
         stdin.close()
@@ -265,11 +269,11 @@ def _mlops_feed(stdin: Any, data: bytes) -> None:
 
 def _mlops_writefile(filename: str, body: str, append: bool = False) -> None:
     """``%%writefile [-a] FILE``: the cell's body, written as is, with IPython's message."""
-    quoted = re.fullmatch(r"'(.*)'|\"(.*)\"", filename)
+    quoted = _mlops_re.fullmatch(r"'(.*)'|\"(.*)\"", filename)
     if quoted:
         filename = quoted.group(1) if quoted.group(1) is not None else quoted.group(2)
-    filename = os.path.expanduser(filename)
-    if os.path.exists(filename):
+    filename = _mlops_os.path.expanduser(filename)
+    if _mlops_os.path.exists(filename):
         print(f"Appending to {filename}" if append else f"Overwriting {filename}")
     else:
         print(f"Writing {filename}")
@@ -281,10 +285,10 @@ class _mlops_CapturedIO:
     """``%%capture NAME``: what the cell printed (.stdout, .stderr; .outputs holds no rich
     outputs in a plain process), shown again by .show() or by calling it."""
 
-    def __init__(self, stdout: Any, stderr: Any) -> None:
+    def __init__(self, stdout: _mlops_Any, stderr: _mlops_Any) -> None:
         self._stdout = stdout
         self._stderr = stderr
-        self.outputs: list[Any] = []
+        self.outputs: list[_mlops_Any] = []
 
     @property
     def stdout(self) -> str:
@@ -298,14 +302,14 @@ class _mlops_CapturedIO:
         return self.stdout
 
     def show(self) -> None:
-        sys.stdout.write(self.stdout)
-        sys.stderr.write(self.stderr)
+        _mlops_sys.stdout.write(self.stdout)
+        _mlops_sys.stderr.write(self.stderr)
 
     __call__ = show
 
 
 class _mlops_capture:
-    """``with _mlops_capture(...) as NAME:`` replaces sys.stdout/sys.stderr for the block."""
+    """``with _mlops_capture(...) as NAME:`` replaces sys.stdout and sys.stderr in the block."""
 
     def __init__(self, stdout: bool = True, stderr: bool = True) -> None:
         import io
@@ -313,16 +317,16 @@ class _mlops_capture:
         self.result = _mlops_CapturedIO(
             io.StringIO() if stdout else None, io.StringIO() if stderr else None
         )
-        self.saved = (sys.stdout, sys.stderr)
+        self.saved = (_mlops_sys.stdout, _mlops_sys.stderr)
 
     def __enter__(self) -> _mlops_CapturedIO:
-        self.saved = (sys.stdout, sys.stderr)
-        sys.stdout = self.result._stdout or sys.stdout
-        sys.stderr = self.result._stderr or sys.stderr
+        self.saved = (_mlops_sys.stdout, _mlops_sys.stderr)
+        _mlops_sys.stdout = self.result._stdout or _mlops_sys.stdout
+        _mlops_sys.stderr = self.result._stderr or _mlops_sys.stderr
         return self.result
 
-    def __exit__(self, *failure: Any) -> None:
-        sys.stdout, sys.stderr = self.saved
+    def __exit__(self, *failure: _mlops_Any) -> None:
+        _mlops_sys.stdout, _mlops_sys.stderr = self.saved
 
 
 def _mlops_format_time(seconds: float, precision: int = 3) -> str:
@@ -340,7 +344,7 @@ def _mlops_format_time(seconds: float, precision: int = 3) -> str:
         return " ".join(parts)
     units = ["s", "ms", "us", "ns"]
     try:
-        "\u03bc".encode(sys.stdout.encoding or "ascii")
+        "\u03bc".encode(_mlops_sys.stdout.encoding or "ascii")
         units[2] = "\u03bcs"
     except (UnicodeEncodeError, LookupError):
         pass
@@ -357,7 +361,7 @@ def _mlops_cpu() -> tuple[float, float]:
     try:
         import resource
     except ImportError:  # Windows
-        times = os.times()
+        times = _mlops_os.times()
         return times.user, times.system
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime, usage.ru_stime
@@ -369,10 +373,10 @@ class _mlops_time:
 
     def __enter__(self) -> None:
         self.cpu = _mlops_cpu()
-        self.wall = time.time()
+        self.wall = _mlops_clock.time()
 
-    def __exit__(self, *failure: Any) -> None:
-        wall = time.time() - self.wall
+    def __exit__(self, *failure: _mlops_Any) -> None:
+        wall = _mlops_clock.time() - self.wall
         cpu = _mlops_cpu()
         user, system = cpu[0] - self.cpu[0], cpu[1] - self.cpu[1]
         print(
@@ -398,7 +402,7 @@ class _mlops_TimeitResult:
 
     def __str__(self) -> str:
         try:
-            "\xb1".encode(sys.stdout.encoding or "ascii")
+            "\xb1".encode(_mlops_sys.stdout.encoding or "ascii")
             sign = "\xb1"
         except (UnicodeEncodeError, LookupError):
             sign = "+-"
@@ -421,24 +425,28 @@ class _mlops_timeit(type):
 
     @classmethod
     def __prepare__(
-        cls, name: str, bases: tuple[type, ...], /, **options: Any
+        cls, name: str, bases: tuple[type, ...], /, **options: _mlops_Any
     ) -> dict[str, object]:
-        return {"_mlops_started": time.perf_counter()}
+        return {"_mlops_started": _mlops_clock.perf_counter()}
 
     def __new__(
         mcs,
         name: str,
-        bases: Any,
-        namespace: dict[str, Any],
+        bases: _mlops_Any,
+        namespace: dict[str, _mlops_Any],
         quiet: bool = False,
         precision: int = 3,
-    ) -> Any:
-        result = _mlops_TimeitResult(time.perf_counter() - namespace["_mlops_started"], precision)
+    ) -> _mlops_Any:
+        result = _mlops_TimeitResult(
+            _mlops_clock.perf_counter() - namespace["_mlops_started"], precision
+        )
         if not quiet:
             print(result)
         return result
 
-    def __init__(cls, *arguments: Any, **options: Any) -> None:  # pragma: no cover - never a class
+    def __init__(
+        cls, *arguments: _mlops_Any, **options: _mlops_Any
+    ) -> None:  # pragma: no cover - never a class
         pass
 
 
@@ -452,12 +460,12 @@ class _mlops_prun:
         self.profile = cProfile.Profile()
         self.profile.enable()
 
-    def __exit__(self, *failure: Any) -> None:
+    def __exit__(self, *failure: _mlops_Any) -> None:
         import pstats
 
         self.profile.disable()
         _mlops_flush()
-        pstats.Stats(self.profile, stream=sys.stdout).sort_stats("time").print_stats()
+        pstats.Stats(self.profile, stream=_mlops_sys.stdout).sort_stats("time").print_stats()
 
 
 def runtime_source(*, compact: bool = False) -> str:
@@ -466,7 +474,7 @@ def runtime_source(*, compact: bool = False) -> str:
     import ast
     import inspect
 
-    text = inspect.getsource(sys.modules[__name__])
+    text = inspect.getsource(_mlops_sys.modules[__name__])
     body = text.split('"""', 2)[2].lstrip("\n")
     body = body.split("\ndef runtime_source", 1)[0].rstrip() + "\n"
     if not compact:

@@ -317,3 +317,27 @@ def test_an_undefined_name_in_a_command_line_gets_a_warning_that_says_what_to_wr
     assert warning.startswith("cell 1: 'HOME' (line 1) is not defined")
     assert "write $$HOME for the shell's variable" in warning
     assert warnings("!echo $$HOME {x}") == []
+
+
+def test_the_helpers_keep_working_when_the_notebook_reuses_their_module_names(tmp_path):
+    """The helpers' own imports are private: a notebook's 'time' or 'string' cannot break them."""
+    source = tagged_notebook(
+        tmp_path,
+        [
+            ("time = 3\nstring = 'text'\nos = None\nsubprocess = None", ["mlops:setup"]),
+            ("%time total = time * 2\n!echo {string} {total}", ["mlops:fn:train"]),
+        ],
+    )
+    run = cli("convert", str(source), "--to", "python", "-o", "out", "--strict", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    module = subprocess.run(
+        [sys.executable, "-I", str(tmp_path / "out" / "tagged.py")],
+        capture_output=True,
+        text=True,
+        env=clean,
+        timeout=120,
+    )
+    assert module.returncode == 0, module.stderr
+    assert "text 6\n" in module.stdout
+    assert "Wall time: " in module.stdout
