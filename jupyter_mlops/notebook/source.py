@@ -362,6 +362,8 @@ def _cell_magic(header: str, source: str) -> PlainSource:
     if not body.endswith("\n"):
         body += "\n"
     opener = _block_opener(name, arg)
+    if isinstance(opener, str) and not body_lines:  # '%%time' alone: one line stays one
+        return PlainSource(f"{opener} pass  # {magic_text}", [Magic(1, magic_text, True)])
     if isinstance(opener, str):
         inner = to_plain_python("\n".join(body_lines))
         code = inner.code if inner.code.strip() else "pass" + "\n" * inner.code.count("\n")
