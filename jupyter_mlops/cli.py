@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", default="build", metavar="DIR", help="output directory (default: build)"
     )
     convert.add_argument("--json", action="store_true", help="print the result as JSON")
+    convert.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 2, nothing written) if the conversion changes or drops anything",
+    )
     config = commands.add_parser(
         "config",
         help="show the effective settings and where each comes from (secrets masked)",
@@ -99,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan = service.inspect(arguments.notebook)
             _print(plan.to_dict() if arguments.json else describe(plan), arguments.json)
         else:
-            result = service.convert(arguments.notebook, arguments.to, arguments.output)
+            result = service.convert(
+                arguments.notebook, arguments.to, arguments.output, strict=arguments.strict
+            )
             if arguments.json:
                 _print(result.to_dict(), True)
             else:
@@ -111,7 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except MLOpsError as err:
-        if getattr(arguments, "json", False):
+        as_json = getattr(arguments, "json", False)
+        for warning in [] if as_json else getattr(err, "warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
+        if as_json:
             print(json.dumps(err.to_dict(), ensure_ascii=False), file=sys.stderr)
         else:
             print(f"error: {err}", file=sys.stderr)

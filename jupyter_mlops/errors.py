@@ -10,6 +10,7 @@ idiom (exit code, HTTP status, IPython error) without ever showing a traceback::
     ├── PlanError                   the tags are fine one by one but not together
     │                               (a cycle, two functions with one name)
     ├── ConvertError                a target cannot express the plan
+    │   └── StrictConvertError      --strict, and the conversion changes or drops something
     ├── ParameterError              a run's parameter value or name is wrong (nothing started)
     ├── ExecutionError              a run could not finish (kernel died, timeout, cancelled)
     ├── StoreError                  the run store is unusable or a record conflicts
@@ -82,6 +83,18 @@ class PlanError(MLOpsError):
 
 class ConvertError(MLOpsError):
     """A conversion target cannot express the plan, or its toolchain is missing."""
+
+
+class StrictConvertError(ConvertError):
+    """A strict conversion refused: the warnings say what it would change or drop."""
+
+    def __init__(self, message: str, warnings: list[str], *, notebook: str | None = None) -> None:
+        self.warnings = list(warnings)
+        hint = "fix what the warnings name, or convert without strict to accept them"
+        super().__init__(message, notebook=notebook, hint=hint)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "warnings": list(self.warnings)}
 
 
 class UnknownNameError(MLOpsError, KeyError):

@@ -40,7 +40,7 @@ USAGE = """\
   versions FUNCTION                the versions of a function, with aliases
   tag FUNCTION VERSION ALIAS       point an alias (staging, production…) at a version
   diff FUNCTION A B                the code of two versions (hash prefixes or aliases)
-  convert --to kfp|python|notebooks [-o DIR]
+  convert --to kfp|python|notebooks [-o DIR] [--strict]
   deploy FUNCTION [--version V | --alias A] [--from RUN] [--name N] [--port P]
                                    serve it as an HTTP endpoint; again: a new version, same URL
                                    (a new token goes to mlops_tokens[NAME], not the output)
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert = command("convert", "write a Python module, function notebooks or a KFP pipeline")
     convert.add_argument("--to", required=True, metavar="TARGET")
     convert.add_argument("-o", "--output", default="build", metavar="DIR")
+    convert.add_argument("--strict", action="store_true", help="fail if anything is changed")
     deploy = command("deploy", "serve a function as an HTTP endpoint (again: new version)")
     add_deploy_options(deploy, function_flag=False)
     add_lifecycle_commands(command)

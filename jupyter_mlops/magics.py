@@ -130,7 +130,9 @@ class MLOpsMagics(Magics):
         try:
             return getattr(self, f"_{command}")(arguments)
         except MLOpsError as err:
-            raise UsageError(str(err)) from None
+            # a strict convert's refusal lists what it would have changed, one line each
+            listed = "".join(f"\nwarning: {w}" for w in getattr(err, "warnings", []))
+            raise UsageError(str(err) + listed) from None
 
     # -- the commands ------------------------------------------------------------------------
 
@@ -323,7 +325,9 @@ class MLOpsMagics(Magics):
 
     def _convert(self, arguments: argparse.Namespace) -> Any:
         service, notebook = self._notebook(arguments.notebook)
-        return service.convert(notebook, arguments.to, Path(arguments.output))
+        return service.convert(
+            notebook, arguments.to, Path(arguments.output), strict=arguments.strict
+        )
 
     # -- notebooks, roots and services -------------------------------------------------------
 

@@ -62,10 +62,7 @@ def describe(plan: Plan) -> str:
         ]
     if plan.warnings:
         lines += ["", f"Warnings ({len(plan.warnings)})"]
-        lines += [
-            f"  {'cell ' + str(w.cell) if w.cell is not None else 'notebook'}: {w.message}"
-            for w in plan.warnings
-        ]
+        lines += [f"  {w}" for w in plan.warnings]
     return "\n".join(lines)
 
 

@@ -133,11 +133,16 @@ class MLOps(LoggingConfigurable):
         output_dir: str | Path,
         *,
         name: str | None = None,
+        strict: bool = False,
     ) -> ConvertResult:
-        """Convert to a registered target, writing into ``output_dir``."""
+        """Convert to a registered target, writing into ``output_dir``; the result's warnings
+        include the notebook's (as ``inspect`` gives them); ``strict``: any warning is a
+        StrictConvertError and nothing is written."""
+        from .convert.checked import convert_checked
+
         converter = get_converter(target)  # unknown target: fail before reading anything
         plan = notebook if isinstance(notebook, Plan) else self.inspect(notebook, name=name)
-        return converter.convert(plan, Path(output_dir))
+        return convert_checked(converter, plan, Path(output_dir), strict=strict)
 
     def targets(self) -> dict[str, str]:
         return available()

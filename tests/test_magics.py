@@ -528,3 +528,17 @@ def test_deploy_serves_a_function_and_keeps_its_token_out_of_the_output(kernel, 
     finally:
         stopped = kernel.ok("%mlops undeploy magic").result["text/plain"]
     assert stopped == "magic: stopped"
+
+
+@pytest.mark.kernel
+def test_convert_strict_refuses_a_magic_it_cannot_translate(kernel, project):
+    notebook = make_notebook(("x = 1", ["mlops:setup"]), ("%sql SELECT 1\ny = x", ["mlops:fn:f"]))
+    (project / "sql.ipynb").write_text(json.dumps(notebook))
+    done = kernel.execute("%mlops convert --to python -o strict_out --notebook sql.ipynb --strict")
+    assert done.reply["ename"] == "UsageError"
+    assert "nothing written" in done.stream("stderr")
+    assert "warning: cell 1: '%sql SELECT 1' (line 1)" in done.stream("stderr")
+    assert not (project / "strict_out" / "sql.py").exists()
+    written = kernel.ok("%mlops convert --to python -o strict_out --notebook sql.ipynb")
+    assert "%sql SELECT 1" in written.result["text/plain"]  # the warning, in the report
+    assert (project / "strict_out" / "sql.py").is_file()

@@ -9,13 +9,14 @@ breaks removed.
 from __future__ import annotations
 
 import ast
-import io
-import tokenize
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConvertError
 from ..notebook.plan import CellCode, Function, Plan
+from ..notebook.source import indent_code, runtime_uses
+
+__all__ = ["indent_code"]  # shared with notebook.source, which indents cell-magic bodies
 
 
 def literal(value: Any) -> str:
@@ -48,22 +49,12 @@ def comment(text: str) -> str:
     return "".join(c if c.isprintable() else " " for c in text).strip()
 
 
-def indent_code(code: str, prefix: str = "    ") -> str:
-    """Indent code without touching the inside of multi-line strings (their value would change)."""
-    lines = code.split("\n")
-    inside_string: set[int] = set()  # 1-based line numbers that continue a string
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(code).readline):
-            if token.type == tokenize.STRING or token.type == getattr(
-                tokenize, "FSTRING_MIDDLE", -1
-            ):
-                inside_string.update(range(token.start[0] + 1, token.end[0] + 1))
-    except (tokenize.TokenError, SyntaxError):
-        pass
-    return "\n".join(
-        line if (number in inside_string or not line.strip()) else prefix + line
-        for number, line in enumerate(lines, start=1)
-    )
+def uses_magic_runtime(plan: Plan, function: Function | None = None) -> bool:
+    """Does the code (the whole plan's, or one function's with the setup) call a helper of
+    ``magic_runtime`` (a translated ``!cmd``, ``%env``, ``%%bash``...)?"""
+    functions = plan.functions if function is None else [function]
+    cells = [*plan.setup, *(c for f in functions for c in f.cells)]
+    return any(not c.error and runtime_uses(c.python) for c in cells)
 
 
 def require_python(

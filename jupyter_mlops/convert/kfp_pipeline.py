@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import ConvertError
+from ..magic_runtime import runtime_source as magic_runtime_source
 from ..notebook.parameters import Parameter
 from ..notebook.plan import PARAMETERS, Function, Plan
 from .codegen import (
@@ -34,6 +35,7 @@ from .codegen import (
     literal,
     make_output_dir,
     require_python,
+    uses_magic_runtime,
     write_atomic,
 )
 from .registry import ConvertResult
@@ -141,12 +143,20 @@ def component_source(plan: Plan, function: Function, warnings: list[str]) -> str
     header = f"def {function.identifier}({', '.join(arguments)}) -> None:"
     code = indent_code("\n".join(body))
     # The runtime is the same in every component: indent it once, not once per component.
-    return decorator + "\n" + header + "\n" + code.replace(RUNTIME_MARKER, _indented_runtime(), 1)
+    runtime = _indented_runtime()
+    if uses_magic_runtime(plan, function):
+        runtime += "\n" + _indented_magic_runtime()
+    return decorator + "\n" + header + "\n" + code.replace(RUNTIME_MARKER, runtime, 1)
 
 
 @lru_cache(maxsize=1)
 def _indented_runtime() -> str:
     return indent_code(runtime_source(compact=True).rstrip()).lstrip()
+
+
+@lru_cache(maxsize=1)
+def _indented_magic_runtime() -> str:
+    return "    " + indent_code(magic_runtime_source(compact=True).rstrip()).lstrip()
 
 
 def _pipeline_function(plan: Plan, warnings: list[str]) -> str:

@@ -28,6 +28,7 @@ DATA_DIR = "mlops_data_dir"
 class NotebooksConverter:
     name = "notebooks"
     description = "one papermill-ready notebook per function, chained through files"
+    runs_in_kernel = True  # cells keep their magics: a kernel runs them as written
 
     def convert(self, plan: Plan, output_dir: Path) -> ConvertResult:
         make_output_dir(output_dir, plan.notebook)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..errors import ConvertError
+from ..magic_runtime import runtime_source as magic_runtime_source
 from ..notebook.analysis import Position, analyze_block
 from ..notebook.parameters import Parameter
 from ..notebook.plan import PARAMETERS, CellCode, Function, Plan
@@ -24,6 +25,7 @@ from .codegen import (
     literal,
     make_output_dir,
     require_python,
+    uses_magic_runtime,
     write_atomic,
 )
 from .registry import ConvertResult
@@ -133,6 +135,12 @@ def module_source(plan: Plan, warnings: list[str] | None = None) -> str:
         "from typing import Any, Literal",
         "",
     ]
+    if uses_magic_runtime(plan):
+        parts += [
+            "# ---- IPython magics as plain Python (jupyter_mlops.magic_runtime) ----",
+            magic_runtime_source().rstrip(),
+            "",
+        ]
     if plan.setup:
         indices = ", ".join(str(c.index) for c in plan.setup)
         parts += [

@@ -60,6 +60,9 @@ class BlockNames:
     dynamic: list[tuple[Position, str]] = field(default_factory=list)
     global_decls: list[tuple[Position, str]] = field(default_factory=list)
     awaits: list[Position] = field(default_factory=list)
+    # names read to expand a command line ('!echo $x {y}'): IPython leaves the line as written
+    # when one is not defined, so the warning for them says so
+    expanded: set[str] = field(default_factory=set)
 
     @property
     def defined(self) -> set[str]:
@@ -395,6 +398,10 @@ class _BlockWalker:
                 self.names.awaits.append(self._pos(sub))
 
     def _call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name) and node.func.id == "_mlops_expand":
+            for argument in node.args:
+                if isinstance(argument, ast.Lambda):
+                    self.names.expanded.update(free_names(argument))
         if isinstance(node.func, ast.Name) and node.func.id in DYNAMIC_CALLS:
             self.names.dynamic.append((self._pos(node), node.func.id + "()"))
         inplace = any(

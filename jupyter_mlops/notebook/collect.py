@@ -58,8 +58,8 @@ class CellCollector:
         self.leading_metrics: list[int] = []  # metrics cells before any function tag
         self.split: dict[str, tuple[int, int]] = {}  # function -> two non-consecutive cells
 
-    def warn(self, cell: int | None, message: str) -> None:
-        self.warnings.append(PlanWarning(cell, message))
+    def warn(self, cell: int | None, message: str, *, plain_python_only: bool = False) -> None:
+        self.warnings.append(PlanWarning(cell, message, plain_python_only))
 
     def _assign_roles(self) -> None:
         cells = self.notebook.cells
@@ -145,8 +145,9 @@ class CellCollector:
         for magic in plain.untranslated:
             self.warn(
                 index,
-                f"{magic.text!r} (line {magic.line}) has no plain-Python "
-                "equivalent; kernels run it, generated Python keeps it as a comment",
+                f"{magic.text!r} (line {magic.line}) has no plain-Python equivalent; kernels "
+                f"run it, generated Python keeps it as a comment: {magic.advice}",
+                plain_python_only=True,
             )
         try:
             ast.parse(plain.code)

@@ -302,10 +302,17 @@ class _Builder(CellCollector):
                 f"only {later[0]}, later in the notebook, defines it",
             )
         elif variable not in BUILTIN_NAMES and not (self.star_import or draft.names.star_imports):
+            shell = variable in draft.names.expanded
             self.warn(
                 position.cell,
                 f"{variable!r} (line {position.line}) is not defined by any "
-                "parameter, setup cell or function",
+                "parameter, setup cell or function"
+                + (
+                    f"; in a command line IPython then leaves the whole line unexpanded: "
+                    f"write $${variable} for the shell's variable, or define it"
+                    if shell
+                    else ""
+                ),
             )
 
     def _function_metrics(self, draft: Draft) -> list[str]:

@@ -28,6 +28,12 @@ class CellCode:
 class PlanWarning:
     cell: int | None
     message: str
+    # about code only plain-Python targets change (a magic a kernel runs as written)
+    plain_python_only: bool = False
+
+    def __str__(self) -> str:
+        where = f"cell {self.cell}" if self.cell is not None else "notebook"
+        return f"{where}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"cell": self.cell, "message": self.message}

@@ -23,13 +23,14 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-from .source import to_plain_python
+from .source import STARTS_PROGRAMS, to_plain_python
 
 LOGGER = "log_metric"
 _DYNAMIC_CALLS = frozenset({"exec", "eval", "compile", "__import__"})
 # the run folder, code loaded by name, and other programs (they inherit the run's folder)
 _DYNAMIC_NAMES = frozenset(
     {"run_dir", "importlib", "runpy", "subprocess", "system", "popen", "execv", "execvp"}
+    | STARTS_PROGRAMS  # the helpers that run '!cmd' and '%%bash' cells
 )
 _DYNAMIC_TEXT = ("JUPYTER_MLOPS_RUN_DIR", "metrics.jsonl", LOGGER)
 
