@@ -6,6 +6,14 @@ snapshot that never blocks writers in WAL mode), writes with ``BEGIN IMMEDIATE``
 the write lock up front. A deferred transaction that reads and then writes can fail at once
 with "database is locked" when another writer got in between; an immediate one just waits
 its turn, so that error never reaches a caller.
+
+A database server (PostgreSQL) is shared by every process of a team, so how many connections
+a process keeps is decided by what kind of process it is, given as ``Database(url,
+pooled=...)``: a long-lived one (the Jupyter server, a deployment's keeper, a serving process)
+keeps a small bounded pool, pinged before use and recycled, so a burst of requests waits for a
+connection rather than opening hundreds; a short-lived one (the CLI, a notebook kernel's
+``%mlops``) opens a connection per session and closes it (``NullPool``), so it holds nothing
+idle between commands or after it returns. A SQLite file is opened in-process either way.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from ..errors import StoreError, StoreUnavailableError
 from .private import private_file
@@ -31,6 +39,16 @@ logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 30
 _IMMEDIATE = "mlops_immediate"
+
+# A long-lived process's pool on a database server: at most POOL_SIZE + MAX_OVERFLOW
+# connections, the overflow closed when returned; a caller waits POOL_TIMEOUT_SECONDS at most.
+POOL_SIZE = 4
+MAX_OVERFLOW = 6
+POOL_TIMEOUT_SECONDS = 30
+POOL_RECYCLE_SECONDS = 1800  # below the idle timeouts of common proxies and firewalls
+
+# The driver each server backend needs, and the extra that installs it.
+_DRIVERS = {"postgresql": ("psycopg", "postgres")}
 
 
 def parse_url(url: str) -> URL:
@@ -104,11 +122,18 @@ def _nearly_full(path: Path) -> bool:
 
 
 class Database:
-    """An engine plus two session factories (reads, writes) over one connection pool."""
+    """An engine plus two session factories (reads, writes) over one connection pool.
 
-    def __init__(self, url: str) -> None:
+    ``pooled``: True in a long-lived process (a bounded pool), False in a short-lived one
+    (no pool: nothing held idle); see the module docstring.
+    """
+
+    def __init__(self, url: str, *, pooled: bool = True) -> None:
         self.url = parse_url(url)
+        if self.url.drivername == "postgresql":  # SQLAlchemy's default there is psycopg 2
+            self.url = self.url.set(drivername="postgresql+psycopg")
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.pooled = pooled
         self.engine = self._create_engine()
         writer = self.engine.execution_options(**{_IMMEDIATE: True})
         self.writer: Engine = writer
@@ -125,7 +150,20 @@ class Database:
             else:
                 private_file(path)  # before SQLite does: its -wal and -shm files copy the mode
                 kwargs.update(pool_size=8, max_overflow=24, pool_timeout=BUSY_TIMEOUT_SECONDS)
-        engine = create_engine(self.url, **kwargs)
+        elif self.pooled:
+            kwargs.update(
+                pool_size=POOL_SIZE,
+                max_overflow=MAX_OVERFLOW,
+                pool_timeout=POOL_TIMEOUT_SECONDS,
+                pool_recycle=POOL_RECYCLE_SECONDS,
+                pool_pre_ping=True,  # a server restart or a dropped idle connection: reconnect
+            )
+        else:
+            kwargs["poolclass"] = NullPool
+        try:
+            engine = create_engine(self.url, **kwargs)
+        except ImportError as err:  # the URL's driver is not installed
+            raise _missing_driver(self.url, err) from None
         if self.is_sqlite:
             event.listen(engine, "connect", _tune_sqlite)
             event.listen(engine, "begin", _begin_sqlite)
@@ -150,6 +188,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _missing_driver(url: URL, error: ImportError) -> StoreError:
+    backend = url.get_backend_name()
+    driver, extra = _DRIVERS.get(backend, (error.name or url.get_driver_name(), None))
+    where = url.render_as_string(hide_password=True)
+    install = f"pip install 'jupyter-mlops[{extra}]'" if extra else f"pip install {driver}"
+    return StoreError(
+        f"the store {where} needs the {driver} driver, which is not installed",
+        hint=f"install it: {install}",
+    )
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
