@@ -86,6 +86,9 @@ class SweepRow(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     process_start: Mapped[int | None] = mapped_column(BigInteger)
 
+    # reconcile_interrupted: the running sweeps of this host, on every open.
+    __table_args__ = (Index(None, "status", "host"),)
+
 
 class RunRow(Base):
     __tablename__ = "runs"
