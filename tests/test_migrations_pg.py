@@ -142,7 +142,12 @@ def test_rows_written_at_revision_0003_survive_the_upgrade_to_head(
         assert store.get_version("train", SHA_A).run_count == 2
         history = store.alias_history("train", "production")
         assert [(m.version, m.previous, m.actor) for m in history] == [(SHA_A, None, None)]
-        store.set_alias("train", "production", SHA_B)  # the new actor column takes writes
+        store.set_alias("train", SHA_B, "production", actor="ada")  # the new actor column
+        history = store.alias_history("train", "production")
+        assert [(m.version, m.previous, m.actor) for m in history] == [
+            (SHA_A, None, None),
+            (SHA_B, SHA_A, "ada"),
+        ]
         deployment = store.deployments.get("churn")
         assert (deployment.generation, deployment.options, deployment.actor) == (
             3,

@@ -278,7 +278,9 @@ class DeploymentWindowRow(Base):
     p90_ms: Mapped[float | None] = mapped_column(Float)
     p99_ms: Mapped[float | None] = mapped_column(Float)
     max_ms: Mapped[float | None] = mapped_column(Float)
-    drift: Mapped[dict[str, Any] | None]  # field -> counts in its reference's bins
+    # field -> counts in its reference's bins; no counts is SQL NULL (not JSON null), so
+    # ``drift IS NOT NULL`` finds the windows that counted fields
+    drift: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (Index(None, "deployment", "end"),)
 
