@@ -24,8 +24,10 @@ from postgres import PostgresCluster
 from sqlalchemy import event, text
 
 from jupyter_mlops.store import Store
+from jupyter_mlops.store.audit import audit
 
 RUNS = 20000
+DATASET_SHA = f"{7:064x}"
 FUNCTIONS = 20
 VERSIONS_PER_FUNCTION = 10
 
@@ -84,6 +86,10 @@ POPULATE = [
     f"""INSERT INTO sweeps (id, notebook, function, strategy, space, status, created_at, host)
     SELECT md5('s' || i), 'nb.ipynb', 'f1', 'grid', '{{}}', 'succeeded', now(), 'elsewhere'
     FROM generate_series(1, {RUNS // 10}) AS i""",
+    f"""INSERT INTO run_datasets (run_id, name, uri, sha256, size, source, created_at)
+    SELECT md5(i::text), 'data_path', '/data/customers-' || (i % 50) || '.csv',
+        {_sha("i % 50")}, 1000, 'parameter', now()
+    FROM generate_series(1, {RUNS}) AS i""",
     "ANALYZE",
 ]
 
@@ -165,6 +171,12 @@ def _surfaces(store: Store) -> dict[str, Callable[[], object]]:
             store.deployments.totals("d7"),
         ),
         "reconcile on open": store.reconcile_interrupted,
+        "audit of a function and a deployment": lambda: (audit(store, "f3"), audit(store, "d7")),
+        "what is behind a deployment": lambda: store.lineage.behind("d7"),
+        "what is downstream of a data set": lambda: (
+            store.lineage.downstream("/data/customers-7.csv"),
+            store.lineage.downstream(DATASET_SHA),
+        ),
     }
 
 
@@ -204,6 +216,9 @@ def test_the_filtered_page_sorted_by_a_metric_reads_runs_through_an_index(
         "newest artifact",
         "deployment and its history",
         "reconcile on open",
+        "audit of a function and a deployment",
+        "what is behind a deployment",
+        "what is downstream of a data set",
     ],
 )
 def test_every_query_of_the_surfaces_has_an_index(big_store: Store, surface: str) -> None:

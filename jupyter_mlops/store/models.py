@@ -215,7 +215,7 @@ class DeploymentRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     notebook: Mapped[str] = mapped_column(Text)  # the name runs are recorded under
     notebook_path: Mapped[str] = mapped_column(Text)  # the original file (its folder: workdir)
-    function: Mapped[str] = mapped_column(String(255))
+    function: Mapped[str] = mapped_column(String(255), index=True)  # the audit of a function
     version: Mapped[str] = mapped_column(SHA)  # wanted
     alias: Mapped[str | None] = mapped_column(String(64))
     from_run: Mapped[str | None] = mapped_column(ID)
