@@ -232,3 +232,37 @@ async def test_the_servers_pool_is_bounded_under_concurrent_requests(
         )
     assert [reply.code for reply in replies] == [200] * 60
     assert 1 <= peak.highest <= POOL_SIZE + MAX_OVERFLOW
+
+
+# -- a kernel's %mlops -------------------------------------------------------------------------
+
+
+@pytest.mark.kernel
+def test_mlops_in_a_kernel_holds_no_connection_while_the_kernel_idles(
+    postgres_url: str, counter: Callable[[], int], tmp_path: Path
+) -> None:
+    from jupyter_client.manager import start_new_kernel
+
+    config = {"MLOps": {"store_url": postgres_url}}
+    (tmp_path / "jupyter_mlops_config.json").write_text(json.dumps(config), encoding="utf-8")
+    with Store(postgres_url, tmp_path / "artifacts") as store:
+        run, _ = store.create_run(notebook="nb.ipynb", parameters={})
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    manager, client = start_new_kernel(
+        kernel_name="python3", cwd=str(tmp_path), env=env, startup_timeout=60
+    )
+    try:
+        code = "%load_ext jupyter_mlops\nfound = %mlops runs --all\nprint(found[0].id)"
+        printed: list[str] = []
+
+        def output(message: dict[str, Any]) -> None:
+            if message["msg_type"] == "stream":
+                printed.append(message["content"]["text"])
+
+        reply = client.execute_interactive(code, timeout=120, output_hook=output)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert "".join(printed).strip() == run.id  # the magic did read the store
+        assert settles(counter, 0) == 0  # and keeps no connection while the kernel waits
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
