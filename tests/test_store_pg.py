@@ -266,3 +266,61 @@ def test_mlops_in_a_kernel_holds_no_connection_while_the_kernel_idles(
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+# -- a database server that goes away -----------------------------------------------------------
+
+
+def test_an_unreachable_server_is_one_error_line_with_the_password_hidden(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://mlops:s3cret@/mlops?host={tmp_path / 'no-server'}"
+    (tmp_path / "jupyter_mlops_config.json").write_text(
+        json.dumps({"MLOps": {"store_url": url}}), encoding="utf-8"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "--root", str(tmp_path), "runs"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: the store postgresql+psycopg://mlops:***@/mlops")
+    assert "s3cret" not in done.stderr
+    assert "check that the database server is running and reachable from here" in lines[0]
+
+
+def test_a_server_that_stops_and_comes_back_is_unavailable_meanwhile_then_used_again(
+    tmp_path: Path,
+) -> None:
+    from postgres import _bin, running_cluster
+
+    from jupyter_mlops.errors import StoreUnavailableError
+
+    with running_cluster() as cluster:
+        url = cluster.create_database("outage")
+        # the socket and no TCP kept for a start without pg_ctl -o (as tests/postgres.py does)
+        import psycopg
+
+        with psycopg.connect(host=str(cluster.socket), user="postgres", dbname="postgres") as c:
+            c.autocommit = True
+            c.execute(f"ALTER SYSTEM SET unix_socket_directories = '{cluster.socket}'")
+            c.execute("ALTER SYSTEM SET listen_addresses = ''")
+        with Store(url, tmp_path / "artifacts", pooled=True) as store:
+            run, _ = store.create_run(notebook="nb.ipynb", parameters={})
+            pg_ctl = _bin("pg_ctl")
+            assert pg_ctl is not None
+            # a clean shutdown: the cluster runs with fsync and synchronous_commit off
+            stopped = cluster._run(pg_ctl, "-D", str(cluster.data), "-m", "fast", "-w", "stop")
+            assert stopped.returncode == 0, stopped.stderr
+            with pytest.raises(StoreUnavailableError) as read:
+                store.get_run(run.id)
+            message = str(read.value)
+            assert "\n" not in message
+            assert "cannot be read" in message or "cannot be written" in message
+            assert "database server is running" in message
+            with pytest.raises(StoreUnavailableError, match="cannot be written"):
+                store.create_run(notebook="nb.ipynb", parameters={})
+            started = cluster._run(pg_ctl, "-D", str(cluster.data), "-l", str(cluster.log),
+                                   "-w", "-t", "60", "start")  # fmt: skip
+            assert started.returncode == 0, started.stderr
+            assert store.get_run(run.id).id == run.id  # the pool dropped its dead connections
+            assert len(store.list_runs().runs) == 1

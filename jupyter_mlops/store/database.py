@@ -45,7 +45,8 @@ _IMMEDIATE = "mlops_immediate"
 POOL_SIZE = 4
 MAX_OVERFLOW = 6
 POOL_TIMEOUT_SECONDS = 30
-POOL_RECYCLE_SECONDS = 1800  # below the idle timeouts of common proxies and firewalls
+POOL_RECYCLE_SECONDS = 1800
+CONNECT_TIMEOUT_SECONDS = 10  # below the idle timeouts of common proxies and firewalls
 
 # The driver each server backend needs, and the extra that installs it.
 _DRIVERS = {"postgresql": ("psycopg", "postgres")}
@@ -75,17 +76,32 @@ def unavailable(url: URL, error: BaseException, doing: str = "opened") -> StoreU
     path = sqlite_file(url)
     where = str(path) if path is not None else url.render_as_string(hide_password=True)
     reason = _reason(error)
-    advice = _advice(error, path) or "check that it is reachable and writable"
+    advice = _advice(error, path) or (
+        "check that it is reachable and writable"
+        if path is not None or url.get_backend_name() == "sqlite"
+        else "check that the database server is running and reachable from here"
+    )
     return StoreUnavailableError(f"the store {where} cannot be {doing} ({reason}): {advice}")
 
 
 def _reason(error: BaseException) -> str:
     original = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error
     if original is not None:
-        return str(original)
-    if isinstance(error, OSError):
-        return error.strerror or str(error)
-    return str(error)
+        text = str(original)
+    elif isinstance(error, OSError):
+        text = error.strerror or str(error)
+    else:
+        text = str(error)
+    return " ".join(text.split())  # one line: psycopg adds a tab-indented second one
+
+
+def server_unavailable(error: BaseException) -> bool:
+    """A database server's error that no retry of the request fixes: it cannot be reached or
+    was shut down (SQLSTATE class 08, 57P0x; no SQLSTATE: the connection never opened), or it
+    is out of resources (class 53: disk full, too many connections). Not a deadlock or a
+    serialization failure, which are errors of one transaction."""
+    code = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return code is None or str(code).startswith(("08", "53", "57P0"))
 
 
 def _advice(error: BaseException, path: Path | None) -> str | None:
@@ -150,16 +166,8 @@ class Database:
             else:
                 private_file(path)  # before SQLite does: its -wal and -shm files copy the mode
                 kwargs.update(pool_size=8, max_overflow=24, pool_timeout=BUSY_TIMEOUT_SECONDS)
-        elif self.pooled:
-            kwargs.update(
-                pool_size=POOL_SIZE,
-                max_overflow=MAX_OVERFLOW,
-                pool_timeout=POOL_TIMEOUT_SECONDS,
-                pool_recycle=POOL_RECYCLE_SECONDS,
-                pool_pre_ping=True,  # a server restart or a dropped idle connection: reconnect
-            )
         else:
-            kwargs["poolclass"] = NullPool
+            kwargs.update(self._server_options())
         try:
             engine = create_engine(self.url, **kwargs)
         except ImportError as err:  # the URL's driver is not installed
@@ -169,11 +177,32 @@ class Database:
             event.listen(engine, "begin", _begin_sqlite)
         return engine
 
+    def _server_options(self) -> dict[str, Any]:
+        """A database server's engine options: the pool (or none) and a connect timeout."""
+        options: dict[str, Any] = {"poolclass": NullPool}
+        if self.pooled:
+            options = {
+                "pool_size": POOL_SIZE,
+                "max_overflow": MAX_OVERFLOW,
+                "pool_timeout": POOL_TIMEOUT_SECONDS,
+                "pool_recycle": POOL_RECYCLE_SECONDS,
+                "pool_pre_ping": True,  # a server restart, a dropped idle connection: reconnect
+            }
+        if self.url.get_backend_name() == "postgresql" and "connect_timeout" not in self.url.query:
+            # an unreachable host fails in seconds, not after the OS's TCP timeout (minutes)
+            options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        return options
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session: a consistent snapshot, rolled back at the end."""
-        with self._reads() as session:
-            yield session
+        try:
+            with self._reads() as session:
+                yield session
+        except OperationalError as err:  # a database server gone: one clear error (503)
+            if self.is_sqlite or not server_unavailable(err):
+                raise
+            raise unavailable(self.url, err, "read") from None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -182,8 +211,11 @@ class Database:
             with self._writes.begin() as session:
                 yield session
         except OperationalError as err:  # a full disk, a read-only file: one clear error
-            if _advice(err, sqlite_file(self.url)) is None:
-                raise  # anything else (a lock held too long) stays what it is
+            if self.is_sqlite:
+                if _advice(err, sqlite_file(self.url)) is None:
+                    raise  # anything else (a lock held too long) stays what it is
+            elif not server_unavailable(err):
+                raise  # a deadlock, a serialization failure: the transaction's own error
             raise unavailable(self.url, err, "written") from None
 
     def dispose(self) -> None:
