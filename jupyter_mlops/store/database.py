@@ -9,11 +9,13 @@ its turn, so that error never reaches a caller.
 
 A database server (PostgreSQL) is shared by every process of a team, so how many connections
 a process keeps is decided by what kind of process it is, given as ``Database(url,
-pooled=...)``: a long-lived one (the Jupyter server, a deployment's keeper, a serving process)
-keeps a small bounded pool, pinged before use and recycled, so a burst of requests waits for a
-connection rather than opening hundreds; a short-lived one (the CLI, a notebook kernel's
-``%mlops``) opens a connection per session and closes it (``NullPool``), so it holds nothing
-idle between commands or after it returns. A SQLite file is opened in-process either way.
+pooled=...)``: a long-lived one (the Jupyter server, a deployment's keeper) keeps a small
+bounded pool, pinged before use and recycled, so a burst of requests waits for a connection
+rather than opening hundreds; a short-lived one (the CLI, a notebook kernel's ``%mlops``)
+opens a connection per session and closes it (``NullPool``), so it holds nothing idle between
+commands or after it returns. A SQLite file is opened in-process either way. A server that
+cannot be reached or went down is a ``StoreUnavailableError`` (the REST API's 503), never a
+driver's traceback; errors of one transaction (a deadlock) stay what they are.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ _IMMEDIATE = "mlops_immediate"
 POOL_SIZE = 4
 MAX_OVERFLOW = 6
 POOL_TIMEOUT_SECONDS = 30
-POOL_RECYCLE_SECONDS = 1800
-CONNECT_TIMEOUT_SECONDS = 10  # below the idle timeouts of common proxies and firewalls
+POOL_RECYCLE_SECONDS = 1800  # below the idle timeouts of common proxies and firewalls
+CONNECT_TIMEOUT_SECONDS = 10
 
 # The driver each server backend needs, and the extra that installs it.
 _DRIVERS = {"postgresql": ("psycopg", "postgres")}
