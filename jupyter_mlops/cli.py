@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "config":
         _print(config_report(project, arguments.json), arguments.json)
         return 0
-    service = MLOps(project=project)
+    service = MLOps(project=project, pooled=False)  # short-lived: no idle connections
     try:
         if arguments.command in COMMANDS:
             return dispatch(service, arguments, _print)

@@ -411,7 +411,8 @@ class MLOpsMagics(Magics):
             project = self._project(root)
             for warning in project.warnings:
                 logger.warning("%s", warning)
-            self._services[key] = MLOps(parent=self.shell, project=project)
+            # a kernel sits idle between magics: hold no database connection meanwhile
+            self._services[key] = MLOps(parent=self.shell, project=project, pooled=False)
         return self._services[key]
 
     def close(self) -> None:

@@ -94,11 +94,15 @@ class MLOps(LoggingConfigurable):
     def _absolute_root(self, proposal: dict[str, Any]) -> str:
         return str(Path(proposal["value"]).resolve())
 
-    def __init__(self, project: Project | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, project: Project | None = None, *, pooled: bool = True, **kwargs: Any
+    ) -> None:
         """``project``: the settings a surface loaded (``project.load_project``), with any
         setting also given here on top; without one, the traits given here (or by a parent's
-        config) are resolved as they are, and no config file is read."""
+        config) are resolved as they are, and no config file is read. ``pooled``: False in a
+        short-lived process (the CLI, a kernel), which then keeps no idle database connection."""
         super().__init__(**kwargs)
+        self._pooled = pooled
         if project is not None:  # settings passed here as well win (a --engine flag)
             given = {key: kwargs[key] for key in SETTINGS if kwargs.get(key) is not None}
             project = project.updated(given, "MLOps(...)")
@@ -156,7 +160,9 @@ class MLOps(LoggingConfigurable):
             if self._store is None:
                 from .store import Store
 
-                self._store = Store(self.store_url, self.artifacts_dir, self.artifact_url)
+                self._store = Store(
+                    self.store_url, self.artifacts_dir, self.artifact_url, pooled=self._pooled
+                )
             return self._store
 
     @property

@@ -33,11 +33,20 @@ def root(tmp_path: Path) -> Path:
     return tmp_path / "project"
 
 
-@pytest.fixture
-def store(root: Path) -> Iterator[Store]:
-    opened = Store.for_root(root)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, root: Path) -> Iterator[Store]:
+    """Every test that takes ``store`` runs on a SQLite file and on a fresh PostgreSQL database."""
+    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
+    opened = Store.for_root(root, url=url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def sqlite_store(root: Path) -> Iterator[Store]:
+    """For the tests about the SQLite file itself (its pragmas, WAL)."""
+    with Store.for_root(root) as opened:
+        yield opened
 
 
 def db_file(root: Path) -> Path:
@@ -670,13 +679,13 @@ def test_processes_writing_at_once_record_every_run(root: Path) -> None:
 # -- the database and its migrations -----------------------------------------------------------
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(store: Store, root: Path) -> None:
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_store: Store, root: Path) -> None:
     with sqlite3.connect(db_file(root)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     connection.close()
     from sqlalchemy import text
 
-    with store._db.read() as session:
+    with sqlite_store._db.read() as session:
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert session.execute(text("PRAGMA busy_timeout")).scalar() == 30000
         assert session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL

@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s [%(process)d] %(message)s",
     )
-    store = Store(project.store_url, project.artifacts_dir, project.artifact_url)
+    # long-lived: a bounded pool (store/database.py)
+    store = Store(project.store_url, project.artifacts_dir, project.artifact_url, pooled=True)
     keeper = Keeper(store, files, args.name)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(signum, keeper.on_signal)

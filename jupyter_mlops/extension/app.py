@@ -109,7 +109,7 @@ class MLOpsExtension(ExtensionApp):
                 ) from None
             for warning in project.warnings:
                 self.log.warning("jupyter_mlops: %s", warning)
-            self.service = MLOps(parent=self, project=project)
+            self.service = MLOps(parent=self, project=project, pooled=True)  # long-lived
             # The kernels this server starts get the same project (server config included)
             # for %mlops: beside jpserver-<pid>.json, which the magic already reads.
             self._served = write_served_project(project, os.getpid())

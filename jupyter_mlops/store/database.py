@@ -6,6 +6,16 @@ snapshot that never blocks writers in WAL mode), writes with ``BEGIN IMMEDIATE``
 the write lock up front. A deferred transaction that reads and then writes can fail at once
 with "database is locked" when another writer got in between; an immediate one just waits
 its turn, so that error never reaches a caller.
+
+A database server (PostgreSQL) is shared by every process of a team, so how many connections
+a process keeps is decided by what kind of process it is, given as ``Database(url,
+pooled=...)``: a long-lived one (the Jupyter server, a deployment's keeper) keeps a small
+bounded pool, pinged before use and recycled, so a burst of requests waits for a connection
+rather than opening hundreds; a short-lived one (the CLI, a notebook kernel's ``%mlops``)
+opens a connection per session and closes it (``NullPool``), so it holds nothing idle between
+commands or after it returns. A SQLite file is opened in-process either way. A server that
+cannot be reached or went down is a ``StoreUnavailableError`` (the REST API's 503), never a
+driver's traceback; errors of one transaction (a deadlock) stay what they are.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from ..errors import StoreError, StoreUnavailableError
 from .private import private_file
@@ -31,6 +41,17 @@ logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_SECONDS = 30
 _IMMEDIATE = "mlops_immediate"
+
+# A long-lived process's pool on a database server: at most POOL_SIZE + MAX_OVERFLOW
+# connections, the overflow closed when returned; a caller waits POOL_TIMEOUT_SECONDS at most.
+POOL_SIZE = 4
+MAX_OVERFLOW = 6
+POOL_TIMEOUT_SECONDS = 30
+POOL_RECYCLE_SECONDS = 1800  # below the idle timeouts of common proxies and firewalls
+CONNECT_TIMEOUT_SECONDS = 10
+
+# The driver each server backend needs, and the extra that installs it.
+_DRIVERS = {"postgresql": ("psycopg", "postgres")}
 
 
 def parse_url(url: str) -> URL:
@@ -57,17 +78,32 @@ def unavailable(url: URL, error: BaseException, doing: str = "opened") -> StoreU
     path = sqlite_file(url)
     where = str(path) if path is not None else url.render_as_string(hide_password=True)
     reason = _reason(error)
-    advice = _advice(error, path) or "check that it is reachable and writable"
+    advice = _advice(error, path) or (
+        "check that it is reachable and writable"
+        if path is not None or url.get_backend_name() == "sqlite"
+        else "check that the database server is running and reachable from here"
+    )
     return StoreUnavailableError(f"the store {where} cannot be {doing} ({reason}): {advice}")
 
 
 def _reason(error: BaseException) -> str:
     original = getattr(error, "orig", None)  # SQLAlchemy wraps the driver's error
     if original is not None:
-        return str(original)
-    if isinstance(error, OSError):
-        return error.strerror or str(error)
-    return str(error)
+        text = str(original)
+    elif isinstance(error, OSError):
+        text = error.strerror or str(error)
+    else:
+        text = str(error)
+    return " ".join(text.split())  # one line: psycopg adds a tab-indented second one
+
+
+def server_unavailable(error: BaseException) -> bool:
+    """A database server's error that no retry of the request fixes: it cannot be reached or
+    was shut down (SQLSTATE class 08, 57P0x; no SQLSTATE: the connection never opened), or it
+    is out of resources (class 53: disk full, too many connections). Not a deadlock or a
+    serialization failure, which are errors of one transaction."""
+    code = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return code is None or str(code).startswith(("08", "53", "57P0"))
 
 
 def _advice(error: BaseException, path: Path | None) -> str | None:
@@ -104,11 +140,18 @@ def _nearly_full(path: Path) -> bool:
 
 
 class Database:
-    """An engine plus two session factories (reads, writes) over one connection pool."""
+    """An engine plus two session factories (reads, writes) over one connection pool.
 
-    def __init__(self, url: str) -> None:
+    ``pooled``: True in a long-lived process (a bounded pool), False in a short-lived one
+    (no pool: nothing held idle); see the module docstring.
+    """
+
+    def __init__(self, url: str, *, pooled: bool = True) -> None:
         self.url = parse_url(url)
+        if self.url.drivername == "postgresql":  # SQLAlchemy's default there is psycopg 2
+            self.url = self.url.set(drivername="postgresql+psycopg")
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.pooled = pooled
         self.engine = self._create_engine()
         writer = self.engine.execution_options(**{_IMMEDIATE: True})
         self.writer: Engine = writer
@@ -125,17 +168,43 @@ class Database:
             else:
                 private_file(path)  # before SQLite does: its -wal and -shm files copy the mode
                 kwargs.update(pool_size=8, max_overflow=24, pool_timeout=BUSY_TIMEOUT_SECONDS)
-        engine = create_engine(self.url, **kwargs)
+        else:
+            kwargs.update(self._server_options())
+        try:
+            engine = create_engine(self.url, **kwargs)
+        except ImportError as err:  # the URL's driver is not installed
+            raise _missing_driver(self.url, err) from None
         if self.is_sqlite:
             event.listen(engine, "connect", _tune_sqlite)
             event.listen(engine, "begin", _begin_sqlite)
         return engine
 
+    def _server_options(self) -> dict[str, Any]:
+        """A database server's engine options: the pool (or none) and a connect timeout."""
+        options: dict[str, Any] = {"poolclass": NullPool}
+        if self.pooled:
+            options = {
+                "pool_size": POOL_SIZE,
+                "max_overflow": MAX_OVERFLOW,
+                "pool_timeout": POOL_TIMEOUT_SECONDS,
+                "pool_recycle": POOL_RECYCLE_SECONDS,
+                "pool_pre_ping": True,  # a server restart, a dropped idle connection: reconnect
+            }
+        if self.url.get_backend_name() == "postgresql" and "connect_timeout" not in self.url.query:
+            # an unreachable host fails in seconds, not after the OS's TCP timeout (minutes)
+            options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        return options
+
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only session: a consistent snapshot, rolled back at the end."""
-        with self._reads() as session:
-            yield session
+        try:
+            with self._reads() as session:
+                yield session
+        except OperationalError as err:  # a database server gone: one clear error (503)
+            if self.is_sqlite or not server_unavailable(err):
+                raise
+            raise unavailable(self.url, err, "read") from None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -144,12 +213,26 @@ class Database:
             with self._writes.begin() as session:
                 yield session
         except OperationalError as err:  # a full disk, a read-only file: one clear error
-            if _advice(err, sqlite_file(self.url)) is None:
-                raise  # anything else (a lock held too long) stays what it is
+            if self.is_sqlite:
+                if _advice(err, sqlite_file(self.url)) is None:
+                    raise  # anything else (a lock held too long) stays what it is
+            elif not server_unavailable(err):
+                raise  # a deadlock, a serialization failure: the transaction's own error
             raise unavailable(self.url, err, "written") from None
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _missing_driver(url: URL, error: ImportError) -> StoreError:
+    backend = url.get_backend_name()
+    driver, extra = _DRIVERS.get(backend, (error.name or url.get_driver_name(), None))
+    where = url.render_as_string(hide_password=True)
+    install = f"pip install 'jupyter-mlops[{extra}]'" if extra else f"pip install {driver}"
+    return StoreError(
+        f"the store {where} needs the {driver} driver, which is not installed",
+        hint=f"install it: {install}",
+    )
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -86,6 +86,9 @@ class SweepRow(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     process_start: Mapped[int | None] = mapped_column(BigInteger)
 
+    # reconcile_interrupted: the running sweeps of this host, on every open.
+    __table_args__ = (Index(None, "status", "host"),)
+
 
 class RunRow(Base):
     __tablename__ = "runs"
@@ -212,7 +215,7 @@ class DeploymentRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     notebook: Mapped[str] = mapped_column(Text)  # the name runs are recorded under
     notebook_path: Mapped[str] = mapped_column(Text)  # the original file (its folder: workdir)
-    function: Mapped[str] = mapped_column(String(255))
+    function: Mapped[str] = mapped_column(String(255), index=True)  # the audit of a function
     version: Mapped[str] = mapped_column(SHA)  # wanted
     alias: Mapped[str | None] = mapped_column(String(64))
     from_run: Mapped[str | None] = mapped_column(ID)
@@ -275,7 +278,9 @@ class DeploymentWindowRow(Base):
     p90_ms: Mapped[float | None] = mapped_column(Float)
     p99_ms: Mapped[float | None] = mapped_column(Float)
     max_ms: Mapped[float | None] = mapped_column(Float)
-    drift: Mapped[dict[str, Any] | None]  # field -> counts in its reference's bins
+    # field -> counts in its reference's bins; no counts is SQL NULL (not JSON null), so
+    # ``drift IS NOT NULL`` finds the windows that counted fields
+    drift: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (Index(None, "deployment", "end"),)
 

@@ -59,14 +59,20 @@ class Store:
     """Open (and migrate) the store at ``url``; artifact bytes live under ``artifacts_dir``."""
 
     def __init__(
-        self, url: str, artifacts_dir: str | Path, artifact_url: str | None = None
+        self,
+        url: str,
+        artifacts_dir: str | Path,
+        artifact_url: str | None = None,
+        *,
+        pooled: bool = True,
     ) -> None:
+        """``pooled``: False in a short-lived process (the CLI, a kernel): see ``database.py``."""
         self.url = url
         self.artifact_url = artifact_url or None
         self._blobs = open_blobs(artifact_url, artifacts_dir)  # a remote one caches here
         self.artifacts_dir = self._blobs.root
         try:
-            self._db = Database(url)
+            self._db = Database(url, pooled=pooled)
         except OSError as err:  # its folder cannot be made: read-only, disk full
             raise unavailable(parse_url(url), err) from None
         self.deployments = DeploymentStore(self._db)
@@ -92,6 +98,8 @@ class Store:
         url: str | None = None,
         artifacts_dir: str | Path | None = None,
         artifact_url: str | None = None,
+        *,
+        pooled: bool = True,
     ) -> Store:
         """The project's store: its defaults (``project.py``) for what is not given."""
         from ..project import Project
@@ -103,7 +111,7 @@ class Store:
             "artifact_url": artifact_url,
         }
         project = Project.resolve({k: str(v) for k, v in given.items() if v})
-        return cls(project.store_url, project.artifacts_dir, project.artifact_url)
+        return cls(project.store_url, project.artifacts_dir, project.artifact_url, pooled=pooled)
 
     def close(self) -> None:
         self._db.dispose()
