@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import cli_deploy, cli_lineage
+from . import cli_deploy, cli_lineage, cli_store
 from ._version import __version__
 from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands)
     cli_deploy.add_commands(commands)
     cli_lineage.add_commands(commands)
+    cli_store.add_commands(commands)
     return parser
 
 
@@ -92,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_deploy.dispatch(service, arguments, _print)
         if arguments.command in cli_lineage.COMMANDS:
             return cli_lineage.dispatch(service, arguments, _print)
+        if arguments.command in cli_store.COMMANDS:
+            return cli_store.dispatch(service, arguments, _print)
         if arguments.command == "inspect":
             plan = service.inspect(arguments.notebook)
             _print(plan.to_dict() if arguments.json else describe(plan), arguments.json)
