@@ -6,7 +6,7 @@ PostgreSQL writers run side by side (READ COMMITTED), so two of them could read 
 row, both decide, and one overwrite the other: two alias moves recording the same
 ``previous``, two redeploys making one generation, a keeper claimed twice. Hence:
 
-- ``locked``: read the row with ``SELECT … FOR UPDATE``; a second writer waits at that read
+- ``locked``: read the row with ``SELECT … FOR NO KEY UPDATE``; a second writer waits at that read
   until the first commits, then sees its change. (SQLite's compiler leaves the clause out.)
 - ``insert_new``: insert a row unless its key exists, in one statement (``ON CONFLICT DO
   NOTHING``), where a "get, then add" would raise a duplicate-key error when two writers
@@ -26,8 +26,13 @@ Row = TypeVar("Row", bound=Base)
 
 
 def locked(session: Session, model: type[Row], key: Any) -> Row | None:
-    """The row with primary key ``key``, locked until the transaction ends (None: no row)."""
-    return session.get(model, key, with_for_update=True, populate_existing=True)
+    """The row with primary key ``key``, locked until the transaction ends (None: no row).
+
+    ``FOR NO KEY UPDATE`` on PostgreSQL: its key stays as it is, so rows that refer to it
+    (a run's metrics, a deployment's events) can still be inserted meanwhile.
+    """
+    lock = {"key_share": True}
+    return session.get(model, key, with_for_update=lock, populate_existing=True)
 
 
 def insert_new(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
