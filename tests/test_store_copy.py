@@ -233,3 +233,29 @@ def test_an_unreachable_or_invalid_url_is_one_line(
     nowhere = cli(root, "store", "copy", "--from", "sqlite:////nonexistent/x.db", "--to", missing)
     assert nowhere.returncode == 2
     assert "does not exist" in nowhere.stderr
+
+
+def test_a_copy_cut_short_is_completed_by_running_it_again(
+    laptop: tuple[Path, str], postgres_url: str
+) -> None:
+    root, sqlite_url = laptop
+    source_counts = counts(sqlite_url)
+    assert cli(root, "store", "copy", "--to", postgres_url).returncode == 0
+    # As if the copy had stopped part-way: some metrics and history rows, and the last
+    # tables entirely, never reached the target.
+    engine = create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM metrics WHERE name = 'loss'"))
+        connection.execute(text("DELETE FROM alias_history WHERE actor = 'bob'"))
+        connection.execute(text("DELETE FROM deployment_windows"))
+        connection.execute(text("DELETE FROM run_datasets"))
+    engine.dispose()
+    again = cli(root, "store", "copy", "--to", postgres_url)
+    assert again.returncode == 0, again.stderr
+    lines = copied_lines(again.stdout)
+    assert lines["metrics"] == (12, source_counts["metrics"] - 12)  # one 'loss' per run
+    assert lines["alias_history"] == (2, source_counts["alias_history"] - 2)
+    assert lines["deployment_windows"] == (source_counts["deployment_windows"], 0)
+    assert lines["run_datasets"] == (source_counts["run_datasets"], 0)
+    assert lines["runs"] == (0, source_counts["runs"])
+    assert counts(postgres_url) == source_counts
