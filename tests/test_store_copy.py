@@ -225,7 +225,14 @@ def test_an_unreachable_or_invalid_url_is_one_line(
 ) -> None:
     root, _ = laptop
     missing = postgres_cluster.url("no_such_database")
-    for url in (missing, "not a url", "nosuchdialect://x/y"):
+    no_server = f"postgresql+psycopg://postgres@/x?host={root}"  # no socket there
+    for url in (
+        missing,
+        no_server,
+        "not a url",
+        "nosuchdialect://x/y",
+        "postgresql+nodriver://h/x",
+    ):
         failed = cli(root, "store", "copy", "--to", url)
         assert failed.returncode == 2, failed.stdout
         assert failed.stderr.startswith("error: "), failed.stderr

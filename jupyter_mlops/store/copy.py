@@ -113,7 +113,12 @@ def _opened(url: str, role: str) -> Iterator[Database]:
             pass
     except DBAPIError as err:
         db.dispose()
-        raise unavailable(parsed, err) from None
+        if path is not None:
+            raise unavailable(parsed, err) from None  # SQLite's faults have their advice
+        raise StoreError(
+            f"the {role} store {_masked(url)} cannot be reached: {_reason(err)}",
+            hint="check the URL, that the server runs, and the user's rights on the database",
+        ) from None
     try:
         yield db
     finally:
@@ -132,7 +137,9 @@ def _show(db: Database) -> str:
 
 
 def _reason(err: DBAPIError) -> str:
-    return str(err.orig).strip().splitlines()[0] if err.orig is not None else str(err)
+    """The driver's message on one line (psycopg adds an indented second line of advice)."""
+    words = str(err.orig if err.orig is not None else err).split()
+    return " ".join(words)
 
 
 def _check_source(db: Database) -> None:
