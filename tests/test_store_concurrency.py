@@ -306,3 +306,59 @@ def test_two_servers_four_cli_runs_a_dask_sweep_and_alias_movers_on_one_store(
         assert len(versions) == 1
         assert versions[0].run_count == len(runs)
         check_moves(store, 2, 10)
+
+
+CREATOR = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    from jupyter_mlops.errors import ConflictError
+    from jupyter_mlops.store import Store
+
+    url, artifacts, start, names = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    store = Store(url, artifacts)
+    while not Path(start).exists():
+        time.sleep(0.005)
+    created, refused = [], []
+    for i in range(names):
+        try:
+            store.deployments.create(
+                name=f"dep-{i}", notebook="nb", notebook_path="/nb.ipynb", function="f",
+                version="a" * 64, host="127.0.0.1", port=1, token_sha256="b" * 64,
+                binding=[], options={},
+            )
+            created.append(i)
+        except ConflictError:
+            refused.append(i)
+    print(json.dumps({"created": created, "refused": refused}))
+    """
+)
+
+
+def test_deployments_created_at_once_under_one_name_one_wins_the_others_conflict(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Each writer gets the deployment or a ConflictError (409), never a database error."""
+    names = 30
+    with Store(postgres_url, tmp_path / "artifacts"):
+        pass  # migrated before the race
+    start = tmp_path / "start"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CREATOR, postgres_url, str(tmp_path), str(start), str(names)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(WRITERS)
+    ]
+    time.sleep(1.0)
+    start.touch()
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    created = sorted(i for result in results for i in result["created"])
+    assert created == list(range(names))  # each name once
+    assert all(len(r["created"]) + len(r["refused"]) == names for r in results)
