@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from postgres import PostgresCluster
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 
 from jupyter_mlops.store import Store
 from jupyter_mlops.store.copy import tables
@@ -173,6 +173,11 @@ def test_copy_to_postgresql_then_back_to_a_fresh_sqlite(
     assert done.returncode == 0, done.stderr
     lines = copied_lines(done.stdout)
     assert set(lines) == {table.name for table in tables()}  # every table, none forgotten
+    engine = create_engine(postgres_url)
+    try:  # and the metadata's tables are all that the migrations created
+        assert set(inspect(engine).get_table_names()) == set(lines) | {"alembic_version"}
+    finally:
+        engine.dispose()
     assert lines == {name: (count, 0) for name, count in source_counts.items()}
     assert "artifact" in done.stdout
     assert "not in the database" in done.stdout
