@@ -16,9 +16,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import ConflictError, NotFoundError, StoreError
+from .atomic import locked
 from .database import Database
 from .models import DeploymentEventRow, DeploymentRow, DeploymentSampleRow, DeploymentWindowRow
 from .owner import Owner, is_alive, this_process
@@ -232,12 +234,15 @@ class DeploymentStore:
             updated_at=now,
             actor=actor,
         )
-        with self._db.write() as session:
-            if session.get(DeploymentRow, name) is not None:
-                raise ConflictError(f"a deployment named {name!r} exists")
-            session.add(row)
-            session.flush()
-            return _record(row)
+        try:
+            with self._db.write() as session:
+                if session.get(DeploymentRow, name) is not None:
+                    raise ConflictError(f"a deployment named {name!r} exists")
+                session.add(row)
+                session.flush()
+                return _record(row)
+        except IntegrityError:  # another writer (on PostgreSQL) created it meanwhile
+            raise ConflictError(f"a deployment named {name!r} exists") from None
 
     def get(self, name: str) -> Deployment:
         with self._db.read() as session:
@@ -265,7 +270,7 @@ class DeploymentStore:
         if "binding" in wanted:
             wanted["binding"] = {"inputs": [dict(entry) for entry in wanted["binding"]]}
         with self._db.write() as session:
-            row = _row(session, name)
+            row = _row(session, name, lock=True)
             for key, value in wanted.items():
                 setattr(row, key, value)
             if new_generation:
@@ -280,7 +285,7 @@ class DeploymentStore:
         if unknown:
             raise StoreError(f"not an actual field of a deployment: {', '.join(sorted(unknown))}")
         with self._db.write() as session:
-            row = _row(session, name)
+            row = _row(session, name, lock=True)
             for key, value in actual.items():
                 setattr(row, key, value)
             row.updated_at = _now()
@@ -290,7 +295,7 @@ class DeploymentStore:
     def claim_keeper(self, name: str, owner: Owner) -> bool:
         """Make ``owner`` the deployment's keeper, unless another live keeper has it."""
         with self._db.write() as session:
-            row = _row(session, name)
+            row = _row(session, name, lock=True)
             if row.keeper_pid is not None and row.keeper_host is not None:
                 current = Owner(row.keeper_host, row.keeper_pid, row.keeper_start)
                 same_host = current.host == owner.host
@@ -302,14 +307,14 @@ class DeploymentStore:
 
     def release_keeper(self, name: str, owner: Owner) -> None:
         with self._db.write() as session:
-            row = session.get(DeploymentRow, name)
+            row = locked(session, DeploymentRow, name)
             if row is not None and row.keeper_pid == owner.pid:
                 row.keeper_pid = row.keeper_start = row.serve_pid = None
                 row.updated_at = _now()
 
     def delete(self, name: str) -> None:
         with self._db.write() as session:
-            session.delete(_row(session, name))
+            session.delete(_row(session, name, lock=True))
 
     # -- history and monitoring ----------------------------------------------------------
 
@@ -425,8 +430,9 @@ class DeploymentStore:
         }
 
 
-def _row(session: Session, name: str) -> DeploymentRow:
-    row = session.get(DeploymentRow, name)
+def _row(session: Session, name: str, lock: bool = False) -> DeploymentRow:
+    """The deployment; ``lock``: for a change, so concurrent writers take turns (atomic.py)."""
+    row = locked(session, DeploymentRow, name) if lock else session.get(DeploymentRow, name)
     if row is None:
         raise NotFoundError(f"no deployment named {name!r}")
     return row

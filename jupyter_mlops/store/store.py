@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from ..actors import actor_name
 from ..errors import ConflictError, NotFoundError, StoreError
 from . import checks, versions
+from .atomic import locked
 from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
 from .drift_store import DriftStore
@@ -335,7 +336,7 @@ class Store:
         if (path is None) == (data is None):
             raise StoreError(f"artifact {name!r}: give exactly one of path or data")
         with self._db.read() as session:
-            full = self._active_row(session, run_id, "add artifacts to").id
+            full = self._active_row(session, run_id, "add artifacts to", lock=False).id
         try:
             if data is not None:
                 sha, size = self._blobs.put_bytes(bytes(data))
@@ -498,7 +499,7 @@ class Store:
                 f"cannot finish a sweep as {status!r}", hint=f"one of {', '.join(FINAL_STATUSES)}"
             )
         with self._db.write() as session:
-            row = session.get(SweepRow, resolve(session, SweepRow.id, sweep_id, "sweep"))
+            row = locked(session, SweepRow, resolve(session, SweepRow.id, sweep_id, "sweep"))
             assert row is not None
             if row.status != "running":
                 raise StoreError(f"sweep {row.id} is already {row.status}")
@@ -523,13 +524,15 @@ class Store:
 
     # -- rows to records ---------------------------------------------------------------------
 
-    def _run_row(self, session: Session, run_id: str) -> RunRow:
-        row = session.get(RunRow, resolve(session, RunRow.id, run_id, "run"))
+    def _run_row(self, session: Session, run_id: str, lock: bool = True) -> RunRow:
+        """The run, locked against other writers until the session ends (``atomic.py``)."""
+        full = resolve(session, RunRow.id, run_id, "run")
+        row = locked(session, RunRow, full) if lock else session.get(RunRow, full)
         assert row is not None
         return row
 
-    def _active_row(self, session: Session, run_id: str, action: str) -> RunRow:
-        row = self._run_row(session, run_id)
+    def _active_row(self, session: Session, run_id: str, action: str, lock: bool = True) -> RunRow:
+        row = self._run_row(session, run_id, lock)
         if row.status in FINAL_STATUSES:
             raise ConflictError(
                 f"cannot {action} run {row.id}: it is already {row.status}",

@@ -9,12 +9,13 @@ that order. An alias points at one version at a time; every move is appended to
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..errors import NotFoundError, StoreError
+from .atomic import insert_new, locked
 from .lookup import resolve
 from .models import AliasHistoryRow, AliasRow, RunRow, VersionRow
 from .records import AliasMove, Version
@@ -44,12 +45,8 @@ def register(
 ) -> None:
     """Record a version unless it is known (same hash, same code: nothing to update)."""
     check_version(function, version)
-    if session.get(VersionRow, (function, version)) is None:
-        session.add(
-            VersionRow(
-                function=function, version=version, notebook=notebook, code=code, created_at=now
-            )
-        )
+    values = {"notebook": notebook, "code": code, "created_at": now}
+    insert_new(session, VersionRow, {"function": function, "version": version, **values})
 
 
 def resolve_version(session: Session, function: str, ref: str) -> str:
@@ -130,14 +127,24 @@ def move_alias(
     now: datetime,
     actor: str | None = None,
 ) -> None:
-    """Point ``alias`` at ``version``, recording the move (a no-op if it points there)."""
-    current = session.get(AliasRow, (function, alias))
-    if current is not None and current.version == version:
-        return
-    previous = current.version if current is not None else None
-    if current is None:
-        session.add(AliasRow(function=function, alias=alias, version=version, updated_at=now))
+    """Point ``alias`` at ``version``, recording the move (a no-op if it points there).
+
+    The alias row is locked (or created in one statement) before it is read, so two moves
+    at once on PostgreSQL run one after the other and each records the other's version as
+    its ``previous``.
+    """
+    key = {"function": function, "alias": alias}
+    if insert_new(session, AliasRow, {**key, "version": version, "updated_at": now}):
+        previous = None
     else:
+        current = locked(session, AliasRow, (function, alias))
+        assert current is not None  # aliases are never deleted
+        if current.version == version:
+            return
+        # The time of the move is when the alias became ours, not when we asked: the
+        # history sorts by it, and a move that waited for another comes after it.
+        now = max(now, datetime.now(timezone.utc))
+        previous = current.version
         current.version = version
         current.updated_at = now
     session.add(
