@@ -19,7 +19,10 @@ from typing import Any
 import pytest
 import yaml
 from conftest import run_cells_top_to_bottom
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from jupyter_mlops.convert import yaml_text
 from jupyter_mlops.convert.kfp_pipeline import COMPILER_VARIABLE
 from jupyter_mlops.convert.runtime_io import mlops_load
 from jupyter_mlops.errors import ConvertError
@@ -288,3 +291,48 @@ pipeline(**{OVERRIDES!r})
     for name in METRICS:
         (artifact,) = (tmp_path / "root").glob(f"*/evaluate/out_{name}")
         assert mlops_load(str(artifact)) == pytest.approx(expected[name])
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
+    [
+        "",
+        "yes",
+        "No",
+        "null",
+        "~",
+        "1.5",
+        "0x1F",
+        "a: b",
+        "- x",
+        "#c",
+        " lead",
+        "x\n",
+        "x\n\n",
+        "\n  indented\nback",
+        "line\n   \nlast",
+        "tab\there",
+        "cr\rlf",
+        "\u2028",
+        "{{$}}",
+        "python:3.11",
+        "--no-deps",
+        "'q'",
+        '"q"',
+        "\\",
+        "\ufeff",
+        "\x85",
+        "end:",
+    ]
+)
+_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT
+_DATA = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(_TEXT, _DATA, max_size=5))
+@settings(max_examples=300, deadline=None)
+def test_yaml_text_reads_back_as_the_same_data(data: dict[str, Any]) -> None:
+    assert yaml.safe_load(yaml_text.dump(data)) == (data or None)

@@ -176,7 +176,7 @@ def _component(plan: Plan, function: Function, warnings: list[str]) -> kfp_spec.
             f"    {METRICS_OUTPUT}.log_metric({literal(metric)}, float({metric}))",
         ]
     header = f"def {function.identifier}({', '.join(arguments)}) -> None:"
-    code = indent_code("\n".join(body))
+    code = "\n".join(indent_code(part) for part in body)  # one part at a time: few tokenize
     # The runtime is the same in every component: indent it once, not once per component.
     source = header + "\n" + code.replace(RUNTIME_MARKER, _indented_runtime(), 1)
     return kfp_spec.Component(function, image or DEFAULT_IMAGE, packages, source, doc)

@@ -4,7 +4,7 @@
 builds every component through the SDK: that put a 200-step notebook at ~1.9 s of process
 wall. The pipelines we generate use a small, fixed part of the IR (Python components that
 pass artifacts, typed parameters, a Metrics artifact, resources, retries, caching), so this
-module writes that part directly from the Plan, as plain dicts dumped with PyYAML.
+module writes that part directly from the Plan, as plain dicts written out by ``yaml_text``.
 
 It must stay equal to what ``kfp.compiler`` writes for the generated ``<name>_pipeline.py``:
 tests/test_kfp_spec.py compiles the same notebooks both ways and compares the parsed YAML.
@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import ConvertError
 from ..notebook.plan import Function, Plan
+from . import yaml_text
 from .codegen import comment as _comment
 
 SCHEMA_VERSION = "2.1.0"
@@ -160,9 +161,6 @@ def pipeline_spec(
 
 def dump_spec(spec: dict[str, Any]) -> str:
     """The YAML text, after the SDK's header comment (keys sorted, as the SDK writes them)."""
-    import yaml
-
-    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when built with it
     lines = ["# PIPELINE DEFINITION", f"# Name: {_comment(spec['pipelineInfo']['name'])}"]
     lines.append(f"# Description: {_comment(spec['pipelineInfo']['description'])}")
     inputs = spec["root"].get("inputDefinitions", {}).get("parameters", {})
@@ -177,7 +175,7 @@ def dump_spec(spec: dict[str, Any]) -> str:
             )
             lines.append(f"#    {name}: {kind}{default}")
     header = "\n".join(lines) + "\n"
-    return header + yaml.dump(spec, Dumper=dumper, sort_keys=True)
+    return header + yaml_text.dump(spec)
 
 
 _KIND_NAMES = {value: key for key, value in PARAMETER_TYPES.items()}
