@@ -106,11 +106,10 @@ OPTIONS = _notebook(
 NAMES = _notebook(
     [
         _code("Alpha_Rate: float = 0.1", ["parameters"]),
-        _markdown(
-            "Loads the data.\nArgs:\n    Alpha_Rate: the rate of alpha\nReturns:\n"
-            "    out_Data: the rows"
-        ),
+        # one line, as a function's doc is: docstring_parser reads it as reST fields
+        _markdown(":param Alpha_Rate: the rate of alpha\n:param other: unused"),
         _code("Data = [Alpha_Rate]", ["mlops:fn:Load_Data"]),
+        _markdown("Args: Data: the rows, in Google style on one line"),
         _code("other = Data + [1]", ["mlops:fn:load__data"]),
         _code("third = other * 2", ["mlops:fn:_load_data_"]),
         _code("donnees = third[:1]", ["mlops:fn:étape"]),
@@ -128,6 +127,15 @@ TEXT = _notebook(
             ["mlops:fn:shout"],
         ),
         _code("res = out.upper()  # end\n   ", ["mlops:fn:second"]),
+    ]
+)
+
+
+UNTAGGED = _notebook(
+    [
+        _code("rate: float = 0.5", ["parameters"]),
+        _code("import json\nimport yaml\ndoc = yaml.safe_dump({'rate': rate})"),
+        _code("size = len(json.dumps(doc))"),
     ]
 )
 
@@ -165,9 +173,10 @@ def _both(
         (OPTIONS, "options.ipynb"),
         (NAMES, "we'ird\nname — ü.ipynb"),
         (TEXT, "text.ipynb"),
+        (UNTAGGED, "untagged.ipynb"),
         (_chain(200), "chain200.ipynb"),
     ],
-    ids=["churn", "typed", "options", "names", "text", "chain200"],
+    ids=["churn", "typed", "options", "names", "text", "untagged", "chain200"],
 )
 def test_our_yaml_equals_the_kfp_compilers(
     notebook: Any, name: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
