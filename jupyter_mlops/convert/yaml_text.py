@@ -80,14 +80,14 @@ def _scalar(head: str, value: Any, indent: int, lines: list[str]) -> None:
 
 def _literal_block(text: str) -> bool:
     """Multi-line text that a literal block holds exactly: no tab, CR or unsafe character,
-    and a first line that does not start with a space (it would set the indentation)."""
+    and a first line with text that does not start with a space (it sets the indentation)."""
     if "\n" not in text or "\t" in text or "\r" in text:
         return False
     flat = text.replace("\n", "")
     if not (flat.isascii() and flat.isprintable()) and _NOT_LITERAL.search(text):
         return False  # (ASCII without control characters needs no search, the usual case)
     first = next((line for line in text.split("\n") if line), "")
-    return not first.startswith(" ")
+    return bool(first) and not first.startswith(" ")  # (only breaks: a block reads as "")
 
 
 def _inline(value: Any) -> str:
