@@ -39,7 +39,7 @@ KALE_WRAPPER = BENCH / "peers" / "kale_compile.py"
 
 STEPS, CELLS = 200, 1000
 TARGETS = ("python", "notebooks", "kfp")
-IMPORT_TARGET, CLI_TARGET = 0.3, 1.0
+IMPORT_TARGET, CLI_TARGET, KFP_TARGET = 0.3, 1.0, 0.5
 PROCESS_TIMEOUT, KALE_TIMEOUT, INSTALL_TIMEOUT = 120, 600, 1800
 
 Prepared = TypeVar("Prepared")
@@ -244,6 +244,51 @@ def cli_row(notebook: Path, target: str, repeat: int, scratch: Path) -> Row:
         row.samples = sample(convert, lambda: _fresh_dir(scratch, f"cli-{target}"), repeat)
 
     return attempt(row, measure)
+
+
+def kfp_compiler_row(notebook: Path, repeat: int, scratch: Path) -> Row:
+    """``convert --to kfp`` as users get it (our spec emitter, no kfp import) against the kfp
+    SDK compiling the same generated module (JUPYTER_MLOPS_KFP_COMPILER=sdk), process wall."""
+    row = Row(f"CLI convert {notebook.name} --to kfp vs kfp.compiler (process)", KFP_TARGET)
+    row.peer_note = "kfp.compiler on the same _pipeline.py"
+
+    def convert(env: dict[str, str], cpu: list[float]) -> Callable[[Path], None]:
+        def once(out_dir: Path) -> None:
+            command = [*_cli_command(), "convert", str(notebook), "--to", "kfp", "-o", str(out_dir)]
+            before = _children_cpu()
+            run_process(command, timeout=PROCESS_TIMEOUT, env=env)
+            cpu.append(_children_cpu() - before)
+            if not list(out_dir.glob("*_pipeline.yaml")):
+                raise BenchError(f"--to kfp exited 0 but wrote no YAML in {out_dir}")
+
+        return once
+
+    def measure(row: Row) -> None:
+        ours = {k: v for k, v in os.environ.items() if k != "JUPYTER_MLOPS_KFP_COMPILER"}
+        sdk = ours | {"JUPYTER_MLOPS_KFP_COMPILER": "sdk"}
+        cpu_ours: list[float] = []
+        cpu_sdk: list[float] = []
+        row.samples = sample(convert(ours, cpu_ours), lambda: _fresh_dir(scratch, "kfp"), repeat)
+        row.peer_samples = sample(
+            convert(sdk, cpu_sdk), lambda: _fresh_dir(scratch, "kfp-sdk"), repeat
+        )
+        # CPU seconds (user + sys) too: on a loaded machine wall time mostly measures the queue
+        row.detail["cpu_s"] = statistics.median(cpu_ours[1:])
+        row.detail["peer_cpu_s"] = statistics.median(cpu_sdk[1:])
+        row.peer_note = (
+            f"kfp.compiler on the same _pipeline.py; CPU {row.detail['cpu_s']:.3f} s vs "
+            f"{row.detail['peer_cpu_s']:.3f} s"
+        )
+
+    return attempt(row, measure)
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of every finished child process so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _cli_command() -> list[str]:
@@ -458,6 +503,7 @@ def measure_all(args: argparse.Namespace, scratch: Path) -> tuple[list[Row], dic
     rows += inprocess_rows(f"cells{CELLS}", paths["large"], args.repeat, scratch)
     kfp_cli = cli_row(paths["chain"], "kfp", args.repeat, scratch)
     rows += [kfp_cli, cli_row(paths["chain"], "python", args.repeat, scratch)]
+    rows.append(kfp_compiler_row(paths["chain"], args.repeat, scratch))
     peer = add_peer(kfp_cli, args, paths["kale_chain"], scratch)
     return rows, {**environment(args), "peer": peer}
 

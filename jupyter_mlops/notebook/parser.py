@@ -80,6 +80,7 @@ class _Builder(CellCollector):
         self.parameters: list[Parameter] = []
         self.setup_imports: set[str] = set()  # modules: calling their methods changes no data
         self.star_import = False  # setup has 'from x import *': unknown names may come from it
+        self.definers: dict[str, list[str]] = {}  # variable -> functions binding it, in order
 
     def build(self) -> Plan:
         self._assign_roles()
@@ -162,9 +163,12 @@ class _Builder(CellCollector):
 
     # -- 3. functions ----------------------------------------------------------------------
     def _functions(self, parameters: list[Parameter], setup_names: set[str]) -> list[Function]:
-        for draft in self.drafts.values():
+        for key, draft in self.drafts.items():
             draft.names = analyze_block((c.index, c.python) for c in draft.cells if not c.error)
             self._report_hidden_names(draft)
+            names = draft.names
+            for variable in {*names.first_binds, *names.binds, *names.modified}:
+                self.definers.setdefault(variable, []).append(key)
         parameter_names = {p.name for p in parameters}
         functions = {
             name: Function(
@@ -257,10 +261,11 @@ class _Builder(CellCollector):
         """The function whose definition of ``variable`` is the latest one before ``position``."""
         best: tuple[Position, str] | None = None
         defining: list[tuple[Position, str]] = []
-        for name, draft in self.drafts.items():
+        # only the functions that bind or change it: all of them made a long chain quadratic
+        for name in self.definers.get(variable, ()):
             if name == consumer:
                 continue
-            names = draft.names
+            names = self.drafts[name].names
             changed = None if variable in self.setup_imports else names.modified.get(variable)
             candidates = [
                 p

@@ -335,7 +335,12 @@ def _options(arg: str, with_value: str) -> tuple[dict[str, str], str]:
 
 def indent_code(code: str, prefix: str = "    ") -> str:
     """Indent code without touching the inside of multi-line strings (their value would change)."""
+    if not prefix:
+        return code  # nothing to add: skip tokenizing (cell_block's default)
     lines = code.split("\n")
+    if "\n" not in code or not any(m in code for m in ('"""', "'''", "\\\n", "\r")):
+        # no string can span lines: skip tokenizing (most cells; a long notebook has many)
+        return "\n".join(prefix + line if line.strip() else line for line in lines)
     inside_string: set[int] = set()  # 1-based line numbers that continue a string
     try:
         for token in tokenize.generate_tokens(io.StringIO(code).readline):
