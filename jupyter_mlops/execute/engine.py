@@ -33,11 +33,14 @@ import nbformat
 from papermill.engines import Engine, NBClientEngine, NotebookExecutionManager
 
 from jupyter_mlops.errors import ExecutionError
+from jupyter_mlops.execute import warm
 from jupyter_mlops.execute.fallback import fallback_reason, kernelspec_check, record_engine
 from jupyter_mlops.execute.outputs import CellOutputs
 from jupyter_mlops.execute.protocol import (
+    UNSAFE_MODULES,
     RunSession,
     RunStoppedError,
+    ZygoteHandle,
     get_zygote,
     kill_tree,
 )
@@ -201,6 +204,7 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         cwd = kwargs.pop("mlops_cwd", None)
         if cwd is not None:
             kwargs["resources"] = {"metadata": {"path": str(cwd)}}
+        kwargs.pop("mlops_warm", None)
         for name in ("mlops_env", "mlops_collect", "mlops_save", "mlops_control"):
             if kwargs.pop(name, None) is not None:
                 log.warning("mlops engine: %s is ignored under the nbclient engine", name)
@@ -229,6 +233,7 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         mlops_collect: list[str] | None = None,
         mlops_save: dict[str, str] | None = None,
         mlops_control: ExecutionControl | None = None,
+        mlops_warm: bool | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run the cells like ``PapermillNotebookClient.papermill_execute_cells``."""
@@ -243,7 +248,8 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         control = mlops_control if mlops_control is not None else ExecutionControl()
         cwd = os.path.abspath(mlops_cwd if mlops_cwd is not None else os.getcwd())
         outputs = CellOutputs(nb_man, log_output, stdout_file, stderr_file)
-        session = RunSession(get_zygote(start_timeout), control, float(start_timeout))
+        zygote = _warm_zygote(nb_man.nb, cwd, env, float(start_timeout), mlops_warm)
+        session = RunSession(zygote, control, float(start_timeout))
         try:
             stopped = cls._start(session, cwd, env)
             if stopped is None:
@@ -353,6 +359,32 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
                     f"could not save the value of {name!r}: {why}",
                     hint="check the path and that the value is serializable",
                 )
+
+
+def _warm_zygote(
+    nb: Any, cwd: str, env: dict[str, str], start_timeout: float, option: bool | None
+) -> ZygoteHandle:
+    """The zygote generation that imported what this notebook imports (``warm``); what it
+    warmed and what not (and why) goes to ``metadata.mlops.engine.warm``."""
+    if not warm.enabled(option):
+        return get_zygote(start_timeout)
+    plan = warm.plan_for(nb, cwd, env, UNSAFE_MODULES)
+    zygote = get_zygote(start_timeout, plan.modules, plan.key, plan.env)
+    for _ in range(len(plan.modules)):
+        if not zygote.closed:
+            break  # else a module started a thread at import: now in UNSAFE_MODULES
+        plan = warm.plan_for(nb, cwd, env, UNSAFE_MODULES)
+        zygote = get_zygote(start_timeout, plan.modules, plan.key, plan.env)
+    if zygote.closed:
+        zygote = get_zygote(start_timeout)
+    skipped = dict(plan.skipped)
+    skipped.update(zygote.warm.get("skipped") or {})
+    record: dict[str, Any] = dict(nb.metadata.get("mlops") or {})
+    engine = dict(record.get("engine") or {})
+    engine["warm"] = {"modules": list(zygote.warm.get("modules") or []), "skipped": skipped}
+    record["engine"] = engine
+    nb.metadata["mlops"] = _node(record)
+    return zygote
 
 
 def _stopped_error(nb: Any, stopped: RunStoppedError) -> Exception:

@@ -1,0 +1,144 @@
+"""The zygote's side of warm imports: import a notebook's modules once, safely for fork().
+
+A generation of the zygote imports the modules the engine asks for (``warm``, the engine's
+side, chose them) before it forks any run. Three things keep that safe and invisible:
+
+- **The run's environment.** The imports see the environment a run's kernel would have
+  (``kernel_environment`` of the run's, e.g. ``MPLBACKEND``), so module state computed at
+  import is what the run itself would have computed. The zygote's own environment and
+  ``sys.path`` are restored afterwards; the zygote's folder is never on the path.
+- **No thread survives into a fork.** OpenMP and BLAS libraries size their thread pools
+  from ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/... when they load; these are set to 1
+  around the imports (unless the run's environment sets them), so no pool thread exists at
+  fork. Each forked run then gives the pools the size a fresh process would have
+  (``after_fork``, through threadpoolctl's controllers, found once here). After every
+  import the zygote counts its threads (``/proc/self/task``): a module that started one
+  makes the generation unusable (a thread's locks would be held forever in a fork), and
+  the engine discards it and never warms that module again.
+- **Global random state** (numpy's generator, seeded at import) is reseeded in each run.
+- **Imports that fail** are skipped with the reason; the run imports them itself and fails
+  or succeeds as it would anyway.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from jupyter_mlops.execute.protocol import Message
+
+# Variables OpenMP and the BLAS libraries read when they load, in the order each reads them.
+POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+_POOL_SOURCES = {
+    "openblas": ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"),
+    "mkl": ("MKL_NUM_THREADS", "OMP_NUM_THREADS"),
+    "blis": ("BLIS_NUM_THREADS", "OMP_NUM_THREADS"),
+    "openmp": ("OMP_NUM_THREADS",),
+}
+
+_controller: Any = None  # threadpoolctl's ThreadpoolController, found once in the zygote
+
+
+def thread_count() -> int:
+    """Threads of this process, native ones included (a BLAS pool is invisible to
+    ``threading``)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def warm_up(modules: list[str], env: dict[str, str]) -> Message:
+    """Import ``modules`` as a run would see them; the report goes in the ``ready`` message."""
+    from jupyter_mlops.execute.kernel_shell import kernel_environment
+
+    imported: list[str] = []
+    skipped: dict[str, str] = {}
+    unsafe: dict[str, str] = {}
+    saved_env = dict(os.environ)
+    saved_path = list(sys.path)
+    run_env = kernel_environment(env)
+    capped = [name for name in POOL_VARIABLES if not run_env.get(name)]
+    os.environ.clear()
+    os.environ.update(run_env)
+    os.environ.update(dict.fromkeys(capped, "1"))
+    sys.path[:] = [entry for entry in sys.path if entry not in {"", "."}]
+    try:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except BaseException as err:  # SystemExit or KeyboardInterrupt from an import too
+                skipped[name] = f"the zygote could not import it ({type(err).__name__}: {err})"
+                continue
+            threads = thread_count()
+            if threads > 1:
+                unsafe[name.split(".")[0]] = f"it started {threads - 1} thread(s) at import"
+                break
+            imported.append(name)
+        pools = _find_pools() if imported and not unsafe else []
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.path[:] = saved_path
+    return {
+        "modules": imported,
+        "skipped": skipped,
+        "unsafe": unsafe,
+        "capped": capped,
+        "pools": pools,
+    }
+
+
+def _find_pools() -> list[str]:
+    """The thread pools (OpenMP, BLAS) the imports loaded, by threadpoolctl's name."""
+    global _controller
+    if importlib.util.find_spec("threadpoolctl") is None:
+        return []
+    from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+    _controller = ThreadpoolController()
+    return [str(lib.internal_api) for lib in _controller.lib_controllers]
+
+
+def after_fork(warm: Message, env: Mapping[str, str]) -> None:
+    """In a forked run: what a fresh import would have made different in each process."""
+    if not warm.get("modules"):
+        return
+    _reseed()
+    _restore_pools(warm, env)
+
+
+def _reseed() -> None:
+    """numpy seeds its global generator from OS entropy at import and, unlike ``random``,
+    not again after ``fork()``: without this every run would draw the same numbers."""
+    numpy_random = sys.modules.get("numpy.random")
+    seed = getattr(numpy_random, "seed", None)
+    if callable(seed):
+        seed()
+
+
+def _restore_pools(warm: Message, env: Mapping[str, str]) -> None:
+    """Size the pools capped in the zygote as a fresh process would."""
+    if _controller is None or not warm.get("capped"):
+        return
+    capped = set(warm["capped"])
+    for lib in _controller.lib_controllers:
+        sources = _POOL_SOURCES.get(str(lib.internal_api), ("OMP_NUM_THREADS",))
+        if not capped.intersection(sources):
+            continue  # the run's environment sized it already
+        wanted = _threads_from(sources, env)
+        if lib.num_threads != wanted:
+            lib.set_num_threads(wanted)
+
+
+def _threads_from(sources: tuple[str, ...], env: Mapping[str, str]) -> int:
+    for name in sources:
+        value = env.get(name, "").split(",")[0].strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return len(os.sched_getaffinity(0))
