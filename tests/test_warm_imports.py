@@ -196,6 +196,25 @@ def test_a_module_that_starts_a_thread_at_import_is_not_warmed(tmp_path: Path) -
             os.environ["PYTHONPATH"] = old
 
 
+def test_a_module_that_kills_the_zygote_at_import_is_not_warmed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a library that ends the process importing it, but only in a zygote
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "crashlib_warm.py").write_text(
+        "import os, sys\nif '--warm' in sys.argv:\n    os._exit(3)\nVALUE = 'imported by the run'\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(library), os.getenv("PYTHONPATH", "")]))
+    source = _write(tmp_path / "in.ipynb", "import crashlib_warm\nprint(crashlib_warm.VALUE)")
+    # Then each run still works, as it would without warm imports, and says why
+    for name in ("first", "second"):
+        nb = _run(source, tmp_path / f"{name}.ipynb")
+        assert _text(nb, 0) == "imported by the run\n"
+        assert _warm(nb)["modules"] == []
+        assert "failed" in _warm(nb)["skipped"]["crashlib_warm"]
+
+
 POOLS = """import json, os
 a = np.random.rand(400, 400)
 b = a @ a

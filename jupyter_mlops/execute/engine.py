@@ -368,23 +368,45 @@ def _warm_zygote(
     warmed and what not (and why) goes to ``metadata.mlops.engine.warm``."""
     if not warm.enabled(option):
         return get_zygote(start_timeout)
-    plan = warm.plan_for(nb, cwd, env, UNSAFE_MODULES)
-    zygote = get_zygote(start_timeout, plan.modules, plan.key, plan.env)
-    for _ in range(len(plan.modules)):
-        if not zygote.closed:
-            break  # else a module started a thread at import: now in UNSAFE_MODULES
+    zygote: ZygoteHandle | None = None
+    for _ in range(3):
         plan = warm.plan_for(nb, cwd, env, UNSAFE_MODULES)
-        zygote = get_zygote(start_timeout, plan.modules, plan.key, plan.env)
-    if zygote.closed:
+        zygote = _generation(plan, start_timeout)
+        if zygote is not None:
+            break
+    if zygote is None:
+        plan = warm.plan_for(nb, cwd, env, UNSAFE_MODULES)
         zygote = get_zygote(start_timeout)
+    modules = list(zygote.warm.get("modules") or [])
     skipped = dict(plan.skipped)
     skipped.update(zygote.warm.get("skipped") or {})
+    for name in plan.modules:  # left out after too many discarded generations
+        skipped.setdefault(name, "not warmed: other imports of this notebook had to be dropped")
+    for name in modules:
+        skipped.pop(name, None)
+    engine_record = {"modules": modules, "skipped": skipped}
     record: dict[str, Any] = dict(nb.metadata.get("mlops") or {})
     engine = dict(record.get("engine") or {})
-    engine["warm"] = {"modules": list(zygote.warm.get("modules") or []), "skipped": skipped}
+    engine["warm"] = engine_record
     record["engine"] = engine
     nb.metadata["mlops"] = _node(record)
     return zygote
+
+
+def _generation(plan: warm.WarmPlan, start_timeout: float) -> ZygoteHandle | None:
+    """The generation for ``plan``; ``None`` when it had to be discarded (a module started a
+    thread, or the process died or hung while importing: its modules are then never warmed
+    again here, and the caller plans again without them)."""
+    try:
+        zygote = get_zygote(start_timeout, plan.modules, plan.key, plan.env)
+    except ExecutionError as err:
+        if not plan.modules:
+            raise
+        reason = f"the zygote importing it (with {', '.join(plan.modules)}) failed: {err}"
+        log.warning("mlops engine: not warming %s: %s", ", ".join(plan.modules), err)
+        UNSAFE_MODULES.update({name.split(".")[0]: reason for name in plan.modules})
+        return None
+    return None if zygote.closed else zygote
 
 
 def _stopped_error(nb: Any, stopped: RunStoppedError) -> Exception:
