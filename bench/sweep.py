@@ -188,14 +188,14 @@ def warm_memory() -> tuple[int | None, int | None, list[str]]:
     """The example's warm zygote in this process: PSS and RSS in bytes, modules warmed."""
     import papermill
 
-    from jupyter_mlops.execute import protocol
+    from jupyter_mlops.execute import zygotes
 
     with tempfile.TemporaryDirectory(prefix="mlops-sweep-mem-") as scratch:
         papermill.execute_notebook(
             str(EXAMPLE), str(Path(scratch) / "out.ipynb"), engine_name="mlops",
             progress_bar=False, cwd=scratch,
         )  # fmt: skip
-    zygote = protocol._zygote
+    zygote = zygotes._zygote
     if zygote is None:
         return None, None, []
     rss = None

@@ -203,7 +203,7 @@ class MLOps(LoggingConfigurable):
         """Every registered executor, the configured default, and opened ones' dashboards;
         ``zygotes``: this process's warm zygotes (modules, memory) that local runs fork from."""
         from .execute.executors import describe_executors
-        from .execute.protocol import zygote_status
+        from .execute.zygotes import zygote_status
 
         with self._open_lock:
             opened = dict(self._executors)

@@ -22,7 +22,7 @@ import papermill
 import pytest
 from conftest import make_notebook
 
-from jupyter_mlops.execute import protocol
+from jupyter_mlops.execute import zygotes
 from jupyter_mlops.execute.warm import notebook_imports
 from jupyter_mlops.service import MLOps
 
@@ -57,8 +57,8 @@ def _threads(pid: int) -> int:
 
 
 def _zygote_pid() -> int:
-    assert protocol._zygote is not None
-    return protocol._zygote.process.pid
+    assert zygotes._zygote is not None
+    return zygotes._zygote.process.pid
 
 
 def test_the_imports_are_read_from_the_top_level_code_of_every_code_cell() -> None:
@@ -318,19 +318,19 @@ def test_generations_are_bounded_by_count_and_memory_and_report_it(
         _write(tmp_path / "pandas.ipynb", "import pandas"),
         _write(tmp_path / "both.ipynb", "import numpy\nimport pandas"),
     ]
-    monkeypatch.setattr(protocol, "MAX_GENERATIONS", 2)
+    monkeypatch.setattr(zygotes, "MAX_GENERATIONS", 2)
     pids = []
     for index, source in enumerate(notebooks):
         _run(source, tmp_path / f"out{index}.ipynb")
         pids.append(_zygote_pid())
-    warm = [z for z in protocol.zygote_status() if z["modules"]]
+    warm = [z for z in zygotes.zygote_status() if z["modules"]]
     assert [z["pid"] for z in warm] == pids[1:]  # least recently used first, then retired
     assert all(z["memory"] > 20 << 20 for z in warm)
     assert not os.path.exists(f"/proc/{pids[0]}/task")
     # Over the memory cap only the newest generation is kept
-    monkeypatch.setattr(protocol, "MAX_GENERATION_BYTES", 1)
+    monkeypatch.setattr(zygotes, "MAX_GENERATION_BYTES", 1)
     _run(notebooks[0], tmp_path / "again.ipynb")
-    assert [z["pid"] for z in protocol.zygote_status() if z["modules"]] == [_zygote_pid()]
+    assert [z["pid"] for z in zygotes.zygote_status() if z["modules"]] == [_zygote_pid()]
 
 
 SWEPT = make_notebook(

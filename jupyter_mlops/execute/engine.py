@@ -36,14 +36,8 @@ from jupyter_mlops.errors import ExecutionError
 from jupyter_mlops.execute import warm
 from jupyter_mlops.execute.fallback import fallback_reason, kernelspec_check, record_engine
 from jupyter_mlops.execute.outputs import CellOutputs
-from jupyter_mlops.execute.protocol import (
-    UNSAFE_MODULES,
-    RunSession,
-    RunStoppedError,
-    ZygoteHandle,
-    get_zygote,
-    kill_tree,
-)
+from jupyter_mlops.execute.protocol import RunSession, RunStoppedError, kill_tree
+from jupyter_mlops.execute.zygotes import UNSAFE_MODULES, ZygoteHandle, get_zygote
 
 log = logging.getLogger(__name__)
 

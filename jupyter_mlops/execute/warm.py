@@ -19,7 +19,7 @@ Never warmed, each with the reason recorded in ``metadata.mlops.engine.warm.skip
 The generation's key is the import set, the versions of the installed distributions behind
 it, the variables that shape ``sys.path`` and the environment the imports saw, so a new
 import, an upgraded package or another ``PYTHONPATH`` gives a fresh generation
-(``protocol.get_zygote`` keeps a bounded, least-recently-used set of them).
+(``zygotes.get_zygote`` keeps a bounded, least-recently-used set of them).
 
 ``JUPYTER_MLOPS_WARM_IMPORTS=0`` in the engine's environment (or the engine option
 ``mlops_warm=False``) turns warm imports off.
@@ -119,11 +119,20 @@ def _parse(source: str) -> ast.Module | None:
 
 def notebook_imports(nb: Any) -> list[str]:
     """Absolute modules imported at the top level of the notebook's code cells, in order."""
+    sources = tuple(
+        str(cell.source)
+        for cell in nb.cells
+        if cell.cell_type == "code" and "import" in cell.source
+    )
+    return list(_imports(sources))
+
+
+@functools.lru_cache(maxsize=256)
+def _imports(sources: tuple[str, ...]) -> tuple[str, ...]:
+    """The imports of these cells (cached: every run of a sweep has the same cells)."""
     found: dict[str, None] = {}
-    for cell in nb.cells:
-        if cell.cell_type != "code" or "import" not in cell.source:
-            continue
-        tree = _parse(cell.source)
+    for source in sources:
+        tree = _parse(source)
         if tree is None:
             continue
         for node in _top_level(tree.body):
@@ -132,7 +141,7 @@ def notebook_imports(nb: Any) -> list[str]:
                     found.setdefault(alias.name, None)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.setdefault(node.module, None)
-    return list(found)
+    return tuple(found)
 
 
 def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
