@@ -76,6 +76,7 @@ def test_the_imports_are_read_from_the_top_level_code_of_every_code_cell() -> No
         "numpy",
         "os",
         "sklearn.metrics",
+        "sklearn.metrics.f1_score?",  # a submodule or not: the zygote finds out
         "matplotlib.pyplot",
         "threadpoolctl",
     ]
@@ -86,12 +87,16 @@ def test_a_run_finds_the_notebooks_modules_imported_before_its_first_cell(
 ) -> None:
     source = _write(
         tmp_path / "in.ipynb",
-        "import sys\nprint(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))",
-        "import json\nimport numpy\nimport pandas as pd",
+        "import sys\nprint(sorted(m for m in ('numpy', 'pandas', 'matplotlib.pyplot')"
+        " if m in sys.modules))",
+        "import json\nimport numpy\nimport pandas as pd\nfrom matplotlib import pyplot, rcParams",
     )
     warm = _run(source, tmp_path / "warm.ipynb")
-    assert _text(warm, 0) == "['numpy', 'pandas']\n"
-    assert _warm(warm) == {"modules": ["numpy", "pandas"], "skipped": {}}
+    assert _text(warm, 0) == "['matplotlib.pyplot', 'numpy', 'pandas']\n"
+    assert _warm(warm) == {
+        "modules": ["numpy", "pandas", "matplotlib", "matplotlib.pyplot"],
+        "skipped": {},
+    }
     # Turned off by the engine option or the environment: imported by the run, as today
     cold = _run(source, tmp_path / "cold.ipynb", mlops_warm=False)
     assert _text(cold, 0) == "[]\n"

@@ -37,6 +37,7 @@ from jupyter_mlops.execute import warm
 from jupyter_mlops.execute.fallback import fallback_reason, kernelspec_check, record_engine
 from jupyter_mlops.execute.outputs import CellOutputs
 from jupyter_mlops.execute.protocol import RunSession, RunStoppedError, kill_tree
+from jupyter_mlops.execute.warm_zygote import MAYBE_MODULE
 from jupyter_mlops.execute.zygotes import UNSAFE_MODULES, ZygoteHandle, get_zygote
 
 log = logging.getLogger(__name__)
@@ -375,7 +376,8 @@ def _warm_zygote(
     skipped = dict(plan.skipped)
     skipped.update(zygote.warm.get("skipped") or {})
     for name in plan.modules:  # left out after too many discarded generations
-        skipped.setdefault(name, "not warmed: other imports of this notebook had to be dropped")
+        if not name.endswith(MAYBE_MODULE):
+            skipped.setdefault(name, "not warmed: other imports of this notebook were dropped")
     for name in modules:
         skipped.pop(name, None)
     engine_record = {"modules": modules, "skipped": skipped}

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_mlops.execute.warm_zygote import MAYBE_MODULE
+
 SWITCH = "JUPYTER_MLOPS_WARM_IMPORTS"
 
 # Top-level packages whose import starts CUDA/accelerator runtimes, thread pools outside our
@@ -118,7 +120,8 @@ def _parse(source: str) -> ast.Module | None:
 
 
 def notebook_imports(nb: Any) -> list[str]:
-    """Absolute modules imported at the top level of the notebook's code cells, in order."""
+    """Absolute modules imported at the top level of the notebook's code cells, in order
+    (``x.y?`` for ``from x import y``: ``x.y`` if that is a module, not an attribute)."""
     sources = tuple(
         str(cell.source)
         for cell in nb.cells
@@ -141,6 +144,9 @@ def _imports(sources: tuple[str, ...]) -> tuple[str, ...]:
                     found.setdefault(alias.name, None)
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 found.setdefault(node.module, None)
+                for alias in node.names:  # `from matplotlib import pyplot`: maybe a module
+                    if alias.name != "*":
+                        found.setdefault(f"{node.module}.{alias.name}{MAYBE_MODULE}", None)
     return tuple(found)
 
 
@@ -166,7 +172,8 @@ def plan_for(nb: Any, cwd: str, env: dict[str, str], known_unsafe: dict[str, str
             continue  # cheap or already in the zygote
         reason = _never_reason(top, cwd, known_unsafe)
         if reason is not None:
-            plan.skipped.setdefault(top if top in NEVER_WARMED else name, reason)
+            if not name.endswith(MAYBE_MODULE):
+                plan.skipped.setdefault(top if top in NEVER_WARMED else name, reason)
             continue
         wanted.append(name)
     if not wanted:

@@ -41,6 +41,9 @@ _POOL_SOURCES = {
     "openmp": ("OMP_NUM_THREADS",),
 }
 
+# Marks a name from `from x import y`: ``x.y`` is imported only if it is a submodule.
+MAYBE_MODULE = "?"
+
 _controller: Any = None  # threadpoolctl's ThreadpoolController, found once in the zygote
 
 
@@ -69,7 +72,10 @@ def warm_up(modules: list[str], env: dict[str, str]) -> Message:
     os.environ.update(dict.fromkeys(capped, "1"))
     sys.path[:] = [entry for entry in sys.path if entry not in {"", "."}]
     try:
-        for name in modules:
+        for wanted in modules:
+            name = wanted.removesuffix(MAYBE_MODULE)
+            if wanted != name and not _is_module(name):
+                continue  # `from x import y` with y an attribute of x: nothing more to import
             try:
                 importlib.import_module(name)
             except BaseException as err:  # SystemExit or KeyboardInterrupt from an import too
@@ -92,6 +98,17 @@ def warm_up(modules: list[str], env: dict[str, str]) -> Message:
         "capped": capped,
         "pools": pools,
     }
+
+
+def _is_module(name: str) -> bool:
+    """``name`` is a submodule of an imported package (its parent is imported already)."""
+    parent, _, _ = name.rpartition(".")
+    if parent not in sys.modules or not hasattr(sys.modules[parent], "__path__"):
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except Exception:  # a broken finder: the run imports it itself
+        return False
 
 
 def _find_pools() -> list[str]:
