@@ -4,11 +4,13 @@ Stock papermill starts and stops a Jupyter kernel per run (~0.65 s); a small not
 takes milliseconds. This engine asks a long-lived zygote process (``zygote``) that already
 imported IPython to fork one child per run: a clean namespace every time, for ~5 ms. The
 child's outputs arrive as nbclient would fold them into the notebook (``session``), so the
-output notebook matches a stock run's.
+output notebook matches a stock run's. Runs of a notebook that imports numpy, pandas, … fork
+from a generation of the zygote that imported them already (``warm``; recorded in
+``metadata.mlops.engine.warm``), so a sweep pays those imports once.
 
 Use it with ``papermill in.ipynb out.ipynb --engine mlops`` or
 ``papermill.execute_notebook(..., engine_name="mlops", mlops_cwd=..., mlops_env=...,
-mlops_collect=[...], mlops_save={...}, mlops_control=ExecutionControl())``.
+mlops_collect=[...], mlops_save={...}, mlops_control=ExecutionControl(), mlops_warm=False)``.
 
 Faults end the run with an ``error`` output on the cell where it stopped, so papermill raises
 ``PapermillExecutionError`` with that ``ename``: ``DeadKernelError`` (the child died),

@@ -7,6 +7,10 @@ itself never runs user code, so nothing a run does (globals, imports, ``os.envir
 ``chdir``, ``atexit``, ``sys.stdout``) can reach the next run: each run lives and dies in
 its own forked child.
 
+Started with ``--warm``, the zygote is a *generation* for one notebook's imports: its first
+request (``warm``) names the modules, which it imports before it says ``ready`` and forks
+anything (``warm_zygote``: fork safety, and what each run then resets).
+
 Processes: the zygote and every child are child subreapers, so whatever a run starts stays
 in that run's tree while the child lives, and comes back to the zygote (not init) when the
 child dies; the zygote then kills it before reporting ``exited``. Each child also calls
