@@ -220,6 +220,34 @@ def test_a_module_that_kills_the_zygote_at_import_is_not_warmed(
         assert "failed" in _warm(nb)["skipped"]["crashlib_warm"]
 
 
+def test_what_a_module_prints_or_warns_at_import_stays_in_the_runs_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "chatty_warm.py").write_text("print('hello from chatty')\n")
+    (library / "warning_warm.py").write_text(
+        "import warnings\nwarnings.warn('warning_warm is old', UserWarning)\n"
+    )
+    (library / "cwriter_warm.py").write_text("import os\nos.write(2, b'said at fd level\\n')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(library), os.getenv("PYTHONPATH", "")]))
+    source = _write(
+        tmp_path / "in.ipynb", "import chatty_warm\nimport warning_warm\nimport cwriter_warm"
+    )
+    nb = _run(source, tmp_path / "out.ipynb")
+    stock = _run(source, tmp_path / "stock.ipynb", engine=None)
+    text = _text(nb, 0)
+    assert "hello from chatty" in text
+    assert "warning_warm is old" in text
+    assert "said at fd level" in text
+    for said in ("hello from chatty", "warning_warm is old"):  # as a stock kernel shows
+        assert said in _text(stock, 0)
+    warm = _warm(nb)
+    assert warm["modules"] == []
+    for name in ("chatty_warm", "warning_warm", "cwriter_warm"):
+        assert "at import" in warm["skipped"][name]
+
+
 POOLS = """import json, os
 a = np.random.rand(400, 400)
 b = a @ a

@@ -16,18 +16,24 @@ side, chose them) before it forks any run. Three things keep that safe and invis
   makes the generation unusable (a thread's locks would be held forever in a fork), and
   the engine discards it and never warms that module again.
 - **Global random state** (numpy's generator, seeded at import) is reseeded in each run.
+- **Output at import.** What a module prints, logs or warns while it is imported, a stock
+  kernel shows in the importing cell; such a module is not warmed (like a thread starter).
 - **Imports that fail** are skipped with the reason; the run imports them itself and fails
   or succeeds as it would anyway.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import os
 import sys
+import tempfile
 import threading
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from jupyter_mlops.execute.protocol import Message
@@ -76,11 +82,19 @@ def warm_up(modules: list[str], env: dict[str, str]) -> Message:
             name = wanted.removesuffix(MAYBE_MODULE)
             if wanted != name and not _is_module(name):
                 continue  # `from x import y` with y an attribute of x: nothing more to import
-            try:
-                importlib.import_module(name)
-            except BaseException as err:  # SystemExit or KeyboardInterrupt from an import too
-                skipped[name] = f"the zygote could not import it ({type(err).__name__}: {err})"
+            with _import_output() as output:
+                try:
+                    importlib.import_module(name)
+                except BaseException as err:  # SystemExit or KeyboardInterrupt too
+                    error = f"{type(err).__name__}: {err}"
+                    skipped[name] = f"the zygote could not import it ({error})"
+            if name in skipped:
                 continue
+            if output:
+                unsafe[name.split(".")[0]] = (
+                    f"it writes or warns at import ({output[0][:80]!r}), which a run shows"
+                )
+                break
             threads = thread_count()
             if threads > 1:
                 unsafe[name.split(".")[0]] = f"it started {threads - 1} thread(s) at import"
@@ -98,6 +112,43 @@ def warm_up(modules: list[str], env: dict[str, str]) -> Message:
         "capped": capped,
         "pools": pools,
     }
+
+
+@contextlib.contextmanager
+def _import_output() -> Iterator[list[str]]:
+    """What an import prints (fds 1 and 2 included), warns or logs, in the list once done.
+
+    A stock kernel shows it in the cell that imports; imported here it would be lost, so a
+    module that says anything at import is not warmed.
+    """
+    said: list[str] = []
+    shown: list[str] = []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds = [os.dup(1), os.dup(2)]
+    saved_streams = (sys.stdout, sys.stderr)
+    saved_show = warnings.showwarning
+    text = io.StringIO()
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        sys.stdout = sys.stderr = text
+        # Not catch_warnings(): it would also undo the filters the module sets at import.
+        warnings.showwarning = lambda message, *args, **kwargs: shown.append(str(message))
+        try:
+            yield said
+        finally:
+            warnings.showwarning = saved_show
+            sys.stdout, sys.stderr = saved_streams
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            for fd in saved_fds:
+                os.close(fd)
+            sink.seek(0)
+            written = sink.read().decode("utf-8", "replace")
+            found = text.getvalue() + written + "\n".join(shown)
+            if found.strip():
+                said.append(found.strip())
 
 
 def _is_module(name: str) -> bool:
