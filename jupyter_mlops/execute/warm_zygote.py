@@ -9,9 +9,10 @@ side, chose them) before it forks any run. Three things keep that safe and invis
   ``sys.path`` are restored afterwards; the zygote's folder is never on the path.
 - **No thread survives into a fork.** OpenMP and BLAS libraries size their thread pools
   from ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/... when they load; these are set to 1
-  around the imports (unless the run's environment sets them), so no pool thread exists at
-  fork. Each forked run then gives the pools the size a fresh process would have
-  (``after_fork``, through threadpoolctl's controllers, found once here). After every
+  around the imports (unless the run's environment sets them, or threadpoolctl is missing),
+  so no pool thread exists at fork. Each forked run then gives the pools the size a fresh
+  process would have (``after_fork``, through threadpoolctl's controllers, found once
+  here). After every
   import the zygote counts its threads (``/proc/self/task``): a module that started one
   makes the generation unusable (a thread's locks would be held forever in a fork), and
   the engine discards it and never warms that module again.
@@ -72,7 +73,10 @@ def warm_up(modules: list[str], env: dict[str, str]) -> Message:
     saved_env = dict(os.environ)
     saved_path = list(sys.path)
     run_env = kernel_environment(env)
-    capped = [name for name in POOL_VARIABLES if not run_env.get(name)]
+    # Capped only if each run can size the pools again; else a pool's threads show in the
+    # thread check and its module is not warmed.
+    resizable = importlib.util.find_spec("threadpoolctl") is not None
+    capped = [name for name in POOL_VARIABLES if not run_env.get(name)] if resizable else []
     os.environ.clear()
     os.environ.update(run_env)
     os.environ.update(dict.fromkeys(capped, "1"))
@@ -100,7 +104,7 @@ def warm_up(modules: list[str], env: dict[str, str]) -> Message:
                 unsafe[name.split(".")[0]] = f"it started {threads - 1} thread(s) at import"
                 break
             imported.append(name)
-        pools = _find_pools() if imported and not unsafe else []
+        pools = _find_pools() if capped and imported and not unsafe else []
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
@@ -165,8 +169,6 @@ def _is_module(name: str) -> bool:
 def _find_pools() -> list[str]:
     """The thread pools (OpenMP, BLAS) the imports loaded, by threadpoolctl's name."""
     global _controller
-    if importlib.util.find_spec("threadpoolctl") is None:
-        return []
     from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
 
     _controller = ThreadpoolController()
