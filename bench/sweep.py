@@ -1,19 +1,33 @@
-"""Sweep benchmark: ``python bench/sweep.py``.
+"""Sweep benchmark: ``python bench/sweep.py`` (``--help`` for the options).
 
-The same 50 parameter sets of a small notebook (a parameters cell and three cells of cheap
-code) through ``papermill.execute_notebook``, four ways: stock papermill sequentially, stock
-papermill on a process pool of 2, the ``mlops`` engine sequentially, the ``mlops`` engine on
-2 threads. All with ``progress_bar=False``. Prints one table; asserts nothing.
+Two tables, in one run.
 
-The mlops rows run after one untimed warm-up run that starts the zygote (it is started once
-per process and reused); its start-up time is printed below the table.
+The tiny notebook: the same 50 parameter sets of a small notebook (a parameters cell and
+three cells of cheap code) through ``papermill.execute_notebook``, four ways: stock
+papermill sequentially, stock papermill on a process pool of 2, the ``mlops`` engine
+sequentially, the ``mlops`` engine on 2 threads. All with ``progress_bar=False``. The mlops
+rows run after one untimed warm-up run that starts the zygote (it is started once per
+process and reused); its start-up time is printed below the table.
+
+The example notebook (``examples/churn.ipynb``: numpy, pandas, scikit-learn): 20 runs
+(seeds 1..20) with stock papermill sequentially and on 2 processes, then end to end through
+the CLI (``jupyter mlops sweep examples/churn.ipynb -p seed 1,...,N --parallel 2`` as a new
+process, in a fresh project, store and all) at 20 and 100 runs, with warm imports and, at
+20 runs, without them (``JUPYTER_MLOPS_WARM_IMPORTS=0``). Ratios are per run against the
+stock rows; the warm zygote's memory (proportional and resident set size) is measured in
+this process after one run of the example. Prints; asserts nothing.
 """
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures
 import itertools
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,6 +36,7 @@ from typing import Any
 
 RUNS = 50
 WORKERS = 2
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "churn.ipynb"
 
 CELLS: list[tuple[str, list[str]]] = [
     ("alpha = 0.1\nsteps = 10", ["parameters"]),
@@ -106,8 +121,8 @@ def timed(action: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def main() -> int:
-    """Run the four rows and print the table."""
+def tiny_table() -> None:
+    """The four rows of the tiny notebook."""
     with tempfile.TemporaryDirectory(prefix="mlops-sweep-") as scratch:
         folder = Path(scratch)
         source = write_notebook(folder)
@@ -138,6 +153,110 @@ def main() -> int:
     for name, seconds in rows:
         print(f"{name:<32} {seconds:>8.2f} {RUNS / seconds:>8.1f} {baseline / seconds:>12.1f}x")
     print(f"(first mlops run, starting the zygote: {zygote_start:.2f} s, not in the rows)")
+
+
+def example_jobs(out: Path, runs: int) -> list[tuple[str, str, dict[str, Any], str | None]]:
+    return [
+        (str(EXAMPLE), str(out / f"stock-{seed}.ipynb"), {"seed": seed}, None)
+        for seed in range(1, runs + 1)
+    ]
+
+
+def cli_sweep(runs: int, warm: bool) -> float:
+    """One CLI sweep of the example as a new process, in a fresh project; seconds."""
+    with tempfile.TemporaryDirectory(prefix="mlops-sweep-cli-") as scratch:
+        project = Path(scratch)
+        shutil.copy(EXAMPLE, project / "churn.ipynb")
+        env = dict(os.environ)
+        if not warm:
+            env["JUPYTER_MLOPS_WARM_IMPORTS"] = "0"
+        seeds = ",".join(str(seed) for seed in range(1, runs + 1))
+        command = [sys.executable, "-m", "jupyter_mlops.cli", "sweep", "churn.ipynb"]
+        command += ["-p", "seed", seeds, "--parallel", str(WORKERS), "--json"]
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"the CLI sweep failed: {done.stderr.strip()[-500:]}")
+        statuses = [run["status"] for run in json.loads(done.stdout)["runs"]]
+        if statuses != ["succeeded"] * runs:
+            raise RuntimeError(f"not every run succeeded: {statuses}")
+        return seconds
+
+
+def warm_memory() -> tuple[int | None, int | None, list[str]]:
+    """The example's warm zygote in this process: PSS and RSS in bytes, modules warmed."""
+    import papermill
+
+    from jupyter_mlops.execute import zygotes
+
+    with tempfile.TemporaryDirectory(prefix="mlops-sweep-mem-") as scratch:
+        papermill.execute_notebook(
+            str(EXAMPLE), str(Path(scratch) / "out.ipynb"), engine_name="mlops",
+            progress_bar=False, cwd=scratch,
+        )  # fmt: skip
+    zygote = zygotes._zygote
+    if zygote is None:
+        return None, None, []
+    rss = None
+    with open(f"/proc/{zygote.process.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+    return zygote.memory(), rss, list(zygote.warm.get("modules") or [])
+
+
+def example_table(stock_runs: int, cli_runs: list[int]) -> None:
+    """Stock papermill against CLI sweeps of the example notebook."""
+    with tempfile.TemporaryDirectory(prefix="mlops-sweep-stock-") as scratch:
+        folder = Path(scratch)
+        work = example_jobs(folder, stock_runs)
+        stock_seq = timed(lambda: sequential(work))
+        stock_two = timed(lambda: process_pool(work))
+    rows: list[tuple[str, int, float]] = [
+        ("stock papermill, sequential", stock_runs, stock_seq),
+        (f"stock papermill, {WORKERS} processes", stock_runs, stock_two),
+    ]
+    for runs in cli_runs:
+        rows.append((f"CLI sweep --parallel {WORKERS}, warm", runs, cli_sweep(runs, True)))
+    rows.append(
+        (f"CLI sweep --parallel {WORKERS}, warm off", stock_runs, cli_sweep(stock_runs, False))
+    )
+    per_seq = stock_seq / stock_runs
+    per_two = stock_two / stock_runs
+    print(f"\nexample notebook ({EXAMPLE.name}: numpy, pandas, scikit-learn)")
+    header = f"{'row':<34} {'runs':>5} {'seconds':>8} {'s/run':>6} {'vs seq':>7} {'vs 2 proc':>9}"
+    print(header)
+    for name, runs, seconds in rows:
+        each = seconds / runs
+        print(
+            f"{name:<34} {runs:>5} {seconds:>8.2f} {each:>6.2f} "
+            f"{per_seq / each:>6.1f}x {per_two / each:>8.1f}x"
+        )
+    pss, rss, modules = warm_memory()
+    mib = 1 << 20
+    print(
+        f"warm zygote ({', '.join(modules)}): "
+        f"PSS {pss / mib if pss else float('nan'):.0f} MiB, "
+        f"RSS {rss / mib if rss else float('nan'):.0f} MiB"
+    )
+
+
+def main() -> int:
+    """Run the rows and print the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-tiny", action="store_true", help="only the example's table")
+    parser.add_argument("--skip-example", action="store_true", help="only the tiny table")
+    parser.add_argument("--stock-runs", type=int, default=20, help="example runs, stock rows")
+    parser.add_argument(
+        "--cli-runs", type=int, nargs="+", default=[20, 100], help="example runs, CLI rows"
+    )
+    options = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
+    if not options.skip_tiny:
+        tiny_table()
+    if not options.skip_example:
+        example_table(options.stock_runs, options.cli_runs)
     return 0
 
 

@@ -214,12 +214,15 @@ class MLOps(LoggingConfigurable):
         return self.get_executor(request.executor).execute(request, on_start=on_start)
 
     def executors(self) -> dict[str, Any]:
-        """Every registered executor, the configured default, and opened ones' dashboards."""
+        """Every registered executor, the configured default, and opened ones' dashboards;
+        ``zygotes``: this process's warm zygotes (modules, memory) that local runs fork from."""
         from .execute.executors import describe_executors
+        from .execute.zygotes import zygote_status
 
         with self._open_lock:
             opened = dict(self._executors)
-        return describe_executors(opened, self.executor or "local", self.config)
+        described = describe_executors(opened, self.executor or "local", self.config)
+        return {**described, "zygotes": zygote_status()}
 
     def running(self) -> list[str]:
         """The runs this process is executing, on every executor opened."""

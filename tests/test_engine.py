@@ -23,7 +23,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from papermill.exceptions import PapermillExecutionError
 
 from jupyter_mlops.errors import ExecutionError
-from jupyter_mlops.execute import protocol
+from jupyter_mlops.execute import zygotes
 from jupyter_mlops.execute.engine import ExecutionControl
 
 pytestmark = pytest.mark.kernel
@@ -336,8 +336,8 @@ def _when_running(control: ExecutionControl, action: Any, delay: float = 0.3) ->
 
 
 def _zygote_pid() -> int:
-    assert protocol._zygote is not None
-    return protocol._zygote.process.pid
+    assert zygotes._zygote is not None
+    return zygotes._zygote.process.pid
 
 
 def _assert_stopped_at_cell_1(output: Path, ename: str) -> Any:
@@ -398,7 +398,7 @@ def test_timeouts_and_cancel_kill_the_whole_tree(ename: str, marker: str, tmp_pa
         _when_running(control, control.cancel, delay=0.6)
     else:
         control.deadline = time.monotonic() + 1.2
-    zygote = protocol._zygote.process.pid if protocol._zygote else None
+    zygote = zygotes._zygote.process.pid if zygotes._zygote else None
     started = time.monotonic()
     with pytest.raises(PapermillExecutionError) as caught:
         run_mlops(source, tmp_path / "out.ipynb", **options)
@@ -430,12 +430,12 @@ def test_a_missing_working_directory_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_dead_zygote_is_restarted(tmp_path: Path) -> None:
     source = write_notebook(tmp_path / "in.ipynb", "print('up')")
     run_mlops(source, tmp_path / "a.ipynb")
-    assert protocol._zygote is not None
-    old = protocol._zygote.process
+    assert zygotes._zygote is not None
+    old = zygotes._zygote.process
     old.kill()
     old.wait(5)
     for _ in range(100):  # its reader thread notices the closed pipe
-        if not protocol._zygote.alive:
+        if not zygotes._zygote.alive:
             break
         time.sleep(0.01)
     assert run_mlops(source, tmp_path / "b.ipynb").cells[0].outputs[0].text == "up\n"
@@ -506,7 +506,7 @@ def test_a_changed_pythonpath_gives_runs_a_zygote_started_under_it(
     # Given a zygote already serving runs in this process
     source = write_notebook(tmp_path / "in.ipynb", "import sys\nprint(sys.path)")
     run_mlops(source, tmp_path / "first.ipynb")
-    first = protocol._zygote
+    first = zygotes._zygote
     extra = tmp_path / "on-the-path"
     extra.mkdir()
     # When PYTHONPATH changes (as pytest-jupyter, or a user's shell, does)
@@ -516,6 +516,6 @@ def test_a_changed_pythonpath_gives_runs_a_zygote_started_under_it(
     out = run_mlops(source, tmp_path / "second.ipynb")
     # Then the run sees the new path, as a kernel started now would, from another zygote
     assert str(extra) in out.cells[0].outputs[0].text
-    assert protocol._zygote is not first
+    assert zygotes._zygote is not first
     monkeypatch.undo()
     assert str(extra) not in run_mlops(source, tmp_path / "third.ipynb").cells[0].outputs[0].text

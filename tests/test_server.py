@@ -763,3 +763,22 @@ async def test_executors_lists_the_registered_ones_and_the_default(api: Any) -> 
     assert by_name["dask"]["available"] is True  # CI installs every extra
     assert by_name["dask"]["dashboard_url"] is None  # no cluster started yet
     assert "Dask" in by_name["dask"]["description"]
+
+
+async def test_executors_report_the_warm_zygotes_runs_fork_from_and_their_memory(
+    api: Any,
+) -> None:
+    content = make_notebook(
+        ("x: int = 2", "parameters"),
+        ("import numpy", "mlops:setup"),
+        ("doubled = int(numpy.int64(x) * 2)", "mlops:fn:double"),
+    )
+    status, run = await api("POST", "runs", body={"path": "nb.ipynb", "content": content})
+    assert status == 202, run
+    assert (await _finished(api, run["id"]))["status"] == "succeeded"
+    status, body = await api("GET", "executors")
+    assert status == 200
+    warm = [zygote for zygote in body["zygotes"] if "numpy" in zygote["modules"]]
+    assert len(warm) == 1
+    assert warm[0]["memory"] > 20 << 20
+    assert warm[0]["runs"] == 0

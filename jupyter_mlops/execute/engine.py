@@ -4,11 +4,13 @@ Stock papermill starts and stops a Jupyter kernel per run (~0.65 s); a small not
 takes milliseconds. This engine asks a long-lived zygote process (``zygote``) that already
 imported IPython to fork one child per run: a clean namespace every time, for ~5 ms. The
 child's outputs arrive as nbclient would fold them into the notebook (``session``), so the
-output notebook matches a stock run's.
+output notebook matches a stock run's. Runs of a notebook that imports numpy, pandas, … fork
+from a generation of the zygote that imported them already (``warm``; recorded in
+``metadata.mlops.engine.warm``), so a sweep pays those imports once.
 
 Use it with ``papermill in.ipynb out.ipynb --engine mlops`` or
 ``papermill.execute_notebook(..., engine_name="mlops", mlops_cwd=..., mlops_env=...,
-mlops_collect=[...], mlops_save={...}, mlops_control=ExecutionControl())``.
+mlops_collect=[...], mlops_save={...}, mlops_control=ExecutionControl(), mlops_warm=False)``.
 
 Faults end the run with an ``error`` output on the cell where it stopped, so papermill raises
 ``PapermillExecutionError`` with that ``ename``: ``DeadKernelError`` (the child died),
@@ -33,14 +35,12 @@ import nbformat
 from papermill.engines import Engine, NBClientEngine, NotebookExecutionManager
 
 from jupyter_mlops.errors import ExecutionError
+from jupyter_mlops.execute import warm
 from jupyter_mlops.execute.fallback import fallback_reason, kernelspec_check, record_engine
 from jupyter_mlops.execute.outputs import CellOutputs
-from jupyter_mlops.execute.protocol import (
-    RunSession,
-    RunStoppedError,
-    get_zygote,
-    kill_tree,
-)
+from jupyter_mlops.execute.protocol import RunSession, RunStoppedError, kill_tree
+from jupyter_mlops.execute.warm_zygote import MAYBE_MODULE
+from jupyter_mlops.execute.zygotes import UNSAFE_MODULES, ZygoteHandle, get_zygote
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,7 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         cwd = kwargs.pop("mlops_cwd", None)
         if cwd is not None:
             kwargs["resources"] = {"metadata": {"path": str(cwd)}}
+        kwargs.pop("mlops_warm", None)
         for name in ("mlops_env", "mlops_collect", "mlops_save", "mlops_control"):
             if kwargs.pop(name, None) is not None:
                 log.warning("mlops engine: %s is ignored under the nbclient engine", name)
@@ -229,6 +230,7 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         mlops_collect: list[str] | None = None,
         mlops_save: dict[str, str] | None = None,
         mlops_control: ExecutionControl | None = None,
+        mlops_warm: bool | None = None,
         **kwargs: Any,
     ) -> Any:
         """Run the cells like ``PapermillNotebookClient.papermill_execute_cells``."""
@@ -243,7 +245,8 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         control = mlops_control if mlops_control is not None else ExecutionControl()
         cwd = os.path.abspath(mlops_cwd if mlops_cwd is not None else os.getcwd())
         outputs = CellOutputs(nb_man, log_output, stdout_file, stderr_file)
-        session = RunSession(get_zygote(start_timeout), control, float(start_timeout))
+        zygote = _warm_zygote(nb_man.nb, cwd, env, float(start_timeout), mlops_warm)
+        session = RunSession(zygote, control, float(start_timeout))
         try:
             stopped = cls._start(session, cwd, env)
             if stopped is None:
@@ -353,6 +356,55 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
                     f"could not save the value of {name!r}: {why}",
                     hint="check the path and that the value is serializable",
                 )
+
+
+def _warm_zygote(
+    nb: Any, cwd: str, env: dict[str, str], start_timeout: float, option: bool | None
+) -> ZygoteHandle:
+    """The zygote generation that imported what this notebook imports (``warm``); what it
+    warmed and what not (and why) goes to ``metadata.mlops.engine.warm``."""
+    if not warm.enabled(option):
+        return get_zygote(start_timeout)
+    zygote: ZygoteHandle | None = None
+    for _ in range(3):
+        plan = warm.plan_for(nb, cwd, env, UNSAFE_MODULES)
+        zygote = _generation(plan, start_timeout)
+        if zygote is not None:
+            break
+    if zygote is None:
+        plan = warm.plan_for(nb, cwd, env, UNSAFE_MODULES)
+        zygote = get_zygote(start_timeout)
+    modules = list(zygote.warm.get("modules") or [])
+    skipped = dict(plan.skipped)
+    skipped.update(zygote.warm.get("skipped") or {})
+    for name in plan.modules:  # left out after too many discarded generations
+        if not name.endswith(MAYBE_MODULE):
+            skipped.setdefault(name, "not warmed: other imports of this notebook were dropped")
+    for name in modules:
+        skipped.pop(name, None)
+    engine_record = {"modules": modules, "skipped": skipped}
+    record: dict[str, Any] = dict(nb.metadata.get("mlops") or {})
+    engine = dict(record.get("engine") or {})
+    engine["warm"] = engine_record
+    record["engine"] = engine
+    nb.metadata["mlops"] = _node(record)
+    return zygote
+
+
+def _generation(plan: warm.WarmPlan, start_timeout: float) -> ZygoteHandle | None:
+    """The generation for ``plan``; ``None`` when it had to be discarded (a module started a
+    thread, or the process died or hung while importing: its modules are then never warmed
+    again here, and the caller plans again without them)."""
+    try:
+        zygote = get_zygote(start_timeout, plan.modules, plan.key, plan.env)
+    except ExecutionError as err:
+        if not plan.modules:
+            raise
+        reason = f"the zygote importing it (with {', '.join(plan.modules)}) failed: {err}"
+        log.warning("mlops engine: not warming %s: %s", ", ".join(plan.modules), err)
+        UNSAFE_MODULES.update({name.split(".")[0]: reason for name in plan.modules})
+        return None
+    return None if zygote.closed else zygote
 
 
 def _stopped_error(nb: Any, stopped: RunStoppedError) -> Exception:

@@ -1,19 +1,20 @@
 """The wire between the engine, the zygote and a run's child: JSON lines, never pickle.
 
 Every message is one JSON object on one line. Over the zygote's pipes (engine → zygote:
-``run``; zygote → engine: ``ready``, ``started``, ``failed``, ``exited``) and over a run's
+``warm``, first and only for a generation with warm imports, then ``run``; zygote → engine:
+``ready``, with what it warmed, then ``started``, ``failed``, ``exited``) and over a run's
 AF_UNIX socket (engine → child: ``execute``, ``collect``, ``save``, ``exit``; child →
 engine: ``hello``, ``execute_input``, ``output``, ``display``, ``clear_output``, ``done``,
 ``reply``). JSON keeps a compromised or buggy child from running code in the engine, which
 unpickling would allow.
 
 Also here: killing a process tree, which both the engine (cancel, timeouts) and the zygote
-(cleanup after a run's child ends) need.
+(cleanup after a run's child ends) need, and ``RunSession``, one run as the engine drives it.
+The zygote processes themselves are started and kept by ``zygotes``.
 """
 
 from __future__ import annotations
 
-import atexit
 import base64
 import contextlib
 import datetime
@@ -22,19 +23,17 @@ import logging
 import os
 import queue
 import select
-import shutil
 import signal
 import socket
 import struct
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops.errors import ExecutionError
+
+if TYPE_CHECKING:
+    from jupyter_mlops.execute.zygotes import ZygoteHandle
 
 log = logging.getLogger(__name__)
 
@@ -168,150 +167,6 @@ class RunStoppedError(Exception):
         self.evalue = evalue
         self.shown = shown  # the kernel already gave the cell its error output
         self.cell: int | None = None  # the cell it stopped in, once the engine knows
-
-
-class ZygoteHandle:
-    """The engine's side of one zygote process: start it, ask for forks, hear of exits."""
-
-    def __init__(self, start_timeout: float) -> None:
-        self.owner = os.getpid()
-        self.path_environment = _path_environment()
-        self.directory = tempfile.mkdtemp(prefix="mlops-zygote-")  # 0700: only we connect
-        self.alive = True
-        self._lock = threading.Lock()
-        self._waiters: dict[str, queue.Queue[Message]] = {}
-        self._ready = threading.Event()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_mlops.execute.zygote"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=self.directory,
-            start_new_session=True,
-        )
-        self._threads = [
-            threading.Thread(target=target, name="mlops-zygote", daemon=True)
-            for target in (self._read_events, self._read_stderr)
-        ]
-        for thread in self._threads:
-            thread.start()
-        if not self._ready.wait(start_timeout) or not self.alive:
-            self.close()
-            raise ExecutionError(
-                f"the mlops zygote process did not start within {start_timeout:g} s",
-                hint="its stderr is in this process's log; try papermill's default engine",
-            )
-
-    def _read_events(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            try:
-                message = json.loads(line)
-            except ValueError:
-                log.warning("mlops zygote sent a line that is not JSON: %r", line[:200])
-                continue
-            if message.get("op") == "ready":
-                self._ready.set()
-                continue
-            with self._lock:
-                waiter = self._waiters.get(str(message.get("id")))
-            if waiter is not None:
-                waiter.put(message)
-        with self._lock:
-            self.alive = False
-            waiters = list(self._waiters.values())
-        self._ready.set()
-        for waiter in waiters:
-            waiter.put({"op": "zygote_died"})
-
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            log.warning("%s", line.decode("utf-8", "replace").rstrip())
-
-    def spawn(self, run_id: str, request: Message) -> queue.Queue[Message]:
-        """Ask for a fork; the queue then receives ``started``/``failed`` and ``exited``."""
-        events: queue.Queue[Message] = queue.Queue()
-        with self._lock:
-            self._waiters[run_id] = events
-            try:
-                assert self.process.stdin is not None
-                self.process.stdin.write(encode(request))
-                self.process.stdin.flush()
-            except (OSError, ValueError):
-                self.alive = False
-                events.put({"op": "zygote_died"})
-        return events
-
-    def forget(self, run_id: str) -> None:
-        with self._lock:
-            self._waiters.pop(run_id, None)
-
-    def close(self) -> None:
-        """Closing its stdin makes the zygote kill its runs and exit."""
-        with contextlib.suppress(OSError, ValueError):
-            if self.process.stdin is not None:
-                self.process.stdin.close()
-        try:
-            self.process.wait(2)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(2)
-        for thread in self._threads:
-            thread.join(1)
-        for pipe in (self.process.stdout, self.process.stderr):
-            if pipe is not None:
-                pipe.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-_zygote_lock = threading.Lock()
-_zygote: ZygoteHandle | None = None
-_abandoned: list[ZygoteHandle] = []
-
-
-# What decides the interpreter's sys.path at start: a zygote started under other values
-# would give runs another sys.path than a kernel started now (pytest-jupyter sets PYTHONPATH).
-_PATH_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONUSERBASE", "PYTHONSAFEPATH")
-
-
-def _path_environment() -> tuple[str | None, ...]:
-    return tuple(os.environ.get(name) for name in _PATH_ENV)
-
-
-def get_zygote(start_timeout: float) -> ZygoteHandle:
-    """This process's zygote, started (again) if there is none, it died, or the variables
-    that shape sys.path changed since it started (the old one keeps its runs until exit)."""
-    global _zygote
-    with _zygote_lock:
-        if _zygote is not None and _zygote.owner == os.getpid() and not _zygote.alive:
-            _zygote.close()
-            _zygote = None
-        if _zygote is not None and _zygote.path_environment != _path_environment():
-            _abandoned.append(_zygote)
-            _zygote = None
-        if _zygote is None or _zygote.owner != os.getpid():
-            _zygote = ZygoteHandle(start_timeout)
-        return _zygote
-
-
-def _forget_after_fork() -> None:
-    """A forked engine process (a ProcessPoolExecutor worker) starts a zygote of its own."""
-    global _zygote, _zygote_lock
-    if _zygote is not None:
-        _abandoned.append(_zygote)  # never closed here: it belongs to the parent
-    _zygote = None
-    _zygote_lock = threading.Lock()
-
-
-def _close_at_exit() -> None:
-    for zygote in [*_abandoned, _zygote]:
-        if zygote is not None and zygote.owner == os.getpid():
-            zygote.close()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
-atexit.register(_close_at_exit)
 
 
 def _describe_exit(code: int | None) -> str:

@@ -7,6 +7,10 @@ itself never runs user code, so nothing a run does (globals, imports, ``os.envir
 ``chdir``, ``atexit``, ``sys.stdout``) can reach the next run: each run lives and dies in
 its own forked child.
 
+Started with ``--warm``, the zygote is a *generation* for one notebook's imports: its first
+request (``warm``) names the modules, which it imports before it says ``ready`` and forks
+anything (``warm_zygote``: fork safety, and what each run then resets).
+
 Processes: the zygote and every child are child subreapers, so whatever a run starts stays
 in that run's tree while the child lives, and comes back to the zygote (not init) when the
 child dies; the zygote then kills it before reporting ``exited``. Each child also calls
@@ -41,6 +45,7 @@ from jupyter_mlops.execute.protocol import (
     kill_tree,
     write_all,
 )
+from jupyter_mlops.execute.warm_zygote import after_fork, warm_up
 
 if TYPE_CHECKING:
     from jupyter_mlops.execute.kernel_shell import CapturingShell, OutputSink
@@ -69,10 +74,13 @@ def _children(pid: int) -> list[int]:
 class Zygote:
     """The forking server: one request per run, one ``exited`` report per run."""
 
-    def __init__(self, control_in: int, control_out: int, shell: CapturingShell) -> None:
+    def __init__(
+        self, control_in: int, control_out: int, shell: CapturingShell, warm: Message
+    ) -> None:
         self.control_in = control_in
         self.control_out = control_out
         self.shell = shell
+        self.warm = warm
         self.active: dict[int, str] = {}
         self.wake_read, self.wake_write = os.pipe()
 
@@ -87,7 +95,8 @@ class Zygote:
         reader = LineReader(self.control_in)
         if threading.active_count() != 1:
             log.warning("zygote has %d threads before forking", threading.active_count())
-        self.send({"op": "ready", "pid": os.getpid()})
+        report = {k: v for k, v in self.warm.items() if k != "pools"}
+        self.send({"op": "ready", "pid": os.getpid(), "warm": report})
         while True:
             ready, _, _ = select.select([self.control_in, self.wake_read], [], [], 1.0)
             if self.wake_read in ready:
@@ -168,7 +177,7 @@ def _child_main(request: Message, zygote: Zygote) -> NoReturn:
         _set_subreaper()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(str(request["socket"]))
-        code = RunChild(zygote.shell, conn).serve(request)
+        code = RunChild(zygote.shell, conn, zygote.warm).serve(request)
     except BaseException:  # the child must never fall back into the zygote's loop
         log.exception("run child failed")
     finally:
@@ -195,7 +204,8 @@ def _no_getpass(prompt: str = "Password: ", stream: object = None) -> str:
 class RunChild:
     """One run's kernel in the forked child: executes the cells the engine sends, in order."""
 
-    def __init__(self, shell: CapturingShell, conn: socket.socket) -> None:
+    def __init__(self, shell: CapturingShell, conn: socket.socket, warm: Message) -> None:
+        self.zygote_warm = warm
         self.shell = shell
         self.conn = conn
         self.closing = False
@@ -251,6 +261,7 @@ class RunChild:
         for handler in log.handlers:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(os.fdopen(os.dup(2), "w"))
+        after_fork(self.zygote_warm, os.environ)
         self.sink = capture_outputs(self.shell, self.send)
         builtins.input = _no_input
         getpass.getpass = _no_getpass
@@ -366,9 +377,14 @@ def main() -> None:
     from jupyter_mlops.execute.kernel_shell import build_shell
 
     shell = build_shell()
+    warm: Message = {}
+    if "--warm" in sys.argv[1:]:
+        request = LineReader(control_in).read(None)
+        if request is not None and request.get("op") == "warm":
+            warm = warm_up(list(request["modules"]), dict(request["env"]))
     gc.collect()
     gc.freeze()  # children's collections then leave the shared pages alone (copy-on-write)
-    Zygote(control_in, control_out, shell).serve()
+    Zygote(control_in, control_out, shell, warm).serve()
 
 
 if __name__ == "__main__":
