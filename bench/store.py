@@ -163,6 +163,10 @@ def _grow(backends: list[Backend], targets: list[int], repeat: int) -> dict[int,
     loaded, seconds = 0, {}
     for size in targets:
         spent = dict.fromkeys(["generate", *(backend.name for backend in backends)], 0.0)
+        for backend in backends:
+            began = time.perf_counter()
+            backend.loader.begin()
+            spent[backend.name] += time.perf_counter() - began
         while loaded < size:
             began = time.perf_counter()
             batch = next(batches)
@@ -172,6 +176,10 @@ def _grow(backends: list[Backend], targets: list[int], repeat: int) -> dict[int,
                 backend.loader.load(batch)
                 spent[backend.name] += time.perf_counter() - began
             loaded += len(batch.runs)
+        for backend in backends:
+            began = time.perf_counter()
+            backend.loader.end()
+            spent[backend.name] += time.perf_counter() - began
         seconds[size] = spent
         for backend in backends:
             backend.columns[size] = _measure(backend, repeat)
