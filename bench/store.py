@@ -31,6 +31,7 @@ for folder in (ROOT, ROOT / "tests"):  # tests/postgres.py: the throw-away clust
         sys.path.insert(0, str(folder))
 
 import postgres  # type: ignore[import-not-found]  # noqa: E402
+from sqlalchemy import Engine, event  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from store_data import PostgresLoader, SqliteLoader, generate  # noqa: E402
 from store_writers import one_run, throughput  # noqa: E402
@@ -40,6 +41,15 @@ from jupyter_mlops.store import Store  # noqa: E402
 TARGET_MS = 20.0
 TARGET_ROWS = "list_runs function+status"
 BACKENDS = ("sqlite", "postgresql")
+SORTED_PAGES: dict[str, dict[str, Any]] = {  # the headline rows, named as in the table
+    f"{TARGET_ROWS} by metric:accuracy, page 1": {
+        "function": "train", "status": "succeeded", "order_by": "metric:accuracy", "limit": 50,
+    },
+    f"{TARGET_ROWS}(failed) by metric:loss asc, page 1": {
+        "function": "evaluate", "status": "failed", "order_by": "metric:loss",
+        "descending": False, "limit": 50,
+    },
+}  # fmt: skip
 
 
 @dataclass
@@ -51,6 +61,7 @@ class Backend:
     artifacts: Path
     loader: SqliteLoader | PostgresLoader
     columns: dict[int, dict[str, float]] = field(default_factory=dict)  # size -> row -> ms
+    plans: dict[int, list[str]] = field(default_factory=dict)  # size -> EXPLAIN summaries
 
     def open(self) -> Store:
         return Store(self.url, self.artifacts)
@@ -182,11 +193,11 @@ def _grow(backends: list[Backend], targets: list[int], repeat: int) -> dict[int,
             spent[backend.name] += time.perf_counter() - began
         seconds[size] = spent
         for backend in backends:
-            backend.columns[size] = _measure(backend, repeat)
+            backend.columns[size] = _measure(backend, size, repeat)
     return seconds
 
 
-def _measure(backend: Backend, repeat: int) -> dict[str, float]:
+def _measure(backend: Backend, size: int, repeat: int) -> dict[str, float]:
     rows: dict[str, float] = {}
     began = time.perf_counter()
     if isinstance(backend.loader, PostgresLoader):
@@ -195,19 +206,43 @@ def _measure(backend: Backend, repeat: int) -> dict[str, float]:
     rows["statistics after bulk load (ANALYZE)"] = (time.perf_counter() - began) * 1000
     try:
         rows.update(measure(store, backend.open, repeat))
+        if isinstance(backend.loader, PostgresLoader):
+            backend.plans[size] = [
+                f"{name}: {_explain(store, backend.loader, query)}"
+                for name, query in SORTED_PAGES.items()
+            ]
     finally:
         store.close()
     return rows
+
+
+def _explain(store: Store, loader: PostgresLoader, query: dict[str, Any]) -> str:
+    """EXPLAIN ANALYZE of the metric-sorted query one ``list_runs(**query)`` sends."""
+    seen: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:  # conn, cursor, statement, parameters, context, many
+        seen.append((args[2], args[3]))
+
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        store.list_runs(**query)
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    statement, parameters = next(
+        (text, given) for text, given in seen if "ORDER BY metrics.value" in text
+    )
+    scans, server_ms = loader.explain(statement, parameters)
+    return f"{scans}; server {server_ms:.2f} ms"
 
 
 def measure(store: Store, reopen: Callable[[], Store], repeat: int) -> dict[str, float]:
     first = store.list_runs(limit=50)
     assert first.next_cursor is not None
     newest_id = first.runs[0].id
-    sorted_page = store.list_runs(
-        function="train", status="succeeded", order_by="metric:accuracy", limit=50
-    )
+    accuracy, loss = SORTED_PAGES.values()
+    sorted_page = store.list_runs(**accuracy)
     assert sorted_page.next_cursor is not None
+    name_accuracy, name_loss = SORTED_PAGES
     return {
         "open existing store": timed(lambda: reopen().close(), 5),
         "create_run + start_run + log_metrics + finish_run": timed(lambda: one_run(store), repeat),
@@ -217,32 +252,11 @@ def measure(store: Store, reopen: Callable[[], Store], repeat: int) -> dict[str,
         "list_runs page 2 via cursor": timed(
             lambda: store.list_runs(limit=50, cursor=first.next_cursor), repeat
         ),
-        f"{TARGET_ROWS} by metric:accuracy, page 1": timed(
-            lambda: store.list_runs(
-                function="train", status="succeeded", order_by="metric:accuracy", limit=50
-            ),
-            repeat,
+        name_accuracy: timed(lambda: store.list_runs(**accuracy), repeat),
+        name_accuracy.replace("page 1", "page 2"): timed(
+            lambda: store.list_runs(**accuracy, cursor=sorted_page.next_cursor), repeat
         ),
-        f"{TARGET_ROWS} by metric:accuracy, page 2": timed(
-            lambda: store.list_runs(
-                function="train",
-                status="succeeded",
-                order_by="metric:accuracy",
-                limit=50,
-                cursor=sorted_page.next_cursor,
-            ),
-            repeat,
-        ),
-        f"{TARGET_ROWS}(failed) by metric:loss asc, page 1": timed(
-            lambda: store.list_runs(
-                function="evaluate",
-                status="failed",
-                order_by="metric:loss",
-                descending=False,
-                limit=50,
-            ),
-            repeat,
-        ),
+        name_loss: timed(lambda: store.list_runs(**loss), repeat),
         "newest_artifact('train/model')": timed(
             lambda: store.newest_artifact("train/model"), repeat
         ),
@@ -298,6 +312,10 @@ def _print_listing(
         print(f"{row:<62}{''.join(cells)}")
     target = f"target for the {TARGET_ROWS} rows: {TARGET_MS:g} ms"
     print(f"{target}; ! marks a miss" if missed else f"{target}: all met")
+    for backend in backends:
+        for size in targets:
+            for line in backend.plans.get(size, []):
+                print(f"  EXPLAIN ANALYZE {backend.name} {_size(size)}, {line}")
 
 
 def _print_writers(writes: dict[str, list[float]], writers: list[int], seconds: float) -> None:

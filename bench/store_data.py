@@ -193,6 +193,16 @@ class PostgresLoader:
                     for row in rows:
                         copy.write_row(row)
 
+    def explain(self, statement: str, parameters: Any) -> tuple[str, float]:
+        """How PostgreSQL runs ``statement``: its scans, and the server's time in ms."""
+        row = self.connection.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
+        ).fetchone()
+        self.connection.rollback()
+        assert row is not None
+        document = row[0][0]
+        return " > ".join(_scans(document["Plan"])), float(document["Execution Time"])
+
     def analyze(self) -> None:
         """Fresh planner statistics, as after autovacuum has seen the new rows."""
         self.connection.execute("ANALYZE runs, metrics, artifacts")
@@ -200,3 +210,17 @@ class PostgresLoader:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def _scans(node: dict[str, Any]) -> list[str]:
+    """The plan's scans in execution order, e.g. 'Index Only Scan Backward ix_metrics_...'."""
+    found = []
+    if "Scan" in node["Node Type"]:
+        backward = " Backward" if node.get("Scan Direction") == "Backward" else ""
+        on = node.get("Index Name") or node.get("Relation Name", "")
+        found.append(f"{node['Node Type']}{backward} {on} (x{node.get('Actual Loops', 1)})")
+    elif node["Node Type"] not in ("Limit", "Nested Loop"):
+        found.append(node["Node Type"])
+    for child in node.get("Plans", []):
+        found += _scans(child)
+    return found
