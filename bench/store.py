@@ -33,7 +33,7 @@ for folder in (ROOT, ROOT / "tests"):  # tests/postgres.py: the throw-away clust
 import postgres  # type: ignore[import-not-found]  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from store_data import PostgresLoader, SqliteLoader, generate  # noqa: E402
+from store_data import VERSIONS, PostgresLoader, SqliteLoader, generate  # noqa: E402
 from store_writers import one_run, throughput  # noqa: E402
 
 from jupyter_mlops.store import Store  # noqa: E402
@@ -243,6 +243,9 @@ def measure(store: Store, reopen: Callable[[], Store], repeat: int) -> dict[str,
     sorted_page = store.list_runs(**accuracy)
     assert sorted_page.next_cursor is not None
     name_accuracy, name_loss = SORTED_PAGES
+    for version in VERSIONS:  # idempotent: the same store is measured again when it has grown
+        store.register_version("train", version, notebook="project/nb0.ipynb", code="pass")
+    store.set_alias("train", VERSIONS[0], "production")
     return {
         "open existing store": timed(lambda: reopen().close(), 5),
         "create_run + start_run + log_metrics + finish_run": timed(lambda: one_run(store), repeat),
@@ -259,6 +262,12 @@ def measure(store: Store, reopen: Callable[[], Store], repeat: int) -> dict[str,
         name_loss: timed(lambda: store.list_runs(**loss), repeat),
         "newest_artifact('train/model')": timed(
             lambda: store.newest_artifact("train/model"), repeat
+        ),
+        "list_versions('train'): 16 versions with run counts": timed(
+            lambda: store.list_versions("train"), repeat
+        ),
+        "get_version('train', 'production'): alias + run count": timed(
+            lambda: store.get_version("train", "production"), repeat
         ),
     }
 

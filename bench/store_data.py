@@ -41,6 +41,7 @@ METRIC_COLUMNS = ("run_id", "name", "value")
 ARTIFACT_COLUMNS = ("id", "run_id", "name", "kind", "sha256", "size", "created_at")
 ARTIFACT_TIMES = (6,)
 TABLES = ("runs", "metrics", "artifacts")
+VERSIONS = tuple(f"{i:064x}" for i in range(16))  # each function's runs cycle through these
 
 
 @dataclass
@@ -56,7 +57,7 @@ def generate(sizes: list[int], seed: int = 0) -> Iterator[Batch]:
     """``max(sizes)`` finished runs in batches of at most ``BATCH`` runs that end at each size."""
     rng = random.Random(seed)
     start = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    blobs = [f"{i:064x}" for i in range(16)]
+    blobs = VERSIONS
     ends = sorted(set(sizes))
     offset = 0
     while offset < ends[-1]:
