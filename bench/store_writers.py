@@ -10,6 +10,7 @@ waits for a lock counts against it.
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ def _write(url: str, artifacts: str, writer: int, seconds: float, barrier: Any, 
     store = Store(url, artifacts)
     try:
         one_run(store, writer)  # warm: connection and statements, outside the timing
-        barrier.wait()
+        barrier.wait(timeout=300)  # never forever, if another writer failed to open
         began = time.time()
         count = 0
         while time.time() - began < seconds:
@@ -65,7 +66,18 @@ def throughput(url: str, artifacts: Path, writers: int, seconds: float) -> Throu
     ]
     for process in processes:
         process.start()
-    results = [out.get(timeout=seconds + 300) for _ in processes]
+    results: list[tuple[int, float, float]] = []
+    deadline = time.time() + seconds + 300
+    while len(results) < writers:  # a writer that died never reports: stop waiting for it
+        try:
+            results.append(out.get(timeout=1))
+        except queue.Empty:
+            dead = [p for p in processes if p.exitcode not in (None, 0)]
+            if dead or time.time() > deadline:
+                for process in processes:
+                    process.kill()
+                what = f"exited with {dead[0].exitcode}" if dead else "did not finish"
+                raise RuntimeError(f"a writer process {what}") from None
     for process in processes:
         process.join(timeout=60)
         if process.exitcode != 0:
