@@ -17,6 +17,7 @@ from ._version import __version__
 from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
 from .errors import MLOpsError
+from .execute.prestart import prestart_for
 from .lazy_modules import defer_rfc3987_syntax
 from .reports import config_report, describe
 
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     for warning in project.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    prestart_for(arguments, project)  # overlaps the zygote's start with the imports below
     if arguments.command == "config":
         _print(config_report(project, arguments.json), arguments.json)
         return 0

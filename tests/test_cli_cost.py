@@ -10,10 +10,12 @@ import json
 import os
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLE, REPO
+from conftest import EXAMPLE, REPO, make_notebook
 
 
 def _python(code: str, cwd: Path) -> dict[str, object]:
@@ -93,3 +95,109 @@ print(json.dumps({"installed": installed, "in_modules": "rfc3987_syntax" in sys.
 """
     seen = _python(code, tmp_path)
     assert seen == {"installed": False, "in_modules": False, "iri_checked": False}
+
+
+# -- the zygote, started at the top of `run` and `sweep` ----------------------------------
+
+
+def _marked_processes(mark: str) -> list[int]:
+    """Live processes whose environment carries ``MLOPS_TEST_MARK=mark`` (zombies excluded)."""
+    found = []
+    needle = f"MLOPS_TEST_MARK={mark}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _cli_in_new_process(tmp_path: Path, script: str, mark: str) -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MLOPS_TEST_MARK": mark}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _wait_until_none_left(mark: str, seconds: float = 60) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := _marked_processes(mark)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def _tiny_notebook(folder: Path) -> None:
+    content = make_notebook(("alpha = 0.1", "parameters"), "total = alpha * 2")
+    (folder / "tiny.ipynb").write_text(json.dumps(content), encoding="utf-8")
+
+
+@pytest.mark.parametrize("join", [True, False], ids=["started", "still-starting"])
+def test_a_run_refused_for_a_bad_parameter_leaves_no_zygote_behind(tmp_path, join):
+    # The zygote is started before the notebook and its parameters are checked, so a user
+    # error ends a command that has one (or one still starting): it must not outlive it.
+    _tiny_notebook(tmp_path)
+    mark = f"prestart-{uuid.uuid4().hex}"
+    script = f"""
+import contextlib, io, json, threading
+from jupyter_mlops.cli import main
+from jupyter_mlops.execute import protocol
+err = io.StringIO()
+with contextlib.redirect_stderr(err):
+    code = main(["run", "tiny.ipynb", "-p", "alpha=not-a-number"])
+if {join!r}:
+    for thread in threading.enumerate():
+        if thread.name == "mlops-zygote-prestart":
+            thread.join(120)
+zygote = protocol._zygote
+print(json.dumps({{"code": code, "error": err.getvalue(),
+                   "zygote": zygote is not None and zygote.alive}}))
+"""
+    seen = _cli_in_new_process(tmp_path, script, mark)
+    assert seen["code"] == 2
+    assert "alpha" in str(seen["error"])
+    if join:
+        assert seen["zygote"] is True  # started early, before the parameters were checked
+    assert _wait_until_none_left(mark) == []
+
+
+def test_a_run_uses_the_zygote_started_early_and_papermill_runs_start_none(tmp_path):
+    _tiny_notebook(tmp_path)
+    mark = f"prestart-{uuid.uuid4().hex}"
+    script = """
+import contextlib, io, json, subprocess
+from jupyter_mlops.cli import main
+from jupyter_mlops.execute import protocol
+started = []
+original = subprocess.Popen.__init__
+def spy(self, args, *rest, **options):
+    started.append(list(args))
+    original(self, args, *rest, **options)
+subprocess.Popen.__init__ = spy
+with contextlib.redirect_stdout(io.StringIO()):
+    stock = main(["run", "tiny.ipynb", "--engine", "papermill"])
+after_stock = protocol._zygote is not None
+with contextlib.redirect_stdout(io.StringIO()):
+    ours = main(["run", "tiny.ipynb", "-p", "alpha=0.5"])
+zygotes = [a for a in started if a[1:] == ["-m", "jupyter_mlops.execute.zygote"]]
+print(json.dumps({"codes": [stock, ours], "after_stock": after_stock,
+                  "zygotes": len(zygotes)}))
+"""
+    seen = _cli_in_new_process(tmp_path, script, mark)
+    assert seen["codes"] == [0, 0]
+    assert seen["after_stock"] is False  # --engine papermill: no zygote started for nothing
+    assert seen["zygotes"] == 1  # the early one served the run: the engine started no other
+    assert _wait_until_none_left(mark) == []
