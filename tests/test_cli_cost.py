@@ -201,3 +201,56 @@ print(json.dumps({"codes": [stock, ours], "after_stock": after_stock,
     assert seen["after_stock"] is False  # --engine papermill: no zygote started for nothing
     assert seen["zygotes"] == 1  # the early one served the run: the engine started no other
     assert _wait_until_none_left(mark) == []
+
+
+# -- kernelspecs without IPython ---------------------------------------------------------
+
+
+def test_a_cli_run_checks_its_kernel_without_importing_ipython(tmp_path):
+    _tiny_notebook(tmp_path)
+    script = """
+import contextlib, io, json, sys
+from jupyter_mlops.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(["run", "tiny.ipynb", "-p", "alpha=0.5"])
+print(json.dumps({"code": code, "ipython": sorted(m for m in sys.modules if m == "IPython"
+                                                  or m.startswith("IPython."))}))
+"""
+    env_home = tmp_path / "home"  # a home with no ~/.ipython/kernels
+    env_home.mkdir()
+    mark = f"kernels-{uuid.uuid4().hex}"
+    seen = _cli_in_new_process(
+        tmp_path, f"import os; os.environ['HOME'] = {str(env_home)!r}\n" + script, mark
+    )
+    assert seen == {"code": 0, "ipython": []}
+    assert _wait_until_none_left(mark) == []
+
+
+@pytest.mark.parametrize("ipython_kernels", [False, True], ids=["none", "in-IPYTHONDIR"])
+def test_kernelspecs_are_found_as_jupyter_client_finds_them(tmp_path, ipython_kernels):
+    ipython_dir = tmp_path / "ipython"
+    if ipython_kernels:
+        spec = ipython_dir / "kernels" / "only-in-ipython-dir"
+        spec.mkdir(parents=True)
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        (spec / "kernel.json").write_text(
+            json.dumps({"argv": argv, "display_name": "x", "language": "python"}),
+            encoding="utf-8",
+        )
+    script = """
+import json, os
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_mlops.execute.kernelspecs import kernel_spec_manager
+ours = kernel_spec_manager().find_kernel_specs()
+stock = KernelSpecManager().find_kernel_specs()
+print(json.dumps({"same": ours == stock, "names": sorted(ours)}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "IPYTHONDIR": str(ipython_dir)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["same"] is True
+    assert ("only-in-ipython-dir" in seen["names"]) is ipython_kernels
+    assert "python3" in seen["names"]
