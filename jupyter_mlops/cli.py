@@ -18,7 +18,7 @@ from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
 from .errors import MLOpsError
 from .execute.prestart import prestart_for
-from .lazy_modules import defer_rfc3987_syntax
+from .lazy_modules import defer_slow_imports
 from .reports import config_report, describe
 
 EXIT_USER_ERROR = 2
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
-    defer_rfc3987_syntax()  # before nbformat pulls in jsonschema: saves 1-2 s a command
+    defer_slow_imports()  # before nbformat and papermill are imported: 1-2 s a command
     arguments = build_parser().parse_args(normalize_parameters(words))
     from .project import load_project
     from .service import MLOps  # after argument parsing: --help stays instant

@@ -214,7 +214,8 @@ from jupyter_mlops.cli import main
 with contextlib.redirect_stdout(io.StringIO()):
     code = main(["run", "tiny.ipynb", "-p", "alpha=0.5"])
 print(json.dumps({"code": code, "ipython": sorted(m for m in sys.modules if m == "IPython"
-                                                  or m.startswith("IPython."))}))
+                                                  or m.startswith("IPython.")),
+                  "boto3": "boto3" in sys.modules}))
 """
     env_home = tmp_path / "home"  # a home with no ~/.ipython/kernels
     env_home.mkdir()
@@ -222,7 +223,7 @@ print(json.dumps({"code": code, "ipython": sorted(m for m in sys.modules if m ==
     seen = _cli_in_new_process(
         tmp_path, f"import os; os.environ['HOME'] = {str(env_home)!r}\n" + script, mark
     )
-    assert seen == {"code": 0, "ipython": []}
+    assert seen == {"code": 0, "ipython": [], "boto3": False}
     assert _wait_until_none_left(mark) == []
 
 
@@ -254,3 +255,32 @@ print(json.dumps({"same": ours == stock, "names": sorted(ours)}))
     assert seen["same"] is True
     assert ("only-in-ipython-dir" in seen["names"]) is ipython_kernels
     assert "python3" in seen["names"]
+
+
+def test_papermill_s3_paths_still_get_papermill_s3_after_the_cli_deferred_it(tmp_path):
+    pytest.importorskip("boto3")
+    code = f"""
+import contextlib, io, json, sys
+from jupyter_mlops.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["inspect", {str(EXAMPLE)!r}])
+import papermill.iorw
+before = "boto3" in sys.modules
+handler = papermill.iorw.papermill_io.get_handler("s3://bucket/key.ipynb")
+client = papermill.iorw.S3()  # what S3Handler calls for every s3:// path
+from papermill import s3
+handler = getattr(handler, "__name__", type(handler).__name__)  # a class is registered
+print(json.dumps({{"before": before, "handler": handler,
+                   "client": type(client).__module__ + "." + type(client).__name__,
+                   "real": type(sys.modules["papermill.s3"]).__name__,
+                   "same": isinstance(client, s3.S3), "boto3": "boto3" in sys.modules}}))
+"""
+    seen = _python(code, tmp_path)
+    assert seen == {
+        "before": False,
+        "handler": "S3Handler",
+        "client": "papermill.s3.S3",
+        "real": "module",
+        "same": True,
+        "boto3": True,
+    }
