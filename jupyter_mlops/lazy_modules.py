@@ -10,6 +10,8 @@ at start; nothing else does, so a library user's process is left as it was.
   ``rfc3987_syntax`` compiles an Earley grammar at import: 1 to 2 s on a loaded 2-core
   machine, longer than the whole tracked run. Its only use is the ``iri``/``iri-reference``
   format checks, which nbformat's schema never asks for.
+- ``rfc3986_validator``: the same module's ``uri``/``uri-reference`` checks; it builds its
+  regular expressions at import (~20 ms), for formats nbformat does not check either.
 - ``papermill.s3``: ``papermill.iorw`` imports it (and with it boto3 and botocore, a fifth of
   what a run imports) for ``s3://`` notebook paths, which a tracked run never has.
 """
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 RFC3987_SYNTAX = "rfc3987_syntax"
+RFC3986_VALIDATOR = "rfc3986_validator"
 PAPERMILL_S3 = "papermill.s3"
 
 _lock = threading.RLock()
@@ -43,6 +46,11 @@ def defer_rfc3987_syntax() -> bool:
     return _defer(RFC3987_SYNTAX, RFC3987_SYNTAX, ("is_valid_syntax",))
 
 
+def defer_rfc3986_validator() -> bool:
+    """The same for ``rfc3986_validator`` (``validate_rfc3986``)."""
+    return _defer(RFC3986_VALIDATOR, RFC3986_VALIDATOR, ("validate_rfc3986",))
+
+
 def defer_papermill_s3() -> bool:
     """The same for ``papermill.s3``, when boto3 is installed (without it the real import
     fails and papermill puts its "install papermill[s3]" stand-in there: left as it was)."""
@@ -52,6 +60,7 @@ def defer_papermill_s3() -> bool:
 def defer_slow_imports() -> None:
     """Every stand-in above: what the CLI calls first thing."""
     defer_rfc3987_syntax()
+    defer_rfc3986_validator()
     defer_papermill_s3()
 
 

@@ -45,7 +45,8 @@ with contextlib.redirect_stdout(io.StringIO()):
     code = main(["inspect", {str(EXAMPLE)!r}])
 import nbformat, jsonschema
 after_cli = {{"lark": "lark" in sys.modules,
-             "stand_in": type(sys.modules["rfc3987_syntax"]).__name__}}
+             "stand_in": type(sys.modules["rfc3987_syntax"]).__name__,
+             "uri_stand_in": type(sys.modules["rfc3986_validator"]).__name__}}
 try:
     nbformat.validate(nbformat.read("invalid.ipynb", as_version=4))
     rejected = False
@@ -53,16 +54,23 @@ except nbformat.ValidationError:
     rejected = True
 checker = jsonschema.FormatChecker()
 iri = [checker.conforms("https://example.org/a?b#c", "iri"), checker.conforms("no iri", "iri")]
+uri = [checker.conforms("https://example.org/a", "uri"), checker.conforms("no uri", "uri")]
 print(json.dumps({{"code": code, "after_cli": after_cli, "rejected": rejected, "iri": iri,
+                   "uri": uri,
                    "loaded": type(sys.modules["rfc3987_syntax"]).__name__}}))
 """
     seen = _python(code, tmp_path)
     assert seen["code"] == 0
     # nbformat (and jsonschema) were imported, but not the grammar behind the IRI format check.
-    assert seen["after_cli"] == {"lark": False, "stand_in": "_Deferred"}
+    assert seen["after_cli"] == {
+        "lark": False,
+        "stand_in": "_Deferred",
+        "uri_stand_in": "_Deferred",
+    }
     assert seen["rejected"] is True
     # The IRI check still answers as before: it imports the real module when first used.
     assert seen["iri"] == [True, False]
+    assert seen["uri"] == [True, False]
     assert seen["loaded"] == "module"
 
 
