@@ -292,3 +292,18 @@ print(json.dumps({{"before": before, "handler": handler,
         "same": True,
         "boto3": True,
     }
+
+
+def test_a_command_on_a_store_at_head_does_not_import_alembic(tmp_path):
+    _tiny_notebook(tmp_path)
+    script = """
+import contextlib, io, json, sys
+from jupyter_mlops.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(["runs"])
+print(json.dumps({"code": code, "alembic": "alembic" in sys.modules}))
+"""
+    first = _python(script, tmp_path)  # a new store: created and migrated (alembic is used)
+    again = _python(script, tmp_path)  # at head: one query on alembic_version
+    assert first["code"] == again["code"] == 0
+    assert again["alembic"] is False
