@@ -17,6 +17,8 @@ from ._version import __version__
 from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
 from .errors import MLOpsError
+from .execute.prestart import prestart_for
+from .lazy_modules import defer_slow_imports
 from .reports import config_report, describe
 
 EXIT_USER_ERROR = 2
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
+    defer_slow_imports()  # before nbformat and papermill are imported: 1-2 s a command
     arguments = build_parser().parse_args(normalize_parameters(words))
     from .project import load_project
     from .service import MLOps  # after argument parsing: --help stays instant
@@ -88,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     for warning in project.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    prestart_for(arguments, project)  # overlaps the zygote's start with the imports below
     if arguments.command == "config":
         _print(config_report(project, arguments.json), arguments.json)
         return 0

@@ -31,10 +31,12 @@ def _node(value: Any) -> Any:
 @functools.lru_cache(maxsize=64)
 def kernelspec_check(kernel_name: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
     """Why this kernelspec cannot run in our zygote (``None`` if it can), and its env."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from jupyter_client.kernelspec import NoSuchKernel
+
+    from .kernelspecs import kernel_spec_manager
 
     try:
-        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+        spec = kernel_spec_manager().get_kernel_spec(kernel_name)
     except NoSuchKernel:
         return f"no kernelspec named {kernel_name!r}", ()
     if str(spec.language).lower() != "python":

@@ -15,9 +15,9 @@ def require_kernel(content: Mapping[str, Any], notebook: str, kernel: str | None
     ``kernel`` (``--kernel``, papermill's ``-k``) overrides the notebook's kernelspec, so a
     notebook with none, or with one not installed here, can still run.
     """
-    from jupyter_client.kernelspec import KernelSpecManager
+    from .kernelspecs import kernel_spec_manager
 
-    installed = KernelSpecManager().find_kernel_specs()
+    installed = kernel_spec_manager().find_kernel_specs()
     names = ", ".join(sorted(installed)) or "none"
     if kernel is not None:
         if kernel not in installed:

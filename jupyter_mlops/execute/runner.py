@@ -346,35 +346,32 @@ class Runner:
     ) -> dict[str, float]:
         """Move what the run produced into the store; return its metrics."""
         metrics: dict[str, float] = {}
+        files: list[tuple[str, str, str | Path]] = []  # recorded in one go, in this order
         output = folder / OUTPUT_NOTEBOOK
         if output.is_file():
-            artifact = self.store.add_artifact(run.id, OUTPUT_NOTEBOOK, "notebook", path=output)
-            self.store.set_output_notebook(run.id, artifact.id)
+            files.append((OUTPUT_NOTEBOOK, "notebook", output))
             metadata = json.loads(output.read_text(encoding="utf-8")).get("metadata", {})
             metrics.update(metadata.get("mlops", {}).get("metrics", {}))
         if function is not None:
             produced = {
                 name: folder / "data" / function.identifier / name for name in function.outputs
             }
-            self._add_values(run, function, produced)
+            files += _value_files(function, produced)
         else:
             for producer in plan.functions:
                 produced = {name: Path(save[name]) for name in producer.outputs if name in save}
-                self._add_values(run, producer, produced)
+                files += _value_files(producer, produced)
         runtime_dir = folder / "runtime"
         metrics.update(_logged_metrics(runtime_dir / METRICS_FILE))
         for record in _json_lines(runtime_dir / ARTIFACTS_FILE):
             path = runtime_dir / ARTIFACTS_DIR / str(record["file"])
             if path.is_file():
-                self.store.add_artifact(run.id, str(record["name"]), str(record["kind"]), path=path)
+                files.append((str(record["name"]), str(record["kind"]), path))
+        if files:
+            self.store.add_artifacts(
+                run.id, files, output_notebook=OUTPUT_NOTEBOOK if output.is_file() else None
+            )
         return metrics
-
-    def _add_values(self, run: Run, function: Function, produced: dict[str, Path]) -> None:
-        for name, path in produced.items():
-            if path.is_file():
-                self.store.add_artifact(
-                    run.id, value_artifact(function, name), kind_of_value_file(path), path=path
-                )
 
     # -- records -----------------------------------------------------------------------------
 
@@ -390,6 +387,17 @@ class Runner:
         if function is None:
             return dict(request.parameters)
         return relevant(request.parameters, function.parameters)
+
+
+def _value_files(
+    function: Function, produced: dict[str, Path]
+) -> list[tuple[str, str, str | Path]]:
+    """The values a function left, as artifacts to record: (name, kind, path)."""
+    return [
+        (value_artifact(function, name), kind_of_value_file(path), path)
+        for name, path in produced.items()
+        if path.is_file()
+    ]
 
 
 class _UpstreamFailedError(Exception):

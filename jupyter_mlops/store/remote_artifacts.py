@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -91,6 +92,10 @@ class RemoteBlobStore:
         if not self._exists(digest):
             self._upload(digest, lambda temporary: self._fs.put_file(str(source), temporary))
         return digest, size
+
+    def put_files(self, sources: Sequence[str | Path]) -> list[tuple[str, int]]:
+        """``put_file`` for each, one after the other (the local store writes them at once)."""
+        return [self.put_file(source) for source in sources]
 
     def put_stream(self, stream: BinaryIO) -> tuple[str, int]:
         """Spool to a local temporary file (hashing it), then upload that file."""

@@ -10,7 +10,7 @@ write lock is never held during a long copy and a row never points at a missing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
@@ -27,6 +27,7 @@ from .atomic import locked
 from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
 from .drift_store import DriftStore
+from .ingest import artifact_row, stored_blobs
 from .lineage import LineageStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
@@ -331,46 +332,64 @@ class Store:
 
         The same name twice for one run replaces the earlier artifact (with a new id).
         """
-        checks.text(name, "artifact name", limit=checks.MAX_ARTIFACT_NAME)
-        checks.kind(kind, name)
         if (path is None) == (data is None):
             raise StoreError(f"artifact {name!r}: give exactly one of path or data")
+        if path is not None:
+            return self.add_artifacts(run_id, [(name, kind, path)])[0]
+        checks.text(name, "artifact name", limit=checks.MAX_ARTIFACT_NAME)
+        checks.kind(kind, name)
+        assert data is not None
+        payload = bytes(data)
+        full = self._writable_run(run_id)
+        blob = stored_blobs(repr(name), full, lambda: [self._blobs.put_bytes(payload)])
+        return self._record_artifacts(full, [(name, kind, *blob[0])], None)[0]
+
+    def add_artifacts(
+        self,
+        run_id: str,
+        files: Sequence[tuple[str, str, str | Path]],
+        *,
+        output_notebook: str | None = None,
+    ) -> list[Artifact]:
+        """Store files ``(name, kind, path)`` as artifacts of a run, in one go: their bytes
+        written side by side, their rows in one transaction (what ending a run writes).
+
+        In order, as ``add_artifact`` one after another would: a name given again replaces
+        the earlier artifact. ``output_notebook`` names the one that becomes the run's output
+        notebook (``set_output_notebook``).
+        """
+        for name, kind, _path in files:
+            checks.text(name, "artifact name", limit=checks.MAX_ARTIFACT_NAME)
+            checks.kind(kind, name)
+        full = self._writable_run(run_id)
+        for name, _kind, path in files:
+            if not Path(path).is_file():
+                raise StoreError(f"artifact {name!r} of run {full}: no file at {path}")
+        label = ", ".join(repr(name) for name, _kind, _path in files)
+        blobs = stored_blobs(label, full, lambda: self._blobs.put_files([f[2] for f in files]))
+        entries = [
+            (name, kind, *blob) for (name, kind, _path), blob in zip(files, blobs, strict=True)
+        ]
+        return self._record_artifacts(full, entries, output_notebook)
+
+    def _writable_run(self, run_id: str) -> str:
         with self._db.read() as session:
-            full = self._active_row(session, run_id, "add artifacts to", lock=False).id
-        try:
-            if data is not None:
-                sha, size = self._blobs.put_bytes(bytes(data))
-            else:
-                assert path is not None
-                if not Path(path).is_file():
-                    raise StoreError(f"artifact {name!r} of run {full}: no file at {path}")
-                sha, size = self._blobs.put_file(path)
-        except OSError as err:
-            raise StoreError(
-                f"could not store artifact {name!r} of run {full}: {err.strerror or err}"
-            ) from err
+            return self._active_row(session, run_id, "add artifacts to", lock=False).id
+
+    def _record_artifacts(
+        self, full: str, entries: list[tuple[str, str, str, int]], output_notebook: str | None
+    ) -> list[Artifact]:
         with self._db.write() as session:
             run = self._active_row(session, full, "add artifacts to")
-            old = session.scalar(
-                select(ArtifactRow).where(ArtifactRow.run_id == full, ArtifactRow.name == name)
-            )
-            row = ArtifactRow(
-                id=uuid4().hex,
-                run_id=full,
-                name=name,
-                kind=kind,
-                sha256=sha,
-                size=size,
-                created_at=_now(),
-            )
-            if old is not None:
-                session.delete(old)
-                session.flush()
-                if run.output_notebook == old.id:
+            rows = [
+                artifact_row(session, run, name, kind, sha, size, _now())
+                for name, kind, sha, size in entries
+            ]
+            for row in rows:
+                if row.name == output_notebook:
                     run.output_notebook = row.id
-            session.add(row)
             session.flush()
-            return self._artifact(row)
+            return [self._artifact(row) for row in rows]
 
     def set_output_notebook(self, run_id: str, artifact_id: str) -> None:
         with self._db.write() as session:
