@@ -403,7 +403,7 @@ def test_without_an_address_a_local_cluster_runs_it_and_stops_with_the_command(
 def test_an_unknown_executor_is_refused_naming_the_registered_ones(project: Path) -> None:
     done = _cli(project, "run", "nb.ipynb", "--executor", "slurm")
     assert done.returncode == 2
-    assert done.stderr.strip() == "error: no executor 'slurm' (executors: dask, local)"
+    assert done.stderr.strip() == "error: no executor 'slurm' (executors: dask, kfp, local)"
     assert _service(project).runs().runs == []  # nothing recorded
     wrong = _cli(project, "run", "nb.ipynb", "--executor", "local", "--scheduler", "tcp://x:1")
     assert wrong.returncode == 2
@@ -440,7 +440,7 @@ async def test_rest_runs_and_sweeps_take_an_executor_by_name(
     status, error = await post("runs", {"path": "nb.ipynb", "executor": "slurm"})
     assert status == 400
     assert "no executor 'slurm'" in error["message"]
-    assert "dask, local" in json.dumps(error)
+    assert "dask, kfp, local" in json.dumps(error)
     status, error = await post("sweeps", {"path": "nb.ipynb", "space": {"x": ["1"]}, "executor": 3})
     assert status == 400
     status, run = await post(
