@@ -471,18 +471,6 @@ class _mlops_prun:
 def runtime_source(*, compact: bool = False) -> str:
     """This module's code (not its docstring), for pasting into generated code; ``compact``
     drops docstrings, comments and blank lines (a KFP component carries one copy)."""
-    import ast
-    import inspect
+    from .convert.pasting import module_body
 
-    text = inspect.getsource(_mlops_sys.modules[__name__])
-    body = text.split('"""', 2)[2].lstrip("\n")
-    body = body.split("\ndef runtime_source", 1)[0].rstrip() + "\n"
-    if not compact:
-        return body
-    tree = ast.parse(body)
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-                node.body = node.body[1:] or [ast.Pass()]
-    return ast.unparse(tree) + "\n"
+    return module_body(__name__, compact=compact)

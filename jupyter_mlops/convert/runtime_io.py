@@ -145,18 +145,6 @@ def runtime_source(*, compact: bool = False) -> str:
     ``compact`` drops docstrings, comments and blank lines: a KFP pipeline carries one copy
     per component in its YAML, and the YAML's size is what compiling it costs.
     """
-    import ast
-    import inspect
+    from .pasting import module_body
 
-    module = sys.modules[__name__]
-    text = inspect.getsource(module)
-    body = text.split('"""', 2)[2].lstrip("\n")
-    body = body.split("\ndef runtime_source", 1)[0].rstrip() + "\n"
-    if not compact:
-        return body
-    tree = ast.parse(body)
-    for node in ast.walk(tree):
-        first = node.body[0] if isinstance(node, ast.FunctionDef) else None
-        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
-            node.body = node.body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
-    return ast.unparse(tree) + "\n"
+    return module_body(__name__, compact=compact)
