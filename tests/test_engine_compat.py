@@ -61,6 +61,14 @@ def run(source: Path, output: Path, engine: str | None) -> tuple[Any, str]:
     return nbformat.read(str(output), as_version=4), error
 
 
+def engine_of(nb: Any) -> dict[str, Any]:
+    """The engine record of an output notebook, without what warm imports add (their own
+    tests check that: tests/test_warm_imports.py)."""
+    record = dict(nb.metadata.mlops.engine)
+    record.pop("warm", None)
+    return record
+
+
 def shape(nb: Any) -> list[list[tuple[Any, ...]]]:
     """Per code cell: each output's kind, stream name or mime types and metadata keys.
 
@@ -295,7 +303,7 @@ def test_a_notebook_asking_for_a_gui_event_loop_runs_on_a_stock_kernel_and_says_
     assert error == ""
     assert "ipykernel.iostream.OutStream" in out.cells[1].outputs[0].data["text/plain"]
     assert "the notebook asks for the 'qt' GUI event loop" in caplog.text
-    assert out.metadata.mlops.engine == {
+    assert engine_of(out) == {
         "name": "papermill",
         "kernel": "python3",
         "fallback": "the notebook asks for the 'qt' GUI event loop",
@@ -309,7 +317,7 @@ def test_gui_event_loops_are_refused_by_name_where_code_asks_at_run_time(tmp_pat
     (output,) = next(c for c in out.cells if c.cell_type == "code").outputs
     assert output.name == "stderr"
     assert output.text.startswith("UsageError: the mlops engine runs no 'tk' GUI event loop")
-    assert out.metadata.mlops.engine == {"name": "mlops", "kernel": "python3"}
+    assert engine_of(out) == {"name": "mlops", "kernel": "python3"}
 
 
 # -- jupyter mlops run|sweep --engine/--kernel ---------------------------------------------
@@ -349,12 +357,12 @@ def test_cli_engine_papermill_runs_on_a_stock_kernel(tmp_path: Path) -> None:
     assert code == 0, err
     nb = output_notebook(tmp_path, json.loads(out))
     assert printed(nb) == "ipykernel.iostream\n"
-    assert nb.metadata.mlops.engine == {"name": "papermill", "kernel": "python3"}
+    assert engine_of(nb) == {"name": "papermill", "kernel": "python3"}
     code, out, err = cli(tmp_path, "run", "nb.ipynb", "--json")
     assert code == 0, err
     nb = output_notebook(tmp_path, json.loads(out))
     assert printed(nb) == "jupyter_mlops.execute.kernel_shell\n"
-    assert nb.metadata.mlops.engine == {"name": "mlops", "kernel": "python3"}
+    assert engine_of(nb) == {"name": "mlops", "kernel": "python3"}
 
 
 @pytest.mark.parametrize(
@@ -392,7 +400,7 @@ def test_cli_kernel_runs_a_notebook_whose_kernelspec_cannot(
     run = json.loads(out)
     output = output_notebook(tmp_path, run)
     assert printed(output) == "ran\n"
-    assert output.metadata.mlops.engine == {"name": engine, "kernel": "python3"}
+    assert engine_of(output) == {"name": engine, "kernel": "python3"}
 
 
 def test_cli_sweep_and_unknown_kernels_and_engines(tmp_path: Path) -> None:
@@ -474,7 +482,7 @@ def test_a_kernel_running_another_program_runs_stock_for_whole_notebooks_and_fun
         assert f"running on a stock wrapped kernel, not the mlops engine: {reason}" in err
         output = output_notebook(project, json.loads(out))
         assert "ipykernel.iostream\n" in printed(output)
-        assert output.metadata.mlops.engine == {
+        assert engine_of(output) == {
             "name": "papermill",
             "kernel": "wrapped",
             "fallback": reason,
