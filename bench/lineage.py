@@ -1,6 +1,7 @@
-"""Lineage benchmark: ``python bench/lineage.py [--runs N] [--repeat N]``.
+"""Lineage benchmark: ``python bench/lineage.py [--runs N] [--repeat N] [--backends ...]``.
 
-Fills a temporary SQLite store (through the migrations, then bulk inserts) with ``--runs``
+Fills a temporary SQLite store and a PostgreSQL one (a throw-away cluster, ``bench/pg_cluster.py``;
+``--backends sqlite,postgresql``), each through the migrations then bulk inserts, with ``--runs``
 finished runs of five functions, each reading one of 100 data sets (two content versions
 each) and one of 20 deployments bound to a recent run, then prints the median time of the two
 lineage questions: what is behind a deployment, and what is downstream of a data set. Target:
@@ -26,6 +27,8 @@ from sqlalchemy import create_engine, insert
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from pg_cluster import cluster_if_wanted  # noqa: E402
 
 from jupyter_mlops.store import Store  # noqa: E402
 from jupyter_mlops.store.lineage import RunDatasetRow  # noqa: E402
@@ -145,18 +148,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
     arguments = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'mlops.db'}"
-        Store(url, Path(folder) / "artifacts").close()  # migrated
-        fill(url, arguments.runs)
-        with Store(url, Path(folder) / "artifacts") as store:
-            results = measure(store, arguments.repeat)
+    wanted = [name.strip() for name in arguments.backends.split(",") if name.strip()]
     print(
         f"lineage at {arguments.runs:,} runs (median of {arguments.repeat}; target {TARGET_MS} ms)"
     )
-    for name, value in results.items():
-        print(f"  {name:<28} {value:8.2f} ms")
+    with tempfile.TemporaryDirectory() as folder, cluster_if_wanted(wanted) as cluster:
+        urls = {}
+        if "sqlite" in wanted:
+            urls["sqlite"] = f"sqlite:///{Path(folder) / 'mlops.db'}"
+        if cluster is not None:
+            urls["postgresql"] = cluster.create_database("lineage")
+        for backend, url in urls.items():
+            Store(url, Path(folder) / "artifacts").close()  # migrated
+            fill(url, arguments.runs)
+            with Store(url, Path(folder) / "artifacts") as store:
+                results = measure(store, arguments.repeat)
+            print(f"{backend}:")
+            for name, value in results.items():
+                print(f"  {name:<28} {value:8.2f} ms")
     return 0
 
 

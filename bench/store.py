@@ -14,13 +14,11 @@ pages, with a target of 20 ms. Then ``--writers`` processes record runs concurre
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ for folder in (ROOT, ROOT / "tests"):  # tests/postgres.py: the throw-away clust
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-import postgres  # type: ignore[import-not-found]  # noqa: E402
+from pg_cluster import cluster_if_wanted  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from store_data import VERSIONS, PostgresLoader, SqliteLoader, generate  # noqa: E402
@@ -126,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     options = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory(prefix="mlops-bench-store-") as tmp,
-        _cluster(options.backends) as cluster,
+        cluster_if_wanted(options.backends) as cluster,
     ):
         root = Path(tmp)
         writes = _writers(root, cluster, options.backends, options.writers, options.write_seconds)
@@ -138,32 +136,6 @@ def main(argv: list[str] | None = None) -> None:
                 backend.loader.close()
     _print_listing(backends, options.runs, options.repeat, loads)
     _print_writers(writes, options.writers, options.write_seconds)
-
-
-@contextmanager
-def _cluster(wanted: list[str]) -> Iterator[Any]:
-    """A running throw-away PostgreSQL cluster when it is wanted and can start (else None)."""
-    if "postgresql" not in wanted:
-        yield None
-        return
-    missing = postgres.available()
-    if missing is not None:
-        print(f"postgresql: skipped, {missing}")
-        yield None
-        return
-    folder = Path(tempfile.mkdtemp(prefix="mlops-bench-pg-"))
-    cluster = postgres.PostgresCluster(folder)
-    try:
-        try:
-            cluster.start()
-        except RuntimeError as err:  # initdb or pg_ctl failed: its message says why
-            print(f"postgresql: skipped, {err}")
-            yield None
-            return
-        yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _backends(root: Path, cluster: Any, wanted: list[str]) -> list[Backend]:
