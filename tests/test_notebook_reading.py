@@ -152,3 +152,19 @@ def test_papermill_output_notebook_injected_values_are_the_defaults(tmp_path: Pa
     assert {parameter.name: parameter.default for parameter in parse_notebook(source).parameters}[
         "alpha"
     ] == 0.5
+
+    # And a tracked run of the output notebook records the injected values as its parameters,
+    # for the whole notebook and for a function of it (an override still wins)
+    def run(*words: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "jupyter_mlops.cli", "run", "out.ipynb", *words, "--json"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    whole = run()
+    assert whole["parameters"] == {"alpha": 0.25, "epochs": 7, "name": "a"}
+    train = run("--function", "train", "-p", "epochs", "2")
+    assert train["parameters"] == {"alpha": 0.25, "epochs": 2}  # the ones train reads
+    assert train["status"] == "succeeded"
