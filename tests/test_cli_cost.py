@@ -307,3 +307,39 @@ print(json.dumps({"code": code, "alembic": "alembic" in sys.modules}))
     again = _python(script, tmp_path)  # at head: one query on alembic_version
     assert first["code"] == again["code"] == 0
     assert again["alembic"] is False
+
+
+def test_a_whole_notebook_sweep_starts_its_warm_generation_early_and_its_runs_fork_from_it(
+    tmp_path,
+):
+    # Given a notebook that imports a library the engine warms
+    content = make_notebook(
+        ("seed = 1", "parameters"),
+        "import numpy as np\nx = float(np.random.default_rng(seed).random())",
+    )
+    (tmp_path / "nb.ipynb").write_text(json.dumps(content), encoding="utf-8")
+    mark = f"prestart-{uuid.uuid4().hex}"
+    script = """
+import contextlib, io, json, subprocess
+from jupyter_mlops.cli import main
+started = []
+original = subprocess.Popen.__init__
+def spy(self, args, *rest, **options):
+    started.append([str(a) for a in args])
+    original(self, args, *rest, **options)
+subprocess.Popen.__init__ = spy
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(["sweep", "nb.ipynb", "-p", "seed", "1,2,3", "--parallel", "2", "--json"])
+zygotes = [a[1:] for a in started if a[1:3] == ["-m", "jupyter_mlops.execute.zygote"]]
+print(json.dumps({"code": code, "zygotes": zygotes, "sweep": json.loads(out.getvalue())}))
+"""
+    # When the CLI sweeps it (the warm generation is started at the top of the command)
+    seen = _cli_in_new_process(tmp_path, script, mark)
+    # Then one zygote process served the whole command: the early one was the generation the
+    # engine asked for (a plain zygote plus a warm one would be two)
+    assert seen["code"] == 0
+    assert seen["zygotes"] == [["-m", "jupyter_mlops.execute.zygote", "--warm"]]
+    runs = seen["sweep"]["runs"]  # type: ignore[index]
+    assert [run["status"] for run in runs] == ["succeeded"] * 3
+    assert _wait_until_none_left(mark) == []
