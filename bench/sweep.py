@@ -13,7 +13,8 @@ The example notebook (``examples/churn.ipynb``: numpy, pandas, scikit-learn): 20
 (seeds 1..20) with stock papermill sequentially and on 2 processes, then end to end through
 the CLI (``jupyter mlops sweep examples/churn.ipynb -p seed 1,...,N --parallel 2`` as a new
 process, in a fresh project, store and all) at 20 and 100 runs, with warm imports and, at
-20 runs, without them (``JUPYTER_MLOPS_WARM_IMPORTS=0``). Ratios are per run against the
+20 runs, without them (``JUPYTER_MLOPS_WARM_IMPORTS=0``); each CLI row is the median of
+``--repeat`` (3) sweeps. Ratios are per run against the
 stock rows; the warm zygote's memory (proportional and resident set size) is measured in
 this process after one run of the example. Prints; asserts nothing.
 """
@@ -26,6 +27,7 @@ import itertools
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -206,8 +208,9 @@ def warm_memory() -> tuple[int | None, int | None, list[str]]:
     return zygote.memory(), rss, list(zygote.warm.get("modules") or [])
 
 
-def example_table(stock_runs: int, cli_runs: list[int]) -> None:
-    """Stock papermill against CLI sweeps of the example notebook."""
+def example_table(stock_runs: int, cli_runs: list[int], repeat: int = 3) -> None:
+    """Stock papermill against CLI sweeps of the example notebook (each CLI row the median of
+    ``repeat`` sweeps: one new process each, so one slow start does not make the row)."""
     with tempfile.TemporaryDirectory(prefix="mlops-sweep-stock-") as scratch:
         folder = Path(scratch)
         work = example_jobs(folder, stock_runs)
@@ -217,10 +220,14 @@ def example_table(stock_runs: int, cli_runs: list[int]) -> None:
         ("stock papermill, sequential", stock_runs, stock_seq),
         (f"stock papermill, {WORKERS} processes", stock_runs, stock_two),
     ]
+
+    def median_of(runs: int, warm: bool) -> float:
+        return statistics.median(cli_sweep(runs, warm) for _ in range(repeat))
+
     for runs in cli_runs:
-        rows.append((f"CLI sweep --parallel {WORKERS}, warm", runs, cli_sweep(runs, True)))
+        rows.append((f"CLI sweep --parallel {WORKERS}, warm", runs, median_of(runs, True)))
     rows.append(
-        (f"CLI sweep --parallel {WORKERS}, warm off", stock_runs, cli_sweep(stock_runs, False))
+        (f"CLI sweep --parallel {WORKERS}, warm off", stock_runs, median_of(stock_runs, False))
     )
     per_seq = stock_seq / stock_runs
     per_two = stock_two / stock_runs
@@ -251,12 +258,13 @@ def main() -> int:
     parser.add_argument(
         "--cli-runs", type=int, nargs="+", default=[20, 100], help="example runs, CLI rows"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="CLI sweeps per row (median)")
     options = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start")
     if not options.skip_tiny:
         tiny_table()
     if not options.skip_example:
-        example_table(options.stock_runs, options.cli_runs)
+        example_table(options.stock_runs, options.cli_runs, options.repeat)
     return 0
 
 
