@@ -112,5 +112,8 @@ def prestart_for(arguments: argparse.Namespace, project: Project) -> threading.T
     given = getattr(arguments, "notebook", None)
     if given and not getattr(arguments, "function", None):
         candidate = Path(project.root_dir) / given
-        notebook = candidate if candidate.is_file() else None
+        try:
+            notebook = candidate if candidate.is_file() else None
+        except OSError:  # a name too long, a link loop: the command itself says what is wrong
+            notebook = None
     return start_zygote_in_background(notebook=notebook)
