@@ -271,6 +271,30 @@ def test_an_artifact_added_twice_replaces_the_first_and_the_output_notebook_foll
         store.artifact(old.id)
 
 
+def test_one_call_replaces_stored_names_and_a_name_given_twice_keeps_the_last(
+    store: Store, tmp_path: Path
+) -> None:
+    run = new_run(store)
+    kept = store.add_artifact(run.id, "kept", "value", data=b"1")
+    old = store.add_artifact(run.id, "model", "model", data=b"old")
+    files = []
+    for name, data in [("model", b"new"), ("metrics", b"a"), ("metrics", b"b")]:
+        path = tmp_path / f"{name}-{data.decode()}"
+        path.write_bytes(data)
+        files.append((name, "value", path))
+    added = store.add_artifacts(run.id, files)
+    assert len(added) == 3
+    recorded = {a.name: a for a in store.get_run(run.id).artifacts}
+    assert sorted(recorded) == ["kept", "metrics", "model"]
+    assert recorded["kept"].id == kept.id
+    assert recorded["model"].id == added[0].id
+    assert recorded["metrics"].id == added[2].id
+    with store.open_artifact(recorded["metrics"].id) as stream:
+        assert stream.read() == b"b"
+    with pytest.raises(NotFoundError):
+        store.artifact(old.id)
+
+
 def test_bad_artifact_arguments_are_refused(store: Store, tmp_path: Path) -> None:
     run = new_run(store)
     with pytest.raises(StoreError, match="unknown kind 'weights'"):

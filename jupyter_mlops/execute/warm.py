@@ -30,7 +30,6 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import importlib.metadata
 import json
 import os
 import sys
@@ -221,8 +220,56 @@ def _site_signature() -> tuple[tuple[str, float], ...]:
 
 @functools.lru_cache(maxsize=8)
 def _distributions(signature: tuple[tuple[str, float], ...]) -> dict[str, list[str]]:
+    """``top-level name -> ["dist==version", ...]`` for every distribution on the import path.
+
+    Read from the ``.dist-info``/``.egg-info`` folders themselves: the version from the
+    folder's name, the top-level names from ``top_level.txt`` or else the first part of each
+    ``RECORD`` path. ``importlib.metadata.packages_distributions()`` gives the same names but
+    parses every distribution's metadata as e-mail: about 0.2 s, on the way to starting the
+    warm generation of every CLI command; this reads a few small files (~10 ms).
+    """
     del signature  # the cache key: a changed import path reads the distributions again
-    return dict(importlib.metadata.packages_distributions())
+    providers: dict[str, list[str]] = {}
+    for entry in sys.path:
+        try:
+            folders = [e for e in os.scandir(entry or ".") if e.name.endswith(_INFO_SUFFIXES)]
+        except OSError:
+            continue
+        for folder in folders:
+            stem = folder.name.rsplit(".", 1)[0]  # "scikit_learn-1.5.2"
+            name, _, version = stem.partition("-")
+            if not version:
+                continue
+            for top in _provided(Path(folder.path)):
+                providers.setdefault(top, []).append(f"{name}=={version}")
+    return providers
+
+
+_INFO_SUFFIXES = (".dist-info", ".egg-info")
+
+
+def _provided(info: Path) -> set[str]:
+    """The top-level names a distribution's folder says it installs."""
+    try:
+        declared = (info / "top_level.txt").read_text(encoding="utf-8").split()
+    except OSError:
+        declared = []
+    if declared:
+        return set(declared)
+    try:
+        record = (info / "RECORD").read_text(encoding="utf-8")
+    except OSError:
+        return set()
+    tops: set[str] = set()
+    for line in record.splitlines():
+        path = line.split(",", 1)[0]
+        first, slash, _ = path.partition("/")
+        if slash:
+            if first not in {"..", "__pycache__"} and not first.endswith((".dist-info", ".data")):
+                tops.add(first)
+        elif path.endswith((".py", ".so", ".pyd")):
+            tops.add(path.split(".", 1)[0])
+    return tops
 
 
 @functools.lru_cache(maxsize=256)
@@ -230,13 +277,4 @@ def _versions(
     tops: tuple[str, ...], signature: tuple[tuple[str, float], ...]
 ) -> dict[str, list[str]]:
     providers = _distributions(signature)
-    versions: dict[str, list[str]] = {}
-    for top in tops:
-        found: list[str] = []
-        for dist in sorted(set(providers.get(top, []))):
-            try:
-                found.append(f"{dist}=={importlib.metadata.version(dist)}")
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        versions[top] = found
-    return versions
+    return {top: sorted(set(providers.get(top, []))) for top in tops}

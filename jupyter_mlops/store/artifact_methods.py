@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ..errors import StoreError
 from . import checks
-from .ingest import artifact_row, stored_blobs
+from .ingest import artifact_rows, stored_blobs
 from .lookup import resolve
 from .models import ArtifactRow, RunRow
 from .records import Artifact
@@ -107,10 +107,7 @@ class ArtifactMethods:
     ) -> list[Artifact]:
         with self._db.write() as session:
             run = self._active_row(session, full, "add artifacts to")
-            rows = [
-                artifact_row(session, run, name, kind, sha, size, _now())
-                for name, kind, sha, size in entries
-            ]
+            rows = artifact_rows(session, run, entries, _now())
             for row in rows:
                 if row.name == output_notebook:
                     run.output_notebook = row.id

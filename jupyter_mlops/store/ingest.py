@@ -29,22 +29,51 @@ def stored_blobs(
         ) from err
 
 
-def artifact_row(
-    session: Session, run: RunRow, name: str, kind: str, sha: str, size: int, now: datetime
-) -> ArtifactRow:
-    """Add the row of artifact ``name``; one of the same name is replaced (the output
-    notebook pointing at it moves to the new row)."""
-    old = session.scalar(
-        select(ArtifactRow).where(ArtifactRow.run_id == run.id, ArtifactRow.name == name)
-    )
-    row = ArtifactRow(
-        id=uuid4().hex, run_id=run.id, name=name, kind=kind, sha256=sha, size=size, created_at=now
-    )
-    if old is not None:
-        session.delete(old)
-        session.flush()
-        if run.output_notebook == old.id:
-            run.output_notebook = row.id
-    session.add(row)
+# Names looked up per query: far below any backend's limit on bound parameters.
+_NAMES_PER_QUERY = 500
+
+
+def artifact_rows(
+    session: Session, run: RunRow, entries: list[tuple[str, str, str, int]], now: datetime
+) -> list[ArtifactRow]:
+    """Add the rows of artifacts ``(name, kind, sha256, size)``, in order; one of the same
+    name (stored before, or earlier in ``entries``) is replaced, and the output notebook
+    pointing at it moves to the new row.
+
+    The run's existing rows of those names are read in one query, not one per artifact: a
+    run of the example notebook leaves 14 artifacts, and a query and a flush each was a
+    third of what recording a run costs.
+    """
+    names = sorted({name for name, _kind, _sha, _size in entries})
+    current: dict[str, ArtifactRow] = {}
+    for start in range(0, len(names), _NAMES_PER_QUERY):
+        chunk = names[start : start + _NAMES_PER_QUERY]
+        found = session.scalars(
+            select(ArtifactRow).where(ArtifactRow.run_id == run.id, ArtifactRow.name.in_(chunk))
+        )
+        current.update((row.name, row) for row in found)
+    rows: list[ArtifactRow] = []
+    for name, kind, sha, size in entries:
+        row = ArtifactRow(
+            id=uuid4().hex,
+            run_id=run.id,
+            name=name,
+            kind=kind,
+            sha256=sha,
+            size=size,
+            created_at=now,
+        )
+        old = current.get(name)
+        if old is not None:
+            if old in session.new:
+                session.expunge(old)  # given twice in this call: never written
+            else:
+                session.delete(old)
+                session.flush()  # (run_id, name) is unique: free it before the insert
+            if run.output_notebook == old.id:
+                run.output_notebook = row.id
+        session.add(row)
+        current[name] = row
+        rows.append(row)
     session.flush()
-    return row
+    return rows
