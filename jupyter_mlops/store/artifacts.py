@@ -91,12 +91,12 @@ class BlobStore:
             with _HashingFile(os.fdopen(descriptor, "wb")) as out:
                 fill(out)
                 out.flush()
+                digest, size = out.hexdigest(), out.size
+                target = self.path(digest)
+                if target.is_file():  # the same bytes are stored (and synced) already:
+                    temporary.unlink()  # no fsync for a copy that is thrown away
+                    return digest, size
                 os.fsync(out.fileno())
-            digest, size = out.hexdigest(), out.size
-            target = self.path(digest)
-            if target.is_file():
-                temporary.unlink()  # the same bytes are already stored
-                return digest, size
             private_dir(target.parent)
             os.replace(temporary, target)
             _fsync_directory(target.parent)
