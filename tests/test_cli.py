@@ -280,3 +280,23 @@ def test_an_output_path_that_is_a_file_is_a_one_line_error(capsys, tmp_path):
     except OSError as err:
         pytest.fail(f"traceback instead of an error line: {err!r}")
     assert_user_error(*result, "taken")
+
+
+def test_a_notebook_whose_cells_have_no_ids_runs_without_nbformat_noise(tmp_path):
+    """Cells without ids are normal input (nbformat 4.4 files, hand-written ones): the run's
+    terminal shows the run, not nbformat's MissingIDFieldWarning."""
+    content = make_notebook(("x = 1", ["parameters"]), "print(x * 2)")
+    for cell in content["cells"]:
+        del cell["id"]
+    (tmp_path / "old.ipynb").write_text(json.dumps(content), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "run", "old.ipynb", "-p", "x", "21"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "succeeded" in result.stdout
+    assert "Warning" not in result.stderr, result.stderr

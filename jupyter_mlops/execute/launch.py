@@ -12,12 +12,14 @@ import json
 import logging
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # papermill first: importing it loads our engine through its entry point, and importing the
 # engine module before papermill would make that a circular import.
 import papermill
+from nbformat.validator import MissingIDFieldWarning
 
 from ..errors import MLOpsError
 from ..runtime import RUN_DIR_VARIABLE
@@ -26,6 +28,12 @@ from .fallback import note_stock_engine
 if TYPE_CHECKING:
     from .engine import ExecutionControl
     from .runner import RunRequest
+
+# Cells without ids (nbformat 4.4 files, hand-written ones) are normal input, and papermill
+# gives them ids itself: nbformat's warning about them, raised on every read of such a file
+# (ours and papermill's), is noise on the user's terminal. A filter for the process, not
+# ``catch_warnings`` around the reads: that is not thread-safe, and sweeps launch on threads.
+warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
 
 logger = logging.getLogger(__name__)
 
