@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 # papermill first: importing it loads our engine through its entry point, and importing the
 # engine module before papermill would make that a circular import.
 import papermill
-from nbformat.validator import MissingIDFieldWarning
+from nbformat.warnings import MissingIDFieldWarning
 
 from ..errors import MLOpsError
 from ..runtime import RUN_DIR_VARIABLE
