@@ -8,6 +8,7 @@ runner keeps the life of a run: recording, inputs, results.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -194,6 +195,25 @@ def _kernelspec_name(path: Path) -> str | None:
 
 
 def _read_node(path: Path) -> Any:
+    """The notebook as nbformat reads it, read once per state of the file: every run of a
+    sweep asks for the same one (a read and a validation cost ~3 ms a run). Shared between
+    calls, so read-only: ``choose_engine`` only looks at it (papermill reads its own copy)."""
+    try:
+        info = path.stat()
+    except OSError:
+        info = None
+    if info is None:
+        return _read_node_now(path)
+    return _read_node_cached(str(path), info.st_mtime_ns, info.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_node_cached(path: str, mtime_ns: int, size: int) -> Any:
+    del mtime_ns, size  # the cache key: an edited file is read again
+    return _read_node_now(Path(path))
+
+
+def _read_node_now(path: Path) -> Any:
     import nbformat
 
     return nbformat.read(str(path), as_version=4)  # type: ignore[no-untyped-call]

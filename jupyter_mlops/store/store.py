@@ -29,7 +29,7 @@ from .deployments import DeploymentStore
 from .drift_store import DriftStore
 from .lineage import LineageStore
 from .listing import Filters, Order, check_limit, page_ids
-from .lookup import resolve
+from .lookup import is_hex_prefix, resolve
 from .migrate import ensure_schema, refresh_statistics
 from .models import ArtifactRow, RunRow, SweepRow
 from .owner import this_process
@@ -419,9 +419,14 @@ class Store(ArtifactMethods):
 
     def _run_row(self, session: Session, run_id: str, lock: bool = True) -> RunRow:
         """The run, locked against other writers until the session ends (``atomic.py``)."""
-        full = resolve(session, RunRow.id, run_id, "run")
+        text = str(run_id).strip().lower()
+        # A whole id (what the runner and the engine pass, several times a run) is looked up
+        # by key at once; a prefix is resolved to its one run first.
+        full = text if is_hex_prefix(text, 32) and len(text) == 32 else None
+        full = full or resolve(session, RunRow.id, run_id, "run")
         row = locked(session, RunRow, full) if lock else session.get(RunRow, full)
-        assert row is not None
+        if row is None:
+            raise NotFoundError(f"no run with id {full!r}")
         return row
 
     def _active_row(self, session: Session, run_id: str, action: str, lock: bool = True) -> RunRow:
