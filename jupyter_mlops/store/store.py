@@ -27,6 +27,7 @@ from .atomic import locked
 from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
 from .drift_store import DriftStore
+from .policy_store import PolicyStore
 from .lineage import LineageStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
@@ -78,6 +79,7 @@ class Store(ArtifactMethods):
             raise unavailable(parse_url(url), err) from None
         self.deployments = DeploymentStore(self._db)
         self.drift = DriftStore(self._db)
+        self.policies = PolicyStore(self._db)
         self.lineage = LineageStore(self._db)  # data sets runs read (``lineage.py``)
         self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:
