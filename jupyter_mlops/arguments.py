@@ -39,11 +39,11 @@ def normalize_parameters(argv: Sequence[str]) -> list[str]:
         if word.startswith("--parameter="):
             pending.insert(index, word.removeprefix("--parameter="))
             word = "--parameter"
-        if word in OPTIONS_OF_OPTIONS and index < len(pending):
-            if pending[index].startswith("-") and " " in pending[index].strip():
-                words.append(f"{word}={pending[index]}")
-                index += 1
-                continue
+        value = pending[index] if index < len(pending) else ""
+        if word in OPTIONS_OF_OPTIONS and value.startswith("-") and " " in value.strip():
+            words.append(f"{word}={value}")
+            index += 1
+            continue
         words.append(word)
         if word in PARAMETER_OPTIONS and index < len(pending):
             following = pending[index]

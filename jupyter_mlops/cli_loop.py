@@ -100,7 +100,7 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
             notebook=arguments.retrain,
             function=arguments.function,
             sweep=arguments.sweep,
-            parameters={key: value for key, value in arguments.parameter},
+            parameters=dict(arguments.parameter),
             gate=arguments.gate,
             promote=arguments.promote,
             approval=arguments.approval,
@@ -130,8 +130,11 @@ def describe_policy(policy: Policy) -> str:
         f"  when: {when}; cooldown {format_duration(policy.cooldown)}",
         f"  gate: {policy.gate or '(none: any successful run passes)'}",
         f"  then: move {policy.target_alias}"
-        + (f" (manual approval: a person promotes to {policy.promote})"
-           if policy.approval == "manual" else ""),
+        + (
+            f" (manual approval: a person promotes to {policy.promote})"
+            if policy.approval == "manual"
+            else ""
+        ),
     ]
     if policy.last_fired_at is not None:
         lines.append(f"  last fired: {policy.last_fired_at.isoformat()}: {policy.last_outcome}")

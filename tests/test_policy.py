@@ -86,7 +86,8 @@ def test_after_firing_it_waits_for_the_cooldown_and_counts_only_newer_windows() 
     assert due(cooled, windows, NOW) is None  # only one drifted window since it fired
     windows.append(window(1, "tenure"))
     fired = due(cooled, windows, NOW)
-    assert fired is not None and len(fired.windows) == 2
+    assert fired is not None
+    assert len(fired.windows) == 2
 
 
 def test_a_schedule_fires_without_drift_and_a_disabled_policy_never_fires() -> None:
@@ -94,7 +95,9 @@ def test_a_schedule_fires_without_drift_and_a_disabled_policy_never_fires() -> N
     assert due(daily, [], NOW) is None
     later = policy(schedule=86400.0, last_fired_at=NOW - timedelta(hours=25), cooldown=60)
     fired = due(later, [], NOW)
-    assert fired is not None and fired.kind == "schedule" and fired.reason == "every 1d"
+    assert fired is not None
+    assert fired.kind == "schedule"
+    assert fired.reason == "every 1d"
     off = policy(enabled=False, after=1)
     assert due(off, [window(1, "tenure")], NOW) is None
 

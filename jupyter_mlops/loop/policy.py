@@ -169,7 +169,5 @@ def due(policy: Policy, windows: Sequence[Mapping[str, Any]], now: datetime) -> 
     if policy.schedule is not None:
         start = last or policy.created_at
         if start is None or (now - start).total_seconds() >= policy.schedule:
-            return Trigger(
-                kind="schedule", reason=f"every {format_duration(policy.schedule)}"
-            )
+            return Trigger(kind="schedule", reason=f"every {format_duration(policy.schedule)}")
     return None

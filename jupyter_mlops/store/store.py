@@ -27,13 +27,13 @@ from .atomic import locked
 from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
 from .drift_store import DriftStore
-from .policy_store import PolicyStore
 from .lineage import LineageStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
 from .migrate import ensure_schema, refresh_statistics
 from .models import ArtifactRow, RunRow, SweepRow
 from .owner import this_process
+from .policy_store import PolicyStore
 from .reconcile import Reconciler
 from .records import (
     ACTIVE_STATUSES,
