@@ -64,8 +64,6 @@ class PolicyManager:
             if name not in known:
                 listed = ", ".join(sorted(known)) or "none"
                 raise PolicyError(f"{notebook} has no parameter {name!r} (parameters: {listed})")
-        if gate is not None:
-            check_gate(gate)
         policy = Policy(
             deployment=deployment,
             notebook=notebook,
@@ -125,10 +123,3 @@ def parse_sweep(text: str) -> dict[str, list[str]]:
     if not space:
         raise PolicyError("--sweep: give parameters as -p NAME V1,V2,…")
     return space
-
-
-def check_gate(gate: str) -> None:
-    """Refuse a gate the loop could not evaluate, before it is stored."""
-    from .gate import parse_gate
-
-    parse_gate(gate)

@@ -1,8 +1,8 @@
 """Retraining policies: one per deployment, with the loop's memory (when it last fired and
 what came of it). The row goes with its deployment (``ON DELETE CASCADE``).
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision: str | None = "0007"  # TODO(lead): 0010 once the branches of 0008-0010 merge
+revision = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | None = None
 depends_on: str | None = None
 
