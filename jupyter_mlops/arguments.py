@@ -23,6 +23,11 @@ PARAMETER_OPTIONS = ("-p", "--parameter")
 _NAME_IS_VALUE = re.compile(r"[^\s=-][^\s=]*=")  # NAME=…, not a lone '=' or an option
 
 
+# Options whose value is itself a list of options (``policy --sweep '-p C 0.1,1'``): argparse
+# would read a value starting with "-p" as the option -p, so it is passed as --sweep=VALUE.
+OPTIONS_OF_OPTIONS = ("--sweep",)
+
+
 def normalize_parameters(argv: Sequence[str]) -> list[str]:
     """``-p NAME=VALUE`` (and ``--parameter=NAME=VALUE``) as ``-p NAME VALUE``."""
     words: list[str] = []
@@ -34,6 +39,11 @@ def normalize_parameters(argv: Sequence[str]) -> list[str]:
         if word.startswith("--parameter="):
             pending.insert(index, word.removeprefix("--parameter="))
             word = "--parameter"
+        value = pending[index] if index < len(pending) else ""
+        if word in OPTIONS_OF_OPTIONS and value.startswith("-") and " " in value.strip():
+            words.append(f"{word}={value}")
+            index += 1
+            continue
         words.append(word)
         if word in PARAMETER_OPTIONS and index < len(pending):
             following = pending[index]

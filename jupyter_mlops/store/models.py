@@ -300,3 +300,30 @@ class DeploymentSampleRow(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     input: Mapped[Any] = mapped_column(JSON, nullable=True)
     output: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+
+class PolicyRow(Base):
+    """A deployment's retraining policy (``loop/policy.py``) and the loop's memory of it."""
+
+    __tablename__ = "policies"
+
+    deployment: Mapped[str] = mapped_column(
+        ForeignKey("deployments.name", ondelete="CASCADE"), primary_key=True
+    )
+    notebook: Mapped[str] = mapped_column(Text)
+    function: Mapped[str | None] = mapped_column(String(255))
+    sweep: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    parameters: Mapped[dict[str, Any]]
+    gate: Mapped[str | None] = mapped_column(Text)
+    promote: Mapped[str] = mapped_column(String(64))
+    approval: Mapped[str] = mapped_column(String(16))
+    after: Mapped[int] = mapped_column(Integer)
+    within_s: Mapped[float] = mapped_column(Float)
+    cooldown_s: Mapped[float] = mapped_column(Float)
+    schedule_s: Mapped[float | None] = mapped_column(Float)
+    enabled: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(255))
+    last_fired_at: Mapped[datetime | None]
+    last_outcome: Mapped[str | None] = mapped_column(Text)

@@ -33,6 +33,7 @@ from .lookup import is_hex_prefix, resolve
 from .migrate import ensure_schema, refresh_statistics
 from .models import ArtifactRow, RunRow, SweepRow
 from .owner import this_process
+from .policy_store import PolicyStore
 from .reconcile import Reconciler
 from .records import (
     ACTIVE_STATUSES,
@@ -78,6 +79,7 @@ class Store(ArtifactMethods):
             raise unavailable(parse_url(url), err) from None
         self.deployments = DeploymentStore(self._db)
         self.drift = DriftStore(self._db)
+        self.policies = PolicyStore(self._db)
         self.lineage = LineageStore(self._db)  # data sets runs read (``lineage.py``)
         self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:

@@ -1,0 +1,1 @@
+"""Closing the loop: gates, promotion, policies and the watcher that runs them."""
