@@ -176,9 +176,10 @@ def test_a_bad_tag_is_a_one_line_error_naming_the_cell(capsys, write_notebook):
     assert_user_error(*run(capsys, "inspect", str(path)), "cell 1", "'mlops:cpu:lots'")
 
 
-def test_non_literal_parameters_are_a_one_line_error(capsys, write_notebook):
-    path = write_notebook(make_notebook(("x = 1 + 1", "parameters"), ("y = x", "mlops:fn:a")))
-    assert_user_error(*run(capsys, "inspect", str(path)), "cell 0", "must be a literal value")
+def test_a_parameter_assigned_again_by_code_is_a_one_line_error(capsys, write_notebook):
+    code = "x = 1\nx = x + 1"
+    path = write_notebook(make_notebook((code, "parameters"), ("y = x", "mlops:fn:a")))
+    assert_user_error(*run(capsys, "inspect", str(path)), "cell 0", "also assigned by code")
 
 
 def test_a_non_python_notebook_is_a_one_line_error(capsys, write_notebook):
@@ -187,9 +188,10 @@ def test_a_non_python_notebook_is_a_one_line_error(capsys, write_notebook):
 
 
 def test_convert_errors_are_one_line_errors_too(capsys, write_notebook, tmp_path):
-    path = write_notebook(make_notebook(("x = 1 + 1", "parameters"), ("y = x", "mlops:fn:a")))
+    code = "x = 1\nx = x + 1"
+    path = write_notebook(make_notebook((code, "parameters"), ("y = x", "mlops:fn:a")))
     result = run(capsys, "convert", str(path), "--to", "python", "-o", str(tmp_path / "out"))
-    assert_user_error(*result, "must be a literal value")
+    assert_user_error(*result, "also assigned by code")
 
 
 def test_a_cell_that_does_not_parse_is_a_one_line_error_on_convert(

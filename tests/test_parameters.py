@@ -18,6 +18,7 @@ from jupyter_mlops.notebook.parameters import (
     infer_type,
     parse_annotation,
     parse_parameters,
+    read_parameters_cell,
 )
 
 
@@ -134,34 +135,43 @@ def test_parameters_to_dict_is_json_ready():
 
 @pytest.mark.parametrize(
     "code",
-    ["x = 1 + 2", "x = foo()", "x = [i for i in range(3)]", "x: float = float('nan')", "x = y"],
+    [
+        "x = 1 + 2",
+        "x = foo()",
+        "x = [i for i in range(3)]",
+        "x: float = float('nan')",
+        "x = y",
+        "import os",
+        "print(1)",
+        "def f(): pass",
+        "a = b = 1",
+        "a, b = 1, 2",
+        "x.y = 1",
+        "x[0] = 1",
+    ],
 )
-def test_a_non_literal_value_is_a_tag_error_naming_cell_and_parameter(code):
-    with pytest.raises(TagError, match="must be a literal value") as caught:
-        parse_parameters(3, code, notebook="nb.ipynb")
-    assert caught.value.cell == 3
-    assert caught.value.notebook == "nb.ipynb"
-    assert "'x'" in str(caught.value)
-    assert caught.value.hint
+def test_anything_but_a_literal_assignment_stays_as_code_and_is_no_parameter(code):
+    cell = read_parameters_cell(3, f"kept = 1\n{code}", notebook="nb.ipynb")
+    assert [p.name for p in cell.parameters] == ["kept"]
+    assert [(k.line, k.text) for k in cell.kept] == [(2, code)]
+
+
+def test_a_string_on_its_own_line_is_neither_a_parameter_nor_code_to_keep():
+    cell = read_parameters_cell(0, "'the parameters'\nx = 1")
+    assert [p.name for p in cell.parameters] == ["x"]
+    assert cell.kept == []
 
 
 @pytest.mark.parametrize(
     ("code", "message"),
     [
-        ("import os", "only assignments"),
-        ("print(1)", "only assignments"),
-        ("def f(): pass", "only assignments"),
-        ("a = b = 1", "only assignments"),
-        ("x: int", "only assignments"),
-        ("'a docstring'", "not an assignment"),
-        ("a, b = 1, 2", "one plain name"),
-        ("x.y = 1", "one plain name"),
-        ("x[0] = 1", "one plain name"),
         ("x = (", "does not parse"),
         ("x = 1\nx = 2", "assigned twice"),
+        ("x = 1\nx += 1", "also assigned by code on line 2"),
+        ("import x\nx = 1", "also assigned by code on line 1"),
     ],
 )
-def test_anything_but_plain_assignments_is_a_tag_error(code, message):
+def test_what_a_run_could_not_honour_is_a_tag_error(code, message):
     with pytest.raises(TagError, match=message) as caught:
         parse_parameters(2, code)
     assert caught.value.cell == 2
@@ -223,11 +233,11 @@ def test_a_parameter_declared_in_two_cells_is_a_tag_error():
     assert caught.value.cell == 1
 
 
-def test_non_literal_parameter_in_a_notebook_names_the_notebook_and_the_cell():
-    with pytest.raises(TagError) as caught:
-        plan_of("import os", ("path = os.getcwd()", "parameters"), name="paths.ipynb")
-    assert caught.value.notebook == "paths.ipynb"
-    assert caught.value.cell == 1
+def test_code_in_a_parameters_cell_is_named_in_a_warning_with_its_cell_and_line():
+    plan = plan_of("import os", ("path = os.getcwd()", "parameters"), ("y = path", "mlops:fn:a"))
+    (warning,) = [w for w in plan.warnings if w.cell == 1]
+    assert warning.message.startswith("parameters cell line 1: `path = os.getcwd()`")
+    assert plan.parameters == []
 
 
 # -- ParamType.check ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ nothing to report.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,7 +33,22 @@ def convert_checked(
         result = converter.convert(plan, output_dir)
         result.warnings[:0] = read
         return result
+    created = not output_dir.exists()
     make_output_dir(output_dir, plan.notebook)
+    try:
+        return _convert_into(converter, plan, output_dir, read)
+    except StrictConvertError:
+        if created:  # "nothing written": not even the folder the conversion would have made
+            with contextlib.suppress(OSError):
+                output_dir.rmdir()
+        raise
+
+
+def _convert_into(
+    converter: Converter, plan: Plan, output_dir: Path, read: list[str]
+) -> ConvertResult:
+    """Convert into a scratch folder inside ``output_dir``; move the files in only when the
+    conversion has no warning (the scratch folder goes either way)."""
     with tempfile.TemporaryDirectory(dir=output_dir, prefix=".mlops-convert-") as scratch:
         result = converter.convert(plan, Path(scratch))
         result.warnings[:0] = read

@@ -158,6 +158,7 @@ def _component(plan: Plan, function: Function, warnings: list[str]) -> kfp_spec.
     for parameter in plan.parameters:
         if parameter.name in function.parameters and parameter.type.kind == "literal":
             body += _choices_check(parameter)
+    body += _parameters_code(plan, function)
     if plan.setup:
         body.append(cell_block([(f"setup, cell {c.index}", c.python) for c in plan.setup]))
     for producer, code in function.definitions:
@@ -185,6 +186,20 @@ def _component(plan: Plan, function: Function, warnings: list[str]) -> kfp_spec.
         runtime += "\n" + _indented_magic_runtime()
     source = header + "\n" + code.replace(RUNTIME_MARKER, runtime, 1)
     return kfp_spec.Component(function, image or DEFAULT_IMAGE, packages, source, doc)
+
+
+def _parameters_code(plan: Plan, function: Function) -> list[str]:
+    """The notebook's parameters cell as written, run with the defaults (as papermill runs
+    it before injecting values), then the component's own arguments put back on top."""
+    if not plan.parameters_code:
+        return []
+    given = [p.name for p in plan.parameters if p.name in function.parameters]
+    saved = ", ".join(f"{literal(name)}: {name}" for name in given)
+    lines = [f"_mlops_given = {{{saved}}}"] if given else []
+    cells = [(f"parameters, cell {c.index}", c.python) for c in plan.parameters_code]
+    lines.append(cell_block(cells))
+    lines += [f"{name} = _mlops_given[{literal(name)}]" for name in given]
+    return lines
 
 
 @lru_cache(maxsize=1)

@@ -80,6 +80,9 @@ def function_notebook(plan: Plan, function: Function) -> dict[str, Any]:
             f"`{DATA_DIR}/<function>/<name>`."
         ),
         *_typing_cell(plan, function),
+        # The notebook's parameters cell runs as written first (its imports and computed
+        # values see the defaults), then the tagged cell papermill injects after.
+        *[_code(cell.source) for cell in plan.parameters_code],
         _code(_parameters_source(plan, function), ["parameters"]),
         _code(
             "# How values travel between functions (jupyter_mlops.convert.runtime_io)\n"

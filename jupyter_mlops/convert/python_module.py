@@ -141,6 +141,15 @@ def module_source(plan: Plan, warnings: list[str] | None = None) -> str:
             magic_runtime_source().rstrip(),
             "",
         ]
+    if plan.parameters_code:
+        indices = ", ".join(str(c.index) for c in plan.parameters_code)
+        parts += [
+            f"# ---- parameters cell (cells {indices}): run as written, with the defaults, as "
+            "papermill runs it before the values it injects; the functions take the values "
+            "given ----",
+            cell_block([(f"cell {c.index}", c.python) for c in plan.parameters_code]),
+            "",
+        ]
     if plan.setup:
         indices = ", ".join(str(c.index) for c in plan.setup)
         parts += [

@@ -141,8 +141,51 @@ class Parameter:
         }
 
 
+@dataclass(frozen=True)
+class KeptStatement:
+    """A statement of a parameters cell that is not a literal assignment (an ``import``, a
+    computed value, a call): it stays as code and runs, with the defaults, before the
+    functions, as papermill runs the whole cell before the values it injects."""
+
+    line: int
+    text: str
+    binds: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ParametersCell:
+    """What one parameters cell declares, and what of it stays as code."""
+
+    parameters: list[Parameter]
+    kept: list[KeptStatement]
+
+
+def kept_statement_warning(kept: KeptStatement) -> str:
+    """What a parameters cell's code becomes, and what to change, in one warning."""
+    first = kept.text.splitlines()[0]
+    where = f"parameters cell line {kept.line}: `{first}`"
+    if first.startswith(("import ", "from ")):
+        return (
+            f"{where} stays as code and runs before the functions, as papermill runs it; "
+            "move it to an mlops:setup cell to say so"
+        )
+    return (
+        f"{where} is not a literal assignment: it stays as code, runs with the defaults "
+        "before the functions (as papermill runs it before the values it injects) and "
+        "cannot be given a value; make it a literal to make it a parameter"
+    )
+
+
 def parse_parameters(cell: int, code: str, *, notebook: str | None = None) -> list[Parameter]:
     """The parameters declared in one parameters cell (plain-Python code)."""
+    return read_parameters_cell(cell, code, notebook=notebook).parameters
+
+
+def read_parameters_cell(cell: int, code: str, *, notebook: str | None = None) -> ParametersCell:
+    """The literal assignments of one parameters cell as typed parameters; every other
+    statement kept as code (``KeptStatement``)."""
+    from .analysis import statement_names
+
     try:
         tree = ast.parse(code)
     except SyntaxError as err:
@@ -153,8 +196,18 @@ def parse_parameters(cell: int, code: str, *, notebook: str | None = None) -> li
         ) from None
     comments = _comments_by_line(code)
     found: dict[str, Parameter] = {}
+    kept: list[KeptStatement] = []
     for statement in tree.body:
-        name, annotation, value_node = _assignment(statement, cell, notebook, code)
+        literal_assignment = _literal_assignment(statement)
+        if literal_assignment is None:
+            if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+                continue  # a string or a number on its own line: it does nothing
+            binds, _reads = statement_names(statement)
+            text = ast.get_source_segment(code, statement) or ast.unparse(statement)
+            kept.append(KeptStatement(statement.lineno, text, frozenset(binds)))
+            continue
+        name, annotation, value = literal_assignment
+        check_name(name, notebook=notebook, cell=cell)
         if name in found:
             raise TagError(
                 f"parameter {name!r} is assigned twice (lines {found[name].line} and "
@@ -162,16 +215,6 @@ def parse_parameters(cell: int, code: str, *, notebook: str | None = None) -> li
                 notebook=notebook,
                 cell=cell,
             )
-        try:
-            value = ast.literal_eval(value_node)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            raise TagError(
-                f"parameter {name!r} (line {statement.lineno}) must be a literal value, "
-                f"not {ast.get_source_segment(code, value_node)!r}",
-                notebook=notebook,
-                cell=cell,
-                hint="compute derived values in a function cell",
-            ) from None
         where = f"parameter {name!r}"
         try:
             if annotation is None:
@@ -185,37 +228,36 @@ def parse_parameters(cell: int, code: str, *, notebook: str | None = None) -> li
             comments, statement.lineno, code
         )
         found[name] = Parameter(name, param_type, value, help_text, cell, statement.lineno)
-    return list(found.values())
+    for statement_kept in kept:
+        overwritten = sorted(statement_kept.binds & set(found))
+        if overwritten:
+            name = overwritten[0]
+            raise TagError(
+                f"parameter {name!r} (line {found[name].line}) is also assigned by code on "
+                f"line {statement_kept.line} ({statement_kept.text.splitlines()[0]!r}): a run "
+                "gives a parameter its value after the whole cell, so that code could not "
+                "change it",
+                notebook=notebook,
+                cell=cell,
+                hint="compute derived values under another name, or in a function cell",
+            )
+    return ParametersCell(list(found.values()), kept)
 
 
-def _assignment(
-    statement: ast.stmt, cell: int, notebook: str | None, code: str
-) -> tuple[str, ast.expr | None, ast.expr]:
+def _literal_assignment(statement: ast.stmt) -> tuple[str, ast.expr | None, Any] | None:
+    """(name, annotation, value) of ``name = <literal>`` or ``name: T = <literal>``."""
     if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-        target, annotation, value = statement.targets[0], None, statement.value
+        target, annotation, value_node = statement.targets[0], None, statement.value
     elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
-        target, annotation, value = statement.target, statement.annotation, statement.value
-    elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
-        raise TagError(
-            f"line {statement.lineno} of the parameters cell is an expression, not an assignment",
-            notebook=notebook,
-            cell=cell,
-        )
+        target, annotation, value_node = statement.target, statement.annotation, statement.value
     else:
-        text = ast.get_source_segment(code, statement) or type(statement).__name__
-        raise TagError(
-            f"the parameters cell must hold only assignments of literal values; line "
-            f"{statement.lineno} is {text.splitlines()[0]!r}",
-            notebook=notebook,
-            cell=cell,
-        )
+        return None
     if not isinstance(target, ast.Name):
-        raise TagError(
-            f"line {statement.lineno} of the parameters cell must assign one plain name",
-            notebook=notebook,
-            cell=cell,
-        )
-    check_name(target.id, notebook=notebook, cell=cell)
+        return None
+    try:
+        value = ast.literal_eval(value_node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
     return target.id, annotation, value
 
 

@@ -26,8 +26,8 @@ from .ast_names import BUILTIN_NAMES
 from .collect import CellCollector, Draft, metrics_outside_a_function, python_identifier
 from .dependencies import function_edges, run_order
 from .injected import apply_injected
-from .parameters import Parameter, parse_parameters
-from .plan import PARAMETERS, Function, Metric, Plan
+from .parameters import Parameter, kept_statement_warning, read_parameters_cell
+from .plan import PARAMETERS, CellCode, Function, Metric, Plan
 from .reader import NOTEBOOK_SOURCE, NotebookSource, read_notebook
 from .versioning import function_version, setup_used, split_setup
 
@@ -81,6 +81,9 @@ class _Builder(CellCollector):
         self.setup_imports: set[str] = set()  # modules: calling their methods changes no data
         self.star_import = False  # setup has 'from x import *': unknown names may come from it
         self.definers: dict[str, list[str]] = {}  # variable -> functions binding it, in order
+        # Parameters cells with code besides literals, and the names that code binds
+        self.parameters_code: list[CellCode] = []
+        self.kept_names: set[str] = set()
 
     def build(self) -> Plan:
         self._assign_roles()
@@ -97,7 +100,10 @@ class _Builder(CellCollector):
             )
         parameters = self.parameters = self._parameters()
         setup_names, setup_statements = self._setup(parameters)
-        functions = self._functions(parameters, setup_names)
+        # The parameters cells' code runs before the setup, so it versions like setup code
+        # (with its literal lines: a computed value depends on the defaults it reads).
+        setup_statements = split_setup(c.python for c in self.parameters_code) + setup_statements
+        functions = self._functions(parameters, setup_names | self.kept_names)
         after = {name: draft.after for name, draft in self.drafts.items()}
         edges = function_edges(functions, after, self.name, self.warn)
         ordered = run_order(functions, edges, self.split, self.name)
@@ -120,13 +126,20 @@ class _Builder(CellCollector):
             self.warnings,
             [text for text, _, _ in setup_statements],
             whole_notebook=self.whole_notebook,
+            parameters_code=list(self.parameters_code),
         )
 
     # -- 2. parameters and setup ---------------------------------------------------------
     def _parameters(self) -> list[Parameter]:
         found: dict[str, Parameter] = {}
         for code in self.parameter_cells:
-            for parameter in parse_parameters(code.index, code.python, notebook=self.name):
+            cell = read_parameters_cell(code.index, code.python, notebook=self.name)
+            if cell.kept:
+                self.parameters_code.append(code)
+            for kept in cell.kept:
+                self.kept_names |= kept.binds
+                self.warn(code.index, kept_statement_warning(kept))
+            for parameter in cell.parameters:
                 if parameter.name in found:
                     raise TagError(
                         f"parameter {parameter.name!r} is declared again (first in "

@@ -121,6 +121,10 @@ class Plan:
     # No function tags: the notebook's code is one function. Then a star import in it can
     # be moved to module level by the python target (there are no other functions to see it).
     whole_notebook: bool = False
+    # Parameters cells holding code besides literal assignments (``KeptStatement``): every
+    # target runs such a cell as written, with the defaults, before the functions and before
+    # the given parameter values apply, as papermill does.
+    parameters_code: list[CellCode] = field(default_factory=list)
 
     def function(self, name: str) -> Function:
         for function in self.functions:
