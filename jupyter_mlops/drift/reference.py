@@ -230,15 +230,23 @@ class WindowCounts:
     and an increment, so counting costs microseconds, not a copy of the request.
     """
 
-    __slots__ = ("counts", "invalid", "missing", "reference")
+    __slots__ = ("_edges", "counts", "invalid", "missing", "reference")
 
     def __init__(self, reference: Reference) -> None:
         self.reference = reference
         self.counts = [0] * reference.bins
         self.missing = 0
         self.invalid = 0  # a string where a number was expected: counted, never binned
+        # a numeric field's edges, for add's fast path (None: categorical)
+        self._edges = reference.edges if isinstance(reference, NumericReference) else None
 
     def add(self, value: object) -> None:
+        kind = type(value)
+        # the hot path: a plain float (not NaN) or int into a numeric field is one bisect
+        # (bool is a subclass of int, not int itself, so it takes the checks below)
+        if self._edges is not None and ((kind is float and value == value) or kind is int):
+            self.counts[bisect_left(self._edges, value)] += 1  # type: ignore[call-overload]
+            return
         if _is_missing(value):
             self.missing += 1
         elif isinstance(self.reference, NumericReference):
