@@ -28,6 +28,7 @@ from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
 from .drift_store import DriftStore
 from .lineage import LineageStore
+from .loop_events import LoopEventStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
 from .migrate import ensure_schema, refresh_statistics
@@ -79,6 +80,7 @@ class Store(ArtifactMethods):
         self.deployments = DeploymentStore(self._db)
         self.drift = DriftStore(self._db)
         self.lineage = LineageStore(self._db)  # data sets runs read (``lineage.py``)
+        self.events = LoopEventStore(self._db)  # the loop's event log (``loop_events.py``)
         self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:
             ensure_schema(self._db)
