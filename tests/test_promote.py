@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,14 +12,14 @@ from jupyter_mlops.store import Store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "postgresql":
         url = str(request.getfixturevalue("postgres_url"))
     else:
         url = f"sqlite:///{tmp_path / 'mlops.db'}"
     opened = Store(url, tmp_path / "artifacts")
-    request.addfinalizer(opened.close)
-    return opened
+    yield opened
+    opened.close()
 
 
 def test_events_are_listed_oldest_first_with_ids_and_refs(store: Store) -> None:
@@ -27,7 +28,8 @@ def test_events_are_listed_oldest_first_with_ids_and_refs(store: Store) -> None:
     store.events.record("run", function="other", refs={"run_id": "r2"})
     listed = store.events.timeline("train")
     assert [(e.id, e.kind) for e in listed] == [(first.id, "run"), (second.id, "gate")]
-    assert listed[0].refs == {"run_id": "r1"} and second.id > first.id
+    assert listed[0].refs == {"run_id": "r1"}
+    assert second.id > first.id
     assert [e.kind for e in store.events.timeline("train", limit=1)] == ["gate"]
     assert len(store.events.timeline()) == 3
 
@@ -40,11 +42,13 @@ def test_a_promote_event_records_the_alias_move_it_made(store: Store) -> None:
     )
     moves = store.alias_history("train", "production")
     assert [(m.version, m.actor) for m in moves] == [(version, "ann")]
-    assert event.refs["alias_history"] is not None and event.refs["version"] == version
+    assert event.refs["alias_history"] is not None
+    assert event.refs["version"] == version
     again = store.events.move_alias(
         "train", version, "production", refs={}, message="promoted", actor="ann"
     )
-    assert again.refs["alias_history"] is None and "already" in (again.message or "")
+    assert again.refs["alias_history"] is None
+    assert "already" in (again.message or "")
     assert len(store.alias_history("train", "production")) == 1
 
 

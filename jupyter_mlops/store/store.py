@@ -28,9 +28,9 @@ from .database import Database, parse_url, unavailable
 from .deployments import DeploymentStore
 from .drift_store import DriftStore
 from .lineage import LineageStore
-from .loop_events import LoopEventStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import resolve
+from .loop_events import LoopEventStore
 from .migrate import ensure_schema, refresh_statistics
 from .models import ArtifactRow, RunRow, SweepRow
 from .owner import this_process
