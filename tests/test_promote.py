@@ -57,3 +57,28 @@ def test_a_bad_event_is_refused_by_name(store: Store) -> None:
         store.events.record("bogus", function="train")
     with pytest.raises(StoreError, match="names a deployment or a function"):
         store.events.record("run")
+
+
+def test_gate_grammar_good_and_bad() -> None:
+    from jupyter_mlops.loop.gate import GateError, evaluate, parse
+
+    clauses = parse("accuracy >= production-0.01 and loss<0.5")
+    assert [(c.metric, c.op, c.alias, c.delta, c.number) for c in clauses] == [
+        ("accuracy", ">=", "production", -0.01, None),
+        ("loss", "<", None, 0.0, 0.5),
+    ]
+    with pytest.raises(GateError, match=r"at character 1$"):
+        parse("accuracy >= ")
+    results = evaluate(clauses, {"accuracy": 0.9}, lambda alias: None)
+    assert results[0]["passed"] is True
+    assert "no champion" in results[0]["note"]
+    assert results[1]["passed"] is False
+    beaten = evaluate(clauses[:1], {"accuracy": 0.8}, lambda alias: {"accuracy": 0.9})
+    assert beaten[0]["passed"] is False
+
+
+def test_gate_error_names_where_the_second_clause_breaks() -> None:
+    from jupyter_mlops.loop.gate import GateError, parse
+
+    with pytest.raises(GateError, match="expected 'and' at character 16"):
+        parse("accuracy > 0.5 or loss < 1")

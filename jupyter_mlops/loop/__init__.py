@@ -1,0 +1,1 @@
+"""The loop: gates, promotion and (later) policies. Core: no web import."""
