@@ -23,7 +23,7 @@ from .database import Database
 
 logger = logging.getLogger(__name__)
 
-HEAD = "0008"
+HEAD = "0009"
 MIGRATIONS = Path(__file__).with_name("migrations")
 _PG_LOCK_KEY = 0x6D6C6F7073  # "mlops"
 ANALYZE_ROWS = 1000  # below this many runs the planner does fine without statistics

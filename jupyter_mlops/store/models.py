@@ -261,6 +261,25 @@ class DeploymentEventRow(Base):
     actor: Mapped[str | None] = mapped_column(String(255))
 
 
+class LoopEventRow(Base):
+    """One step of the loop (drift, run, gate, promote, redeploy, rollback…), with the ids
+    of what it is about in ``refs``. Not a child of a deployment: a gate or a promotion is
+    about a function, and the log outlives an undeployed endpoint."""
+
+    __tablename__ = "loop_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime]
+    deployment: Mapped[str | None] = mapped_column(String(255))
+    function: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    refs: Mapped[dict[str, Any]]
+    message: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (Index(None, "deployment", "id"), Index(None, "function", "id"))
+
+
 class DeploymentWindowRow(Base):
     """Request counts and latency percentiles of one monitoring window (all workers merged)."""
 

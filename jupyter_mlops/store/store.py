@@ -30,6 +30,7 @@ from .drift_store import DriftStore
 from .lineage import LineageStore
 from .listing import Filters, Order, check_limit, page_ids
 from .lookup import is_hex_prefix, resolve
+from .loop_events import LoopEventStore
 from .migrate import ensure_schema, refresh_statistics
 from .models import ArtifactRow, RunRow, SweepRow
 from .owner import this_process
@@ -81,6 +82,7 @@ class Store(ArtifactMethods):
         self.drift = DriftStore(self._db)
         self.policies = PolicyStore(self._db)
         self.lineage = LineageStore(self._db)  # data sets runs read (``lineage.py``)
+        self.events = LoopEventStore(self._db)  # the loop's event log (``loop_events.py``)
         self._reconciler = Reconciler(self._db)  # reads reconcile too, every 2 s at most
         try:
             ensure_schema(self._db)

@@ -1,0 +1,40 @@
+"""The loop's event log: drift, run, gate, promote, redeploy, rollback, with the ids of each.
+
+Indexed by ``(deployment, id)`` and ``(function, id)``: ``events NAME`` reads the newest
+events of one deployment or one function, in the order they were written.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision: str | None = "0008"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "loop_events",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("deployment", sa.String(255), nullable=True),
+        sa.Column("function", sa.String(255), nullable=True),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("refs", sa.JSON(), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("actor", sa.String(255), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_loop_events"),
+    )
+    op.create_index("ix_loop_events_deployment_id", "loop_events", ["deployment", "id"])
+    op.create_index("ix_loop_events_function_id", "loop_events", ["function", "id"])
+
+
+def downgrade() -> None:
+    op.drop_table("loop_events")
