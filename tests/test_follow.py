@@ -9,6 +9,8 @@ follows nothing is untouched.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 from test_deploy import FAST, SCORE, call
 
-from jupyter_mlops.deploy.follow import redeploy_followers
+from jupyter_mlops.deploy.follow import POLL_SECONDS, AliasWatcher, redeploy_followers
 from jupyter_mlops.notebook.reader import read_notebook
 from jupyter_mlops.service import MLOps
 
@@ -54,7 +56,8 @@ def test_a_follower_serves_where_the_alias_moves_without_a_failed_request(
     fixed, fixed_token = service.deployments.deploy(
         "score.ipynb", "predict", name="fixed", options=FAST
     )
-    assert token and fixed_token
+    assert token
+    assert fixed_token
     assert call(follower.url, {"x": 1.0, "fail": False}, token) == (200, {"score": 2.25})
     # a better version: the notebook edited on disk and run, then the alias moves to it
     notebook = json.loads(path.read_text())
@@ -86,7 +89,8 @@ def test_a_follower_serves_where_the_alias_moves_without_a_failed_request(
         for thread in threads:
             thread.join()
     assert [(o.name, o.version, o.ok) for o in outcomes] == [("follower", second, True)]
-    assert results and set(results) == {200}, f"{results.count(-1)} failed of {len(results)}"
+    assert results
+    assert set(results) == {200}, f"{results.count(-1)} failed of {len(results)}"
     assert call(follower.url, {"x": 1.0, "fail": False}, token) == (200, {"score": 2.5})
     assert service.deployments.get("follower").serving_version == second
     # the deployment that follows nothing still serves the first version
@@ -108,7 +112,48 @@ def test_a_follower_serves_where_the_alias_moves_without_a_failed_request(
     assert [(o.name, o.ok) for o in outcomes] == [("follower", False)]
     assert "no_such_module_here" in (outcomes[0].error or "")
     current = service.deployments.get("follower")
-    assert current.status == "running" and current.serving_version == second
+    assert current.status == "running"
+    assert current.serving_version == second
     assert call(follower.url, {"x": 1.0, "fail": False}, token) == (200, {"score": 2.5})
     event = service.store.deployments.events("follower")[0]
-    assert event.kind == "failed" and "no_such_module_here" in (event.message or "")
+    assert event.kind == "failed"
+    assert "no_such_module_here" in (event.message or "")
+
+
+def test_a_move_by_another_process_is_followed_within_the_poll_delay(
+    service: MLOps, tmp_path: Path
+) -> None:
+    path = tmp_path / "score.ipynb"
+    first = notebook_version(service, path)
+    service.store.set_alias("predict", first, "production")
+    follower, token = service.deployments.deploy(
+        "score.ipynb", "predict", name="follower", alias="production", options=FAST
+    )
+    assert token
+    notebook = json.loads(path.read_text())
+    notebook["cells"][3]["source"] = notebook["cells"][3]["source"].replace("+ bias", "+ 2 * bias")
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    assert service.run("score.ipynb").status == "succeeded"
+    second = notebook_version(service, path)
+    watcher = AliasWatcher(service, interval=POLL_SECONDS)
+    watcher.start()
+    try:
+        time.sleep(1.0)  # the first reconcile: nothing to do, the alias is on `first`
+        assert service.deployments.get("follower").serving_version == first
+        moved = subprocess.run(
+            [sys.executable, "-m", "jupyter_mlops.cli", "--root", str(tmp_path),
+             "tag", "predict", second[:12], "production"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert moved.returncode == 0, moved.stderr
+        moved_at = time.monotonic()
+        # the poll delay plus a redeploy, with a generous margin for a loaded machine
+        deadline = moved_at + POLL_SECONDS + 60
+        while time.monotonic() < deadline:
+            if service.deployments.get("follower").serving_version == second:
+                break
+            time.sleep(0.1)
+        assert service.deployments.get("follower").serving_version == second
+        assert call(follower.url, {"x": 1.0, "fail": False}, token) == (200, {"score": 2.5})
+    finally:
+        watcher.stop()

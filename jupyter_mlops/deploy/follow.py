@@ -10,6 +10,7 @@ a ``failed`` event records why.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -64,3 +65,67 @@ def redeploy_followers(service: MLOps, function: str, alias: str) -> list[Follow
         else:
             outcomes.append(FollowOutcome(deployment.name, target, True))
     return outcomes
+
+
+POLL_SECONDS = 2.0  # how late a deployment follows a move made by another process
+
+
+def last_alias_move(service: MLOps) -> int:
+    """The id of the newest alias move: one indexed query (the primary key's maximum)."""
+    from sqlalchemy import func, select
+
+    from ..store.models import AliasHistoryRow
+
+    with service.store._db.read() as session:
+        return int(session.scalar(select(func.max(AliasHistoryRow.id))) or 0)
+
+
+def reconcile_followers(service: MLOps) -> list[FollowOutcome]:
+    """Bring every following deployment onto where its alias points now."""
+    followed = {
+        (d.function, d.alias)
+        for d in service.deployments.every()
+        if d.alias is not None and d.desired == "running"
+    }
+    outcomes: list[FollowOutcome] = []
+    for function, alias in sorted(followed):
+        assert alias is not None
+        outcomes += redeploy_followers(service, function, alias)
+    return outcomes
+
+
+class AliasWatcher:
+    """A thread that notices alias moves from any process and reconciles followers.
+
+    It polls the newest alias move every ``interval`` seconds (one cheap query) and, when
+    it changed, redeploys the deployments that follow a moved alias.
+    """
+
+    def __init__(self, service: MLOps, interval: float = POLL_SECONDS) -> None:
+        self.service = service
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="mlops-follow", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _loop(self) -> None:
+        seen = -1  # reconcile once at start: moves made while nothing watched
+        while not self._stop.is_set():
+            try:
+                newest = last_alias_move(self.service)
+                if newest != seen:
+                    seen = newest
+                    reconcile_followers(self.service)
+            except Exception:  # the store is unavailable for a moment: try again later
+                log.exception("following aliases failed")
+            self._stop.wait(self.interval)
