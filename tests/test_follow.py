@@ -157,3 +157,27 @@ def test_a_move_by_another_process_is_followed_within_the_poll_delay(
         assert call(follower.url, {"x": 1.0, "fail": False}, token) == (200, {"score": 2.5})
     finally:
         watcher.stop()
+
+
+def test_the_cli_deploys_a_follower_and_shows_what_it_follows(
+    service: MLOps, tmp_path: Path
+) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "jupyter_mlops.cli", "--root", str(tmp_path), *args],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    first = notebook_version(service, tmp_path / "score.ipynb")
+    assert cli("tag", "predict", first[:12], "production").returncode == 0
+    done = cli("deploy", "score.ipynb", "-f", "predict", "--name", "cli-follow",
+               "--follow", "production", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["deployment"]["follows"] == "production"
+    shown = cli("deployments", "cli-follow")
+    assert shown.returncode == 0, shown.stderr
+    assert "follows   production" in shown.stdout
+    both = cli("deploy", "score.ipynb", "-f", "predict", "--alias", "production",
+               "--follow", "production")  # fmt: skip
+    assert both.returncode == 2
+    assert "Traceback" not in both.stderr
