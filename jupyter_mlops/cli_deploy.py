@@ -25,6 +25,11 @@ def add_deploy_options(deploy: argparse.ArgumentParser, *, function_flag: bool =
     which = deploy.add_mutually_exclusive_group()
     which.add_argument("--version", help="serve this version (a prefix) instead of the notebook's")
     which.add_argument("--alias", help="serve the version an alias (production…) points at")
+    which.add_argument(
+        "--follow",
+        metavar="ALIAS",
+        help="serve what ALIAS points at and redeploy whenever it moves",
+    )
     deploy.add_argument(
         "--from", dest="from_run", metavar="RUN_ID", help="bind upstream inputs from this run"
     )
@@ -61,7 +66,8 @@ def deploy_options(arguments: argparse.Namespace) -> dict[str, Any]:
     return {
         "name": arguments.name,
         "version": arguments.version,
-        "alias": arguments.alias,
+        # A deployment records the alias it serves and follows it (deploy/follow.py).
+        "alias": arguments.alias or arguments.follow,
         "from_run": arguments.from_run,
         "host": arguments.host,
         "port": arguments.port,

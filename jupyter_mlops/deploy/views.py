@@ -65,6 +65,7 @@ def deployment_view(deployments: Deployments, deployment: Deployment) -> dict[st
     }
     data["sample_rate"] = options.get("sample_rate")
     data["pid"] = deployment.serve_pid
+    data["follows"] = deployment.alias  # redeployed when it moves (deploy/follow.py)
     if deployment.status in ("running", "restarting") and not deployment.keeper_alive():
         # The row says what the keeper last reported; a keeper that is gone (a reboot, a
         # kill) reported nothing since, so what serves is nothing.
@@ -132,6 +133,8 @@ def describe_deployment(view: dict[str, Any], token: str | None = None) -> str:
         f"  url       {view['url']}/invoke",
         f"  notebook  {view['notebook']}",
     ]
+    if view.get("follows"):
+        lines.append(f"  follows   {view['follows']}")
     for entry in view["binding"]:
         lines.append(
             f"  input     {entry['name']} from {entry['function']} (run {entry['run'][:12]}, "

@@ -23,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from ..deploy.follow import AliasWatcher
     from ..execute.runner import RunRequest
     from ..execute.sweep import SweepJob
     from ..service import MLOps
@@ -44,6 +45,7 @@ class BackgroundWork:
         # deploy, stop, roll back wait seconds for a keeper: never ahead of quick calls
         self._lifecycle = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-deploy")
         self._supervising: Future[None] | None = None
+        self._follower: AliasWatcher | None = None
         self._lock = threading.Lock()
         self._pending: set[str] = set()  # run ids submitted here and not finished
         self._stopping = False
@@ -67,6 +69,11 @@ class BackgroundWork:
         """Restart the keepers of deployments left running (after a reboot, a kill)."""
         if self._supervising is None or self._supervising.done():
             self._supervising = self._lifecycle.submit(self._restore)
+        if self._follower is None:  # deployments that follow an alias move with it
+            from ..deploy.follow import AliasWatcher
+
+            self._follower = AliasWatcher(self.service)
+            self._follower.start()
 
     def _restore(self) -> None:
         from ..errors import StoreError
@@ -106,6 +113,8 @@ class BackgroundWork:
                 self.service.cancel(run_id)
             except Exception as err:  # finished meanwhile, or the store is gone
                 log.debug("on stop, run %s: %s", run_id, err)
+        if self._follower is not None:
+            self._follower.stop()
         self._lifecycle.shutdown(wait=False, cancel_futures=True)  # deployments live on
         for pool in (self._runs, self._sweeps, self._quick, self._parses):
             pool.shutdown(wait=True, cancel_futures=True)
