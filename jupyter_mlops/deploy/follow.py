@@ -18,6 +18,7 @@ from ..errors import MLOpsError
 
 if TYPE_CHECKING:
     from ..service import MLOps
+    from ..store.deployments import Deployment
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +31,39 @@ class FollowOutcome:
     version: str
     ok: bool
     error: str | None = None
+    run: str | None = None  # the run whose outputs it binds now
+
+
+def followed_target(service: MLOps, deployment: Deployment) -> tuple[str, str | None]:
+    """What a following deployment should serve now: (version, run whose outputs it binds).
+
+    The version is the alias's on the served function when set there (else what serves now);
+    the run is the one the alias was promoted with, on the served function or on a function
+    its inputs come from (``promote --function train --to production`` moves ``train``).
+    """
+    assert deployment.alias is not None
+    store = service.store
+    own = store.alias_target(deployment.function, deployment.alias)
+    producers = sorted({entry["function"] for entry in deployment.binding})
+    targets = [own] + [store.alias_target(producer, deployment.alias) for producer in producers]
+    run = next((target[1] for target in targets if target and target[1]), None)
+    return (own[0] if own else deployment.version), run
 
 
 def redeploy_followers(service: MLOps, function: str, alias: str) -> list[FollowOutcome]:
-    """Redeploy every deployment of ``function`` that follows ``alias`` onto its version.
+    """Redeploy every deployment of ``function`` that follows ``alias`` onto where it points.
 
-    Deployments already serving that version, stopped ones and ones that follow nothing
-    are left alone. Call it right after moving the alias for an immediate rollover.
+    Deployments already serving that version and run, stopped ones and ones that follow
+    nothing are left alone. Call it right after moving the alias for an immediate rollover.
     """
-    target = service.store.get_version(function, alias).version
     outcomes: list[FollowOutcome] = []
     for deployment in service.deployments.every():
         if deployment.function != function or deployment.alias != alias:
             continue
-        if deployment.desired != "running" or deployment.version == target:
+        if deployment.desired != "running":
+            continue
+        version, run = followed_target(service, deployment)
+        if deployment.version == version and (run is None or deployment.from_run == run):
             continue
         try:
             service.deployments.deploy(
@@ -54,30 +74,22 @@ def redeploy_followers(service: MLOps, function: str, alias: str) -> list[Follow
                 options=deployment.options,
             )
         except MLOpsError as err:
-            log.warning("%s did not follow %s to %s: %s", deployment.name, alias, target, err)
+            log.warning("%s did not follow %s to %s: %s", deployment.name, alias, version, err)
             service.store.deployments.add_event(
                 deployment.name,
                 "failed",
-                target,
-                message=f"did not follow {alias!r} to {target[:12]}: {err}",
+                version,
+                message=f"did not follow {alias!r} to {version[:12]}"
+                + (f" (run {run[:12]})" if run else "")
+                + f": {err}",
             )
-            outcomes.append(FollowOutcome(deployment.name, target, False, str(err)))
+            outcomes.append(FollowOutcome(deployment.name, version, False, str(err), run))
         else:
-            outcomes.append(FollowOutcome(deployment.name, target, True))
+            outcomes.append(FollowOutcome(deployment.name, version, True, None, run))
     return outcomes
 
 
 POLL_SECONDS = 2.0  # how late a deployment follows a move made by another process
-
-
-def last_alias_move(service: MLOps) -> int:
-    """The id of the newest alias move: one indexed query (the primary key's maximum)."""
-    from sqlalchemy import func, select
-
-    from ..store.models import AliasHistoryRow
-
-    with service.store._db.read() as session:
-        return int(session.scalar(select(func.max(AliasHistoryRow.id))) or 0)
 
 
 def reconcile_followers(service: MLOps) -> list[FollowOutcome]:
@@ -122,7 +134,7 @@ class AliasWatcher:
         seen = -1  # reconcile once at start: moves made while nothing watched
         while not self._stop.is_set():
             try:
-                newest = last_alias_move(self.service)
+                newest = self.service.store.last_alias_move()
                 if newest != seen:
                     seen = newest
                     reconcile_followers(self.service)

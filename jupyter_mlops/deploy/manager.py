@@ -153,7 +153,9 @@ class Deployments:
                 hint="leave out --port to keep it, or undeploy --delete it first",
             )
         files = self.files(name)
-        wanted = self._wanted_version(fn, name, version or alias, files)
+        if alias is not None:  # the version behind the alias, the run promoted with it
+            version, from_run = self._followed(plan, fn, alias, from_run)
+        wanted = self._wanted_version(fn, name, version, files)
         # Code the version does not use (an unused import in the setup) may differ under
         # the same version: what serves now is put back if this one cannot start.
         previous = files.saved_version(wanted) if existing is not None else None
@@ -319,6 +321,29 @@ class Deployments:
         return {"status": status, "body": parsed, "latency_ms": round(latency, 3)}
 
     # -- the steps ---------------------------------------------------------------------------
+
+    def _followed(
+        self, plan: Plan, fn: Function, alias: str, from_run: str | None
+    ) -> tuple[str | None, str | None]:
+        """What ``alias`` means for serving ``fn``: a version of ``fn`` when the alias is set
+        on it (else the notebook's), and the inputs from the run the alias was promoted with
+        on ``fn`` or on the function that produces its inputs (``promote --function train
+        --to production`` moves ``train``'s alias; ``predict`` follows it)."""
+        store = self.service.store
+        own = store.alias_target(fn.name, alias)
+        producers = sorted({fn.sources[name] for name in fn.data_inputs})
+        runs = [own] + [store.alias_target(producer, alias) for producer in producers]
+        if all(target is None for target in runs):
+            named = " or ".join(repr(f) for f in [fn.name, *producers])
+            raise NotFoundError(
+                f"the alias {alias!r} is not set on {named}",
+                hint=f"promote a run first: jupyter mlops promote NOTEBOOK --function "
+                f"{producers[0] if producers else fn.name} --to {alias}",
+            )
+        if own is not None and own[0] != fn.version:  # an earlier version: its own binding
+            return own[0], from_run
+        promoted = next((target[1] for target in runs if target and target[1]), None)
+        return (own[0] if own else None), (from_run or promoted)
 
     def _wanted_version(
         self, fn: Function, name: str, ref: str | None, files: DeploymentFiles

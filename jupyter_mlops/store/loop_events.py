@@ -119,6 +119,7 @@ class LoopEventStore:
         refs: dict[str, Any],
         message: str,
         actor: str | None,
+        run_id: str | None = None,
     ) -> LoopEvent:
         """Move ``alias`` and record the ``promote`` event in one transaction: the log never
         shows a promotion that did not happen, nor misses one that did. ``refs`` gains the
@@ -127,7 +128,7 @@ class LoopEventStore:
         with self._db.write() as session:
             target = versions.resolve_version(session, function, version)
             before = self._last_move(session, function, alias)
-            versions.move_alias(session, function, target, alias, _now(), actor)
+            versions.move_alias(session, function, target, alias, _now(), actor, run_id)
             session.flush()
             after = self._last_move(session, function, alias)
             moved = after if after != before else None
@@ -135,7 +136,13 @@ class LoopEventStore:
                 created_at=_now(),
                 function=function,
                 kind="promote",
-                refs={**refs, "alias": alias, "version": target, "alias_history": moved},
+                refs={
+                    **refs,
+                    "alias": alias,
+                    "version": target,
+                    "run_id": run_id,
+                    "alias_history": moved,
+                },
                 message=message if moved is not None else f"{message} (it pointed there already)",
                 actor=actor,
             )

@@ -180,6 +180,9 @@ class AliasRow(Base):
     alias: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(SHA)
     updated_at: Mapped[datetime]
+    # The run promoted with the version (its metrics are the champion's, its outputs what a
+    # deployment following the alias binds); None for a move that named only a version.
+    run_id: Mapped[str | None] = mapped_column(ID)
 
     __table_args__ = (
         ForeignKeyConstraint(["function", "version"], ["versions.function", "versions.version"]),
@@ -197,6 +200,7 @@ class AliasHistoryRow(Base):
     version: Mapped[str] = mapped_column(SHA)
     previous: Mapped[str | None] = mapped_column(SHA)
     moved_at: Mapped[datetime]
+    run_id: Mapped[str | None] = mapped_column(ID)  # the run moved with it, if one was named
     actor: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (Index(None, "function", "alias", "moved_at"),)

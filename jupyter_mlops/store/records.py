@@ -194,6 +194,7 @@ class AliasMove:
     previous: str | None
     moved_at: datetime
     actor: str | None = None  # who moved it
+    run_id: str | None = None  # the run promoted with the version, if one was named
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -203,4 +204,5 @@ class AliasMove:
             "previous": self.previous,
             "moved_at": _iso(self.moved_at),
             "actor": self.actor,
+            "run_id": self.run_id,
         }

@@ -340,15 +340,34 @@ class Store(ArtifactMethods):
             return versions.newest_first(session, function)
 
     def set_alias(
-        self, function: str, ref: str, alias: str, *, actor: str | None = None
+        self,
+        function: str,
+        ref: str,
+        alias: str,
+        *,
+        actor: str | None = None,
+        run_id: str | None = None,
     ) -> Version:
-        """Point ``alias`` at the version ``ref`` names, moving it from where it was."""
+        """Point ``alias`` at the version ``ref`` names (and at ``run_id``, a run of that
+        version promoted with it), moving it from where it was."""
         versions.check_alias(alias)
         with self._db.write() as session:
             target = versions.resolve_version(session, function, ref)
-            versions.move_alias(session, function, target, alias, _now(), actor_name(actor))
+            versions.move_alias(
+                session, function, target, alias, _now(), actor_name(actor), run_id
+            )
             session.flush()
             return versions.get(session, function, target)
+
+    def alias_target(self, function: str, alias: str) -> tuple[str, str | None] | None:
+        """Where ``alias`` of ``function`` points: (version, run id or None), None if unset."""
+        with self._db.read() as session:
+            return versions.alias_target(session, function, alias)
+
+    def last_alias_move(self) -> int:
+        """A number that changes whenever any alias moves (one indexed query)."""
+        with self._db.read() as session:
+            return versions.last_move(session)
 
     def alias_history(self, function: str, alias: str | None = None) -> list[AliasMove]:
         """Every move of the aliases of ``function`` (or of one alias), oldest first."""

@@ -126,26 +126,30 @@ def move_alias(
     alias: str,
     now: datetime,
     actor: str | None = None,
+    run_id: str | None = None,
 ) -> None:
-    """Point ``alias`` at ``version``, recording the move (a no-op if it points there).
+    """Point ``alias`` at ``version`` (and ``run_id``, the run promoted with it), recording
+    the move (a no-op if it points there already).
 
     The alias row is locked (or created in one statement) before it is read, so two moves
     at once on PostgreSQL run one after the other and each records the other's version as
     its ``previous``.
     """
     key = {"function": function, "alias": alias}
-    if insert_new(session, AliasRow, {**key, "version": version, "updated_at": now}):
+    row = {**key, "version": version, "updated_at": now, "run_id": run_id}
+    if insert_new(session, AliasRow, row):
         previous = None
     else:
         current = locked(session, AliasRow, (function, alias))
         assert current is not None  # aliases are never deleted
-        if current.version == version:
+        if current.version == version and current.run_id == run_id:
             return
         # The time of the move is when the alias became ours, not when we asked: the
         # history sorts by it, and a move that waited for another comes after it.
         now = max(now, datetime.now(timezone.utc))
         previous = current.version
         current.version = version
+        current.run_id = run_id
         current.updated_at = now
     session.add(
         AliasHistoryRow(
@@ -154,6 +158,7 @@ def move_alias(
             version=version,
             previous=previous,
             moved_at=now,
+            run_id=run_id,
             actor=actor,
         )
     )
@@ -172,6 +177,7 @@ def history(session: Session, function: str, alias: str | None) -> list[AliasMov
             previous=row.previous,
             moved_at=row.moved_at,
             actor=row.actor,
+            run_id=row.run_id,
         )
         for row in session.scalars(query)
     ]
@@ -192,3 +198,14 @@ def code_diff(function: str, old: Version, new: Version) -> str:
     )
     text = "\n".join(lines)
     return text + "\n" if text else ""
+
+
+def alias_target(session: Session, function: str, alias: str) -> tuple[str, str | None] | None:
+    """Where ``alias`` of ``function`` points: (version, run id or None); None if unset."""
+    row = session.get(AliasRow, (function, alias))
+    return None if row is None else (row.version, row.run_id)
+
+
+def last_move(session: Session) -> int:
+    """The id of the newest alias move of any function (0: none): the primary key's max."""
+    return int(session.scalar(select(func.max(AliasHistoryRow.id))) or 0)

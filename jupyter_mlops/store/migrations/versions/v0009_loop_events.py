@@ -1,4 +1,5 @@
-"""The loop's event log: drift, run, gate, promote, redeploy, rollback, with the ids of each.
+"""The loop's event log: drift, run, gate, promote, redeploy, rollback, with the ids of each;
+and the run an alias was promoted with (``aliases.run_id``, ``alias_history.run_id``).
 
 Indexed by ``(deployment, id)`` and ``(function, id)``: ``events NAME`` reads the newest
 events of one deployment or one function, in the order they were written.
@@ -34,7 +35,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_loop_events_deployment_id", "loop_events", ["deployment", "id"])
     op.create_index("ix_loop_events_function_id", "loop_events", ["function", "id"])
+    # A retrained run has the same code version as its champion: the alias names the run.
+    for table in ("aliases", "alias_history"):
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(sa.Column("run_id", sa.String(32), nullable=True))
 
 
 def downgrade() -> None:
+    for table in ("aliases", "alias_history"):
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("run_id")
     op.drop_table("loop_events")
