@@ -76,9 +76,7 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
 
 
 def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
-    from .loop.policies import PolicyManager
-
-    manager = PolicyManager(service)
+    manager = service.policies
     as_json = bool(arguments.json)
     name = arguments.deployment
     if name is None:

@@ -308,6 +308,28 @@ class MLOpsMagics(Magics):
         dispatch(service, arguments, lambda text, _json: printed.append(str(text)), keep_token)
         return TextReport("\n".join(printed))
 
+    def _promote(self, arguments: argparse.Namespace) -> Any:
+        service, notebook = self._notebook(arguments.notebook)
+        arguments.notebook = notebook
+        return self._loop_command(service, arguments)
+
+    def _policy(self, arguments: argparse.Namespace) -> Any:
+        return self._loop_command(self._store_service(arguments), arguments)
+
+    _events = _policy
+
+    def _loop_command(self, service: MLOps, arguments: argparse.Namespace) -> Any:
+        """The CLI's loop commands (``cli_loop``, ``cli_promote``), their text as the result;
+        a failed gate is a UsageError naming the clause, as the CLI exits 1 with it."""
+        from . import cli_loop, cli_promote
+
+        module: Any = cli_promote if arguments.command in cli_promote.COMMANDS else cli_loop
+        printed: list[str] = []
+        code = module.dispatch(service, arguments, lambda text, _json: printed.append(str(text)))
+        if code:
+            raise UsageError("\n".join(printed))
+        return TextReport("\n".join(printed))
+
     def _lineage(self, arguments: argparse.Namespace) -> Any:
         from .cli_lineage import dispatch
 

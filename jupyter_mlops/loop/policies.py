@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..actors import actor_name
 from ..paths import locate_notebook
+from .gate import parse as parse_gate
 from .policy import Policy, PolicyError, check_policy, parse_duration
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ class PolicyManager:
         plan = self.service.inspect(path)
         if function is not None:
             plan.function(function)  # an unknown name: the error lists the functions
+        if gate:
+            parse_gate(gate)  # a bad gate is refused now, not when the policy fires
         space = parse_sweep(sweep) if sweep is not None else None
         fixed = {str(k): str(v) for k, v in (parameters or {}).items()}
         known = {parameter.name for parameter in plan.parameters}
