@@ -15,17 +15,25 @@ from .loop.policy import APPROVALS, format_duration
 
 if TYPE_CHECKING:
     from .loop.policy import Policy
+    from .loop.watch import Outcome
     from .service import MLOps
 
 Emit = Callable[[Any, bool], None]
-COMMANDS = ("policy",)
+COMMANDS = ("policy", "watch")
 
 POLICY_HELP = "retrain, gate and promote when a deployment drifts (or on a schedule)"
+WATCH_HELP = "run the policies in the foreground (no Jupyter server needed)"
 
 
 def add_commands(commands: Any) -> None:
     policy = commands.add_parser("policy", help=POLICY_HELP, description=POLICY_HELP)
     add_policy_options(policy)
+    watch = commands.add_parser("watch", help=WATCH_HELP, description=WATCH_HELP)
+    watch.add_argument("--once", action="store_true", help="one pass over the policies, then exit")
+    watch.add_argument(
+        "--interval", type=float, default=10.0, metavar="SECONDS", help="between passes (10)"
+    )
+    watch.add_argument("--json", action="store_true", help="print what each pass did as JSON")
 
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +84,47 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
 
 
 def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
+    if arguments.command == "watch":
+        return _watch(service, arguments, emit)
+    return _policy(service, arguments, emit)
+
+
+def _watch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
+    """One pass (``--once``) or passes until interrupted; what each did is printed."""
+    import time
+
+    from .loop.policy import PolicyError
+    from .loop.watch import Watcher
+
+    if arguments.interval <= 0:
+        raise PolicyError(f"--interval: more than 0 seconds, not {arguments.interval}")
+    watcher = Watcher(service)
+    as_json = bool(arguments.json)
+    while True:
+        for outcome in watcher.tick():
+            emit(outcome.to_dict() if as_json else describe_outcome(outcome), as_json)
+        if arguments.once:
+            return 0
+        try:
+            time.sleep(arguments.interval)
+        except KeyboardInterrupt:
+            return 0
+
+
+def describe_outcome(outcome: Outcome) -> str:
+    """What one pass did for a deployment, in a few lines."""
+    why = outcome.trigger.reason if outcome.trigger else outcome.action
+    lines = [f"{outcome.deployment}: {why}"]
+    if outcome.sweep:
+        lines.append(f"  sweep {outcome.sweep[:12]}")
+    if outcome.run:
+        lines.append(f"  {'champion' if outcome.action == 'rolled back' else 'challenger'} run "
+                     f"{outcome.run[:12]}")  # fmt: skip
+    lines.append(f"  {outcome.message}")
+    return "\n".join(lines)
+
+
+def _policy(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
     manager = service.policies
     as_json = bool(arguments.json)
     name = arguments.deployment

@@ -157,7 +157,9 @@ async def test_rest_promotes_lists_events_and_keeps_policies(
     runs = []
     for w in (2.0, 4.0):
         code, run = await call_api(
-            "POST", "runs", body={"path": "churn.ipynb", "function": "train", "parameters": {"w": str(w)}}
+            "POST",
+            "runs",
+            body={"path": "churn.ipynb", "function": "train", "parameters": {"w": str(w)}},
         )
         assert code in (200, 201, 202), run
         deadline = time.monotonic() + 120

@@ -120,6 +120,8 @@ class LoopEventStore:
         message: str,
         actor: str | None,
         run_id: str | None = None,
+        kind: str = "promote",
+        deployment: str | None = None,
     ) -> LoopEvent:
         """Move ``alias`` and record the ``promote`` event in one transaction: the log never
         shows a promotion that did not happen, nor misses one that did. ``refs`` gains the
@@ -135,7 +137,8 @@ class LoopEventStore:
             row = LoopEventRow(
                 created_at=_now(),
                 function=function,
-                kind="promote",
+                deployment=deployment,
+                kind=kind,
                 refs={
                     **refs,
                     "alias": alias,
@@ -159,6 +162,12 @@ class LoopEventStore:
             .limit(1)
         )
         return None if value is None else int(value)
+
+    def get(self, event_id: int) -> LoopEvent | None:
+        """One loop event by its id (None: no such event)."""
+        with self._db.read() as session:
+            row = session.get(LoopEventRow, event_id)
+            return None if row is None else _event(row)
 
     def latest(self, function: str, kind: str, **refs: Any) -> LoopEvent | None:
         """The newest ``kind`` event of ``function`` whose refs hold every ``refs`` item."""

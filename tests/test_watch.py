@@ -1,0 +1,243 @@
+"""The loop end to end: drift -> retrain -> gate -> promote -> rollover -> rollback.
+
+Real kernels, a real keeper and serving process on loopback, real HTTP, a real SQLite store,
+the real CLI for ``watch --once``. Given ``predict`` deployed following ``production`` and a
+policy that retrains ``train`` on newer data, stable traffic fires nothing; traffic whose
+``tenure`` moved by a standard deviation fires the policy once, the retrained run passes the
+gate, the alias moves to it and the endpoint serves it. When the promoted model then fails on
+most requests, the next pass moves the alias back to the champion and the endpoint follows.
+A manual-approval policy moves ``staging`` and leaves ``production`` alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_notebook
+from test_deploy import call, wait_for
+
+from jupyter_mlops.loop.watch import Watcher
+from jupyter_mlops.service import MLOps
+
+pytestmark = pytest.mark.kernel
+
+FAST = {"monitor_interval": 0.3, "sample_rate": 0.0}
+
+CHURN = make_notebook(
+    ("mean: float = 20.0\nw: float = 0.1\nbroken: bool = False\ntenure: float = 20.0",
+     "parameters"),
+    ("import random\nfrom jupyter_mlops import log_reference", "mlops:setup"),
+    ("rng = random.Random(0)\n"
+     "log_reference({'tenure': [rng.gauss(mean, 5) for _ in range(3000)]})\n"
+     "weight = w\nfaulty = broken\naccuracy = 0.8 + w",
+     ["mlops:fn:train", "mlops:metrics"]),
+    ("if faulty and tenure > 10:\n    raise ValueError('a broken model')\n"
+     "score = weight * tenure", "mlops:fn:predict"),
+)  # fmt: skip
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[MLOps]:
+    (tmp_path / "churn.ipynb").write_text(json.dumps(CHURN), encoding="utf-8")
+    service = MLOps(root_dir=str(tmp_path))
+    try:
+        champion = service.run("churn.ipynb", function="train")
+        assert champion.status == "succeeded"
+        service.promote("churn.ipynb", "train", to="production")
+        yield service
+    finally:
+        for deployment in service.deployments.every():
+            service.deployments.stop(deployment.name)
+        service.close()
+
+
+def send(url: str, token: str, rng: random.Random, count: int, mean: float) -> list[int]:
+    """``count`` requests paced so a monitoring window holds about 50; their statuses."""
+    statuses = []
+    for i in range(count):
+        statuses.append(call(url, {"tenure": rng.gauss(mean, 5)}, token)[0])
+        if i % 50 == 49:
+            time.sleep(FAST["monitor_interval"] + 0.05)
+    return statuses
+
+
+def kinds(service: MLOps, name: str) -> list[str]:
+    return [e.kind for e in service.store.events.timeline(name) if e.source == "loop"]
+
+
+def test_drift_retrains_promotes_rolls_over_and_a_regression_rolls_back(service: MLOps) -> None:
+    champion = service.store.alias_target("train", "production")
+    assert champion is not None
+    deployment, token = service.deployments.deploy(
+        "churn.ipynb", "predict", name="churn-score", alias="production", options=FAST
+    )
+    assert token is not None
+    service.policies.set(
+        "churn-score",
+        notebook="churn.ipynb",
+        function="train",
+        parameters={"mean": "25", "w": "0.2"},
+        gate="accuracy >= production",
+        after=2,
+    )
+    watcher = Watcher(service)
+    rng = random.Random(7)
+
+    # Given stable traffic: windows judged, nothing fires.
+    assert set(send(deployment.url, token, rng, 500, 20.0)) == {200}
+    wait_for(lambda: len(service.deployments.drift("churn-score")["windows"]) >= 2, 60)
+    assert watcher.tick() == []
+
+    # When tenure moves by a standard deviation: two drifted windows fire the policy once.
+    send(deployment.url, token, rng, 700, 25.0)
+    wait_for(
+        lambda: (
+            sum(bool(w["drifted"]) for w in service.deployments.drift("churn-score")["windows"])
+            >= 2
+        ),
+        60,
+        "two drifted windows",
+    )
+    (fired,) = watcher.tick()
+    assert (fired.action, fired.passed, fired.moved) == ("retrained", True, True), fired
+    assert fired.trigger is not None
+    assert fired.trigger.fields == ("tenure",)
+    retrained = service.store.get_run(str(fired.run))
+    assert retrained.parameters["w"] == 0.2
+    assert service.store.alias_target("train", "production") == (retrained.version, retrained.id)
+    assert service.deployments.get("churn-score").from_run == retrained.id
+    assert call(deployment.url, {"tenure": 10.0}, token) == (200, {"score": 2.0})
+    assert kinds(service, "churn-score") == ["drift", "run", "redeploy"]
+    assert kinds(service, "train")[-3:] == ["gate", "promote", "redeploy"]
+    assert watcher.tick() == []  # the cooldown: no second firing on the same windows
+
+    # When the promoted model then fails on most requests: the next pass rolls it back.
+    broken = service.run("churn.ipynb", parameters={"w": 0.3, "broken": True}, function="train")
+    result = service.promote("churn.ipynb", "train", to="production", run=broken.id)
+    assert result.moved
+    statuses = send(deployment.url, token, rng, 120, 20.0)
+    assert statuses.count(500) > 60
+    wait_for(
+        lambda: sum(
+            w.errors
+            for w in service.store.deployments.windows("churn-score")
+        ) > 60,
+        30,
+        "the errors counted",
+    )  # fmt: skip
+    (rolled,) = watcher.tick()
+    assert (rolled.action, rolled.run) == ("rolled back", retrained.id), rolled
+    assert service.store.alias_target("train", "production") == (retrained.version, retrained.id)
+    assert service.deployments.get("churn-score").from_run == retrained.id
+    assert call(deployment.url, {"tenure": 10.0}, token) == (200, {"score": 2.0})
+    rollback = [e for e in service.store.events.timeline("churn-score") if e.source == "loop"][-1]
+    assert rollback.kind == "rollback"
+    assert "error rate" in str(rollback.message)
+    assert watcher.tick() == []  # rolled back once, not again
+
+
+def test_manual_approval_moves_staging_and_watch_once_reports_it(
+    service: MLOps, tmp_path: Path
+) -> None:
+    service.deployments.deploy(
+        "churn.ipynb", "predict", name="churn-score", alias="production", options=FAST
+    )
+    production = service.store.alias_target("train", "production")
+    service.policies.set(
+        "churn-score",
+        notebook="churn.ipynb",
+        function="train",
+        parameters={"w": "0.5"},
+        gate="accuracy >= production",
+        approval="manual",
+        schedule="1s",
+    )
+    time.sleep(1.1)
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "--root", str(tmp_path), "watch", "--once",
+         "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), done.stderr
+    outcome: dict[str, Any] = json.loads(done.stdout)
+    assert outcome["trigger"]["kind"] == "schedule"
+    assert (outcome["passed"], outcome["moved"]) == (True, True)
+    assert "waiting for a person to promote it to production" in outcome["message"]
+    staged = service.store.alias_target("train", "staging")
+    assert staged is not None
+    assert staged[1] == outcome["run"]
+    assert service.store.alias_target("train", "production") == production
+    policy = service.policies.get("churn-score")
+    assert policy.last_outcome is not None
+    assert "waiting for a person" in policy.last_outcome
+
+
+# -- the Jupyter server runs the policies ----------------------------------------------------
+
+
+@pytest.fixture
+def jp_server_config(jp_root_dir: Path) -> dict[str, Any]:
+    (jp_root_dir / "churn.ipynb").write_text(json.dumps(CHURN), encoding="utf-8")
+    return {
+        "ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}},
+        "MLOpsExtension": {"policy_interval": 0.5},
+    }
+
+
+async def test_the_jupyter_server_runs_the_policies(jp_fetch: Any, jp_root_dir: Path) -> None:
+    async def call_api(method: str, *parts: str, body: Any = None, **params: str) -> Any:
+        response = await jp_fetch(
+            "mlops", "api", *parts, method=method, params=params, raise_error=False,
+            body=None if body is None else json.dumps(body),
+        )  # fmt: skip
+        return response.code, json.loads(response.body)
+
+    setup = MLOps(root_dir=str(jp_root_dir))
+    try:
+        assert setup.run("churn.ipynb", function="train").status == "succeeded"
+        setup.promote("churn.ipynb", "train", to="production")
+    finally:
+        setup.close()
+    code, made = await call_api(
+        "POST", "deployments",
+        body={"path": "churn.ipynb", "function": "predict", "name": "churn-score",
+              "follow": "production"},
+    )  # fmt: skip
+    assert code == 201, made
+    try:
+        assert made["deployment"]["follows"] == "production"
+        policy = {
+            "notebook": "churn.ipynb", "function": "train", "parameters": {"w": "0.4"},
+            "gate": "accuracy >= production", "schedule": "1s",
+        }  # fmt: skip
+        code, stored = await call_api("PUT", "deployments", "churn-score", "policy", body=policy)
+        assert (code, stored["gate"], stored["schedule"]) == (200, "accuracy >= production", 1.0)
+        deadline = time.monotonic() + 120
+        events: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            _, found = await call_api("GET", "events", name="churn-score")
+            events = [e for e in found["events"] if e["source"] == "loop"]
+            if any(e["kind"] == "redeploy" for e in events):
+                break
+            await asyncio.sleep(0.5)
+        assert [e["kind"] for e in events][:3] == ["policy", "run", "redeploy"], events
+        code, shown = await call_api("GET", "deployments", "churn-score")
+        assert shown["deployment"]["binding"][0]["run"] == events[1]["refs"]["run_id"]
+        code, error = await call_api(
+            "PUT", "deployments", "churn-score", "policy", body={**policy, "gate": "acc >>"}
+        )
+        assert code == 400
+        assert "gate" in error["message"]
+    finally:
+        await call_api("DELETE", "deployments", "churn-score", "policy")
+        await call_api("POST", "deployments", "churn-score", "stop", body={})
