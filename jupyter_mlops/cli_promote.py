@@ -19,7 +19,12 @@ if TYPE_CHECKING:
 
 Emit = Callable[[Any, bool], None]
 COMMANDS = ("promote", "events")
-EXIT_GATE_FAILED = 1  # the command worked, the challenger did not pass: nothing moved
+EXIT_GATE_FAILED = 1
+# The refs a timeline line shows: the ids that link one step to another (the rest is --json's).
+ID_REFS = (
+    "run_id", "sweep", "champion", "version", "alias", "alias_history",
+    "cause_event", "gate_event", "promote_event", "redeploy_event",
+)  # fmt: skip  # the command worked, the challenger did not pass: nothing moved
 
 PROMOTE_HELP = "move an alias (production…) to a run of a function when it passes a gate"
 EVENTS_HELP = "the loop's timeline of a deployment or function: drift, runs, gates, promotions"
@@ -104,7 +109,7 @@ def describe_event(event: LoopEvent) -> str:
     ids = " ".join(
         f"{key}={str(value)[:12]}"
         for key, value in event.refs.items()
-        if value is not None and key not in ("clauses", "gate") and not isinstance(value, bool)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and key in ID_REFS
     )
     where = event.deployment or event.function or ""
     text = (
