@@ -58,6 +58,12 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--gate", metavar="EXPR", help='e.g. "accuracy >= production - 0.01"')
     parser.add_argument(
+        "--live-gate",
+        metavar="EXPR",
+        help='kept while serving after a rollover, else rolled back: e.g. "p99_ms <= before + 50 '
+        'and error_rate <= 0.02" (error_rate, requests, p50_ms, p90_ms, p99_ms, max_ms)',
+    )
+    parser.add_argument(
         "--promote", default="production", metavar="ALIAS", help="the alias to move (production)"
     )
     parser.add_argument(
@@ -149,6 +155,7 @@ def _policy(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
             sweep=arguments.sweep,
             parameters=dict(arguments.parameter),
             gate=arguments.gate,
+            live_gate=arguments.live_gate,
             promote=arguments.promote,
             approval=arguments.approval,
             after=arguments.after,
@@ -176,6 +183,8 @@ def describe_policy(policy: Policy) -> str:
         f"  retrain: {policy.notebook}, {what}" + (f" {fixed}" if fixed else ""),
         f"  when: {when}; cooldown {format_duration(policy.cooldown)}",
         f"  gate: {policy.gate or '(none: any successful run passes)'}",
+        f"  after a rollover: {policy.live_gate or 'the default error-rate check'}"
+        + (" (and the default error-rate check)" if policy.live_gate else ""),
         f"  then: move {policy.target_alias}"
         + (
             f" (manual approval: a person promotes to {policy.promote})"

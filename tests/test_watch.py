@@ -33,15 +33,15 @@ pytestmark = pytest.mark.kernel
 FAST = {"monitor_interval": 0.3, "sample_rate": 0.0}
 
 CHURN = make_notebook(
-    ("mean: float = 20.0\nw: float = 0.1\nbroken: bool = False\ntenure: float = 20.0",
-     "parameters"),
-    ("import random\nfrom jupyter_mlops import log_reference", "mlops:setup"),
+    ("mean: float = 20.0\nw: float = 0.1\nbroken: bool = False\ndelay: float = 0.0\n"
+     "tenure: float = 20.0", "parameters"),
+    ("import random\nimport time\nfrom jupyter_mlops import log_reference", "mlops:setup"),
     ("rng = random.Random(0)\n"
      "log_reference({'tenure': [rng.gauss(mean, 5) for _ in range(3000)]})\n"
-     "weight = w\nfaulty = broken\naccuracy = 0.8 + w",
+     "weight = w\nfaulty = broken\nlag = delay\naccuracy = 0.8 + w",
      ["mlops:fn:train", "mlops:metrics"]),
     ("if faulty and tenure > 10:\n    raise ValueError('a broken model')\n"
-     "score = weight * tenure", "mlops:fn:predict"),
+     "time.sleep(lag)\nscore = weight * tenure", "mlops:fn:predict"),
 )  # fmt: skip
 
 
@@ -143,6 +143,40 @@ def test_drift_retrains_promotes_rolls_over_and_a_regression_rolls_back(service:
     assert rollback.kind == "rollback"
     assert "error rate" in str(rollback.message)
     assert watcher.tick() == []  # rolled back once, not again
+
+
+def test_a_promoted_version_that_breaks_the_live_gate_is_rolled_back(service: MLOps) -> None:
+    champion = service.store.alias_target("train", "production")
+    assert champion is not None
+    deployment, token = service.deployments.deploy(
+        "churn.ipynb", "predict", name="churn-score", alias="production", options=FAST
+    )
+    assert token is not None
+    service.policies.set(
+        "churn-score",
+        notebook="churn.ipynb",
+        function="train",
+        live_gate="p99_ms <= before + 40 and error_rate <= 0.01",
+    )
+    rng = random.Random(3)
+    send(deployment.url, token, rng, 100, 20.0)
+    slow = service.run("churn.ipynb", parameters={"delay": 0.06}, function="train")
+    assert service.promote("churn.ipynb", "train", to="production", run=slow.id).moved
+    watcher = Watcher(service)
+    send(deployment.url, token, rng, 20, 20.0)
+    assert watcher.tick() == []  # 20 requests: too few to judge
+    assert set(send(deployment.url, token, rng, 50, 20.0)) == {200}  # slower, not failing
+    wait_for(
+        lambda: sum(w.requests for w in service.store.deployments.windows("churn-score")) >= 170,
+        30,
+        "the requests counted",
+    )
+    (rolled,) = watcher.tick()
+    assert rolled.action == "rolled back"
+    assert rolled.run == champion[1]
+    assert "live gate failed: p99_ms" in rolled.message
+    assert service.store.alias_target("train", "production") == champion
+    assert service.deployments.get("churn-score").from_run == champion[1]
 
 
 def test_manual_approval_moves_staging_and_watch_once_reports_it(

@@ -8,11 +8,12 @@ promote -> redeploy (-> rollback).
 A policy is marked fired *before* its retraining starts: a loop that dies mid-run (or two
 loops on one store) does not start the same retraining again before the cooldown.
 
-Rollback: after a promotion rolled a deployment over, the loop compares the error rate of the
-requests served since with the rate before it. When at least ``ROLLBACK_MIN_REQUESTS`` were
-served and the rate rose by ``ROLLBACK_RISE`` (absolute) and at least doubled, the alias is
-moved back to the champion it replaced (its version and run), the deployment follows it back,
-and a ``rollback`` event says why. Each promotion is rolled back at most once.
+Rollback: after a promotion rolled a deployment over, the loop compares what the new version
+measured since (``live.py``) with what the previous one measured before. Once at least
+``ROLLBACK_MIN_REQUESTS`` were served, an error rate that rose by ``ROLLBACK_RISE`` (absolute)
+and at least doubled, or a failed clause of the policy's live gate, moves the alias back to
+the champion it replaced (its version and run); the deployment follows it back and a
+``rollback`` event says why. Each promotion is rolled back at most once.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MLOpsError
+from .gate import evaluate
 from .gate import parse as parse_gate
+from .live import check_live_gate, live_metrics
 from .policy import Policy, Trigger, due
 
 if TYPE_CHECKING:
@@ -207,18 +210,13 @@ class Watcher:
         promoted = store.events.get(int(rollover.refs["promote_event"]))
         if promoted is None or promoted.refs.get("champion") is None:
             return None  # nothing to go back to (the first promotion)
-        before, after = self._error_rates(policy.deployment, rollover.created_at)
-        if after is None or before is None:
-            return None
-        if not (after[0] >= before[0] + ROLLBACK_RISE and after[0] >= 2 * before[0]):
+        regressed = self._regression(policy, rollover.created_at)
+        if regressed is None:
             return None
         champion = store.get_run(str(promoted.refs["champion"]))
         function = str(promoted.function)
         previous = self._previous_version(promoted, champion)
-        reason = (
-            f"error rate {after[0]:.1%} over {after[1]} requests since the rollover, "
-            f"against {before[0]:.1%} before: back to run {champion.id[:12]}"
-        )
+        reason = f"{regressed}: back to run {champion.id[:12]}"
         moved = store.events.move_alias(  # the alias back, with the event that says why
             function,
             previous,
@@ -257,14 +255,29 @@ class Watcher:
                 return event
         return None
 
-    def _error_rates(
-        self, deployment: str, since: datetime
-    ) -> tuple[tuple[float, int] | None, tuple[float, int] | None]:
-        """(rate, requests) of the windows before ``since`` and of those after it."""
-        windows = self.service.store.deployments.windows(deployment, limit=500)
-        after = [w for w in windows if w.start >= since]
-        before = [w for w in windows if w.end <= since][-len(after) - 10 :]
-        return _rate(before, 1), _rate(after, ROLLBACK_MIN_REQUESTS)
+    def _regression(self, policy: Policy, since: datetime) -> str | None:
+        """Why the version served since ``since`` regressed (None: it did not, or too few
+        requests to say): the error-rate rule, then the policy's live gate."""
+        windows = self.service.store.deployments.windows(policy.deployment, limit=500)
+        after = live_metrics([w for w in windows if w.start >= since])
+        if after["requests"] < ROLLBACK_MIN_REQUESTS:
+            return None
+        before = live_metrics([w for w in windows if w.end <= since][-60:])
+        rate, earlier = after.get("error_rate", 0.0), before.get("error_rate")
+        if earlier is not None and rate >= earlier + ROLLBACK_RISE and rate >= 2 * earlier:
+            return (
+                f"error rate {rate:.1%} over {after['requests']:.0f} requests since the "
+                f"rollover, against {earlier:.1%} before"
+            )
+        if not policy.live_gate:
+            return None
+        judged = evaluate(check_live_gate(policy.live_gate), after, lambda _alias: before)
+        failed = [clause for clause in judged if not clause["passed"]]
+        if not failed:
+            return None
+        from .promotion import describe_clause
+
+        return "live gate failed: " + "; ".join(describe_clause(c) for c in failed)
 
     def _previous_version(self, promoted: LoopEvent, champion: Run) -> str:
         """The version the alias pointed at before the promotion."""
@@ -290,13 +303,6 @@ def sweep_selection(policy: Policy) -> str | None:
         return None
     first = parse_gate(policy.gate)[0]
     return f"{'max' if first.op in ('>=', '>', '==') else 'min'}:{first.metric}"
-
-
-def _rate(windows: list[Any], least: int) -> tuple[float, int] | None:
-    requests = sum(w.requests for w in windows)
-    if requests < least:
-        return None
-    return sum(w.errors for w in windows) / requests, requests
 
 
 class WatchThread:

@@ -16,6 +16,7 @@ POLICY_FIELDS = {
     "sweep": Field(str),
     "parameters": Field(dict, items=object),
     "gate": Field(str),
+    "live_gate": Field(str),
     "promote": Field(str),
     "approval": Field(str),
     "after": Field(int),
