@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_notebook
+from conftest import MLOpsAPI, make_notebook
 from test_deploy import FAST, call
 
 from jupyter_mlops.cli import main as cli
@@ -145,18 +145,11 @@ def jp_server_config(jp_root_dir: Path) -> dict[str, Any]:
 
 
 async def test_rest_promotes_lists_events_and_keeps_policies(
-    jp_fetch: Any, jp_root_dir: Path
+    mlops_api: MLOpsAPI, jp_root_dir: Path
 ) -> None:
-    async def call_api(method: str, *parts: str, body: Any = None, **params: str) -> Any:
-        response = await jp_fetch(
-            "mlops", "api", *parts, method=method, params=params, raise_error=False,
-            body=None if body is None else json.dumps(body),
-        )  # fmt: skip
-        return response.code, json.loads(response.body)
-
     runs = []
     for w in (2.0, 4.0):
-        code, run = await call_api(
+        code, run = await mlops_api(
             "POST",
             "runs",
             body={"path": "churn.ipynb", "function": "train", "parameters": {"w": str(w)}},
@@ -165,36 +158,36 @@ async def test_rest_promotes_lists_events_and_keeps_policies(
         deadline = time.monotonic() + 120
         while run["status"] in ("queued", "running") and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-            _, run = await call_api("GET", "runs", run["id"])
+            _, run = await mlops_api("GET", "runs", run["id"])
         assert run["status"] == "succeeded", run
         runs.append(run["id"])
     promote_body = {"notebook": "churn.ipynb", "to": "production", "run": runs[0]}
-    code, first = await call_api("POST", "functions", "train", "promote", body=promote_body)
+    code, first = await mlops_api("POST", "functions", "train", "promote", body=promote_body)
     assert (code, first["passed"], first["moved"]) == (200, True, True)
     gated = {"notebook": "churn.ipynb", "to": "production", "gate": "accuracy > production"}
-    code, second = await call_api("POST", "functions", "train", "promote", body=gated)
+    code, second = await mlops_api("POST", "functions", "train", "promote", body=gated)
     assert (code, second["passed"], second["challenger"], second["champion"]) == (
         200, True, runs[1], runs[0],
     )  # fmt: skip
-    code, events = await call_api("GET", "events", name="train")
+    code, events = await mlops_api("GET", "events", name="train")
     assert code == 200
     assert [e["kind"] for e in events["events"]] == ["gate", "promote", "gate", "promote"]
     assert events["events"][-1]["refs"]["run_id"] == runs[1]
     # the user's mistakes are 400/404 naming the field, never 500
     bad_gate = {**gated, "gate": "accuracy >>= 1"}
-    code, error = await call_api("POST", "functions", "train", "promote", body=bad_gate)
+    code, error = await mlops_api("POST", "functions", "train", "promote", body=bad_gate)
     assert code == 400
     assert "expected METRIC OP" in error["message"]
-    code, error = await call_api("POST", "functions", "train", "promote", body={"to": "x"})
+    code, error = await mlops_api("POST", "functions", "train", "promote", body={"to": "x"})
     assert code == 400
     assert "notebook" in error["message"]
-    code, error = await call_api("GET", "events", limit="0")
+    code, error = await mlops_api("GET", "events", limit="0")
     assert code == 400
-    code, error = await call_api("GET", "deployments", "nope", "policy")
+    code, error = await mlops_api("GET", "deployments", "nope", "policy")
     assert code == 404
-    code, error = await call_api(
+    code, error = await mlops_api(
         "PUT", "deployments", "nope", "policy", body={"notebook": "churn.ipynb"}
     )
     assert code == 404
-    code, listed = await call_api("GET", "policies")
+    code, listed = await mlops_api("GET", "policies")
     assert (code, listed) == (200, {"policies": []})

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_notebook
+from conftest import MLOpsAPI, make_notebook
 from test_deploy import call, wait_for
 
 from jupyter_mlops.loop.watch import Watcher
@@ -228,21 +228,14 @@ def jp_server_config(jp_root_dir: Path) -> dict[str, Any]:
     }
 
 
-async def test_the_jupyter_server_runs_the_policies(jp_fetch: Any, jp_root_dir: Path) -> None:
-    async def call_api(method: str, *parts: str, body: Any = None, **params: str) -> Any:
-        response = await jp_fetch(
-            "mlops", "api", *parts, method=method, params=params, raise_error=False,
-            body=None if body is None else json.dumps(body),
-        )  # fmt: skip
-        return response.code, json.loads(response.body)
-
+async def test_the_jupyter_server_runs_the_policies(mlops_api: MLOpsAPI, jp_root_dir: Path) -> None:
     setup = MLOps(root_dir=str(jp_root_dir))
     try:
         assert setup.run("churn.ipynb", function="train").status == "succeeded"
         setup.promote("churn.ipynb", "train", to="production")
     finally:
         setup.close()
-    code, made = await call_api(
+    code, made = await mlops_api(
         "POST", "deployments",
         body={"path": "churn.ipynb", "function": "predict", "name": "churn-score",
               "follow": "production"},
@@ -254,24 +247,24 @@ async def test_the_jupyter_server_runs_the_policies(jp_fetch: Any, jp_root_dir: 
             "notebook": "churn.ipynb", "function": "train", "parameters": {"w": "0.4"},
             "gate": "accuracy >= production", "schedule": "1s",
         }  # fmt: skip
-        code, stored = await call_api("PUT", "deployments", "churn-score", "policy", body=policy)
+        code, stored = await mlops_api("PUT", "deployments", "churn-score", "policy", body=policy)
         assert (code, stored["gate"], stored["schedule"]) == (200, "accuracy >= production", 1.0)
         deadline = time.monotonic() + 120
         events: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            _, found = await call_api("GET", "events", name="churn-score")
+            _, found = await mlops_api("GET", "events", name="churn-score")
             events = [e for e in found["events"] if e["source"] == "loop"]
             if any(e["kind"] == "redeploy" for e in events):
                 break
             await asyncio.sleep(0.5)
         assert [e["kind"] for e in events][:3] == ["policy", "run", "redeploy"], events
-        code, shown = await call_api("GET", "deployments", "churn-score")
+        code, shown = await mlops_api("GET", "deployments", "churn-score")
         assert shown["deployment"]["binding"][0]["run"] == events[1]["refs"]["run_id"]
-        code, error = await call_api(
+        code, error = await mlops_api(
             "PUT", "deployments", "churn-score", "policy", body={**policy, "gate": "acc >>"}
         )
         assert code == 400
         assert "gate" in error["message"]
     finally:
-        await call_api("DELETE", "deployments", "churn-score", "policy")
-        await call_api("POST", "deployments", "churn-score", "stop", body={})
+        await mlops_api("DELETE", "deployments", "churn-score", "policy")
+        await mlops_api("POST", "deployments", "churn-score", "stop", body={})
