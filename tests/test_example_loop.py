@@ -120,7 +120,7 @@ def test_the_readme_walkthrough_closes_the_loop(tmp_path: Path) -> None:
         assert {entry["how"] for entry in shown["binding"]} == {"promoted to production"}
         events = mlops(tmp_path, "events", "churn-score")
         loop = [e["kind"] for e in events if e["source"] == "loop"]
-        assert loop == ["drift", "run", "redeploy"]
+        assert loop == ["drift", "run", "gate", "promote", "redeploy"]
 
         # A gate that fails leaves everything as it was.
         mlops(

@@ -116,7 +116,7 @@ def test_drift_retrains_promotes_rolls_over_and_a_regression_rolls_back(service:
     assert service.store.alias_target("train", "production") == (retrained.version, retrained.id)
     assert service.deployments.get("churn-score").from_run == retrained.id
     assert call(deployment.url, {"tenure": 10.0}, token) == (200, {"score": 2.0})
-    assert kinds(service, "churn-score") == ["drift", "run", "redeploy"]
+    assert kinds(service, "churn-score") == ["drift", "run", "gate", "promote", "redeploy"]
     assert kinds(service, "train")[-3:] == ["gate", "promote", "redeploy"]
     assert watcher.tick() == []  # the cooldown: no second firing on the same windows
 
@@ -257,7 +257,7 @@ async def test_the_jupyter_server_runs_the_policies(mlops_api: MLOpsAPI, jp_root
             if any(e["kind"] == "redeploy" for e in events):
                 break
             await asyncio.sleep(0.5)
-        assert [e["kind"] for e in events][:3] == ["policy", "run", "redeploy"], events
+        assert [e["kind"] for e in events][:5] == ["policy", "run", "gate", "promote", "redeploy"]
         code, shown = await mlops_api("GET", "deployments", "churn-score")
         assert shown["deployment"]["binding"][0]["run"] == events[1]["refs"]["run_id"]
         code, error = await mlops_api(

@@ -69,6 +69,12 @@ def _event(row: LoopEventRow) -> LoopEvent:
     )
 
 
+def _producers(binding: Any) -> list[str]:
+    """The functions a deployment's binding reads from (its ``inputs``' ``function``)."""
+    inputs = binding.get("inputs", []) if isinstance(binding, dict) else []
+    return [str(entry["function"]) for entry in inputs if isinstance(entry, dict)]
+
+
 def _check(kind: str, deployment: str | None, function: str | None, limit: int | None) -> None:
     if kind not in LOOP_KINDS:
         raise StoreError(f"not a loop event: {kind!r} (one of {', '.join(LOOP_KINDS)})")
@@ -195,7 +201,18 @@ class LoopEventStore:
             if name is not None:
                 deployment = session.get(DeploymentRow, name)
                 if deployment is not None:
-                    query = query.where(LoopEventRow.deployment == name)
+                    # Its own events, and the gates and alias moves of the functions it serves
+                    # or binds (a promotion by hand names no deployment, yet rolls it over).
+                    related = {deployment.function, *_producers(deployment.binding)}
+                    query = query.where(
+                        or_(
+                            LoopEventRow.deployment == name,
+                            (LoopEventRow.deployment.is_(None))
+                            & LoopEventRow.function.in_(sorted(related))
+                            & LoopEventRow.kind.in_(("gate", "promote", "rollback"))
+                            & (LoopEventRow.created_at >= deployment.created_at),
+                        )
+                    )
                     lifecycle = self._lifecycle(session, name, deployment.function, limit)
                 else:
                     query = query.where(
