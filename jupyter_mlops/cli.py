@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import cli_deploy, cli_lineage, cli_loop, cli_promote, cli_store, cli_submit
+from . import cli_ci, cli_deploy, cli_lineage, cli_loop, cli_promote, cli_store, cli_submit
 from ._version import __version__
 from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[Any, ...] = (
     cli_store,
     cli_loop,
     cli_promote,
+    cli_ci,
 )
 
 

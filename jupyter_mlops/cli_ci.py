@@ -1,0 +1,112 @@
+"""``jupyter mlops ci run`` and ``jupyter mlops ci init``: a notebook's checks in a pipeline.
+
+``ci run NB`` exits 0 (passed), 3 (the plan warned), 4 (the smoke run failed) or 5 (a gate
+failed), 2 for a usage mistake as every command; ``--markdown FILE`` writes the report for a
+pull-request comment. ``ci init --github|--gitlab`` writes the pipeline that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .service import MLOps
+
+Emit = Callable[[Any, bool], None]
+COMMANDS = ("ci",)
+CI_HELP = "check a notebook as a pull request's pipeline does, or write that pipeline"
+
+
+def add_commands(commands: Any) -> None:
+    ci = commands.add_parser("ci", help=CI_HELP, description=CI_HELP)
+    steps = ci.add_subparsers(dest="ci_command", metavar="STEP", required=True)
+    run = steps.add_parser(
+        "run",
+        help="strict plan, a smoke run of what changed, gates, a Markdown report",
+        description="exit 0 passed, 3 plan warnings, 4 run failed, 5 gate failed",
+    )
+    run.add_argument("notebook")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a CI value (over the [ci: VALUE] in the parameter's comment)",
+    )
+    run.add_argument(
+        "--gate", action="append", default=[], metavar="EXPR", help="a gate (repeatable)"
+    )
+    run.add_argument(
+        "--against", default="production", metavar="ALIAS", help="what changed is against"
+    )
+    run.add_argument(
+        "--target",
+        action="append",
+        metavar="TARGET",
+        help="converted strictly (repeatable; default: python)",
+    )
+    run.add_argument("--markdown", metavar="FILE", help="write the Markdown report here")
+    run.add_argument("--json", action="store_true", help="print the report as JSON")
+    init = steps.add_parser("init", help="write the CI workflow that runs `ci run`")
+    system = init.add_mutually_exclusive_group(required=True)
+    system.add_argument("--github", action="store_const", const="github", dest="system")
+    system.add_argument("--gitlab", action="store_const", const="gitlab", dest="system")
+    init.add_argument("--notebook", required=True, help="the notebook the pipeline checks")
+    init.add_argument("--function", help="the function promoted on the main branch")
+    init.add_argument("--gate", help='the gate of both steps, e.g. "accuracy >= production"')
+    init.add_argument("--branch", default="main", help="the branch that promotes (main)")
+    init.add_argument(
+        "--install",
+        metavar="COMMAND",
+        help="how the job installs (default: pip install jupyter-mlops, and -r "
+        "requirements.txt when the project has one)",
+    )
+    init.add_argument("--force", action="store_true", help="write over an existing file")
+    init.add_argument("--json", action="store_true", help="print JSON")
+
+
+def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
+    from .ci import Workflow, ci_run, markdown, write_workflow
+
+    as_json = bool(arguments.json)
+    if arguments.ci_command == "init":
+        from .loop.gate import parse
+
+        if arguments.gate:
+            parse(arguments.gate)
+        plan = service.inspect(arguments.notebook)
+        if arguments.function is not None:
+            plan.function(arguments.function)  # an unknown one: the error lists them
+        root = Path(service.root_dir)
+        install = arguments.install or "pip install jupyter-mlops" + (
+            " -r requirements.txt" if (root / "requirements.txt").is_file() else ""
+        )
+        workflow = Workflow(
+            notebook=arguments.notebook,
+            function=arguments.function,
+            gate=arguments.gate,
+            install=install,
+            branch=arguments.branch,
+        )
+        written = write_workflow(root, arguments.system, workflow, force=arguments.force)
+        shown = written.relative_to(root).as_posix()
+        emit({"written": shown} if as_json else f"wrote {shown}", as_json)
+        return 0
+    report = ci_run(
+        service,
+        arguments.notebook,
+        parameters=dict(arguments.parameter),
+        gates_given=arguments.gate,
+        against=arguments.against,
+        targets=arguments.target or ("python",),
+    )
+    text = markdown(report)
+    if arguments.markdown:
+        Path(arguments.markdown).write_text(text, encoding="utf-8")
+    emit(report.to_dict() if as_json else text.rstrip("\n"), as_json)
+    return report.exit_code
