@@ -29,29 +29,7 @@ def add_commands(commands: Any) -> None:
         description="exit 0 passed, 3 plan warnings, 4 run failed, 5 gate failed",
     )
     run.add_argument("notebook")
-    run.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="a CI value (over the [ci: VALUE] in the parameter's comment)",
-    )
-    run.add_argument(
-        "--gate", action="append", default=[], metavar="EXPR", help="a gate (repeatable)"
-    )
-    run.add_argument(
-        "--against", default="production", metavar="ALIAS", help="what changed is against"
-    )
-    run.add_argument(
-        "--target",
-        action="append",
-        metavar="TARGET",
-        help="converted strictly (repeatable; default: python)",
-    )
-    run.add_argument("--markdown", metavar="FILE", help="write the Markdown report here")
-    run.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_ci_run_options(run)
     init = steps.add_parser("init", help="write the CI workflow that runs `ci run`")
     system = init.add_mutually_exclusive_group(required=True)
     system.add_argument("--github", action="store_const", const="github", dest="system")
@@ -70,11 +48,38 @@ def add_commands(commands: Any) -> None:
     init.add_argument("--json", action="store_true", help="print JSON")
 
 
+def add_ci_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ci run``, shared with ``%mlops ci`` (which runs the kernel's notebook)."""
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a CI value (over the [ci: VALUE] in the parameter's comment)",
+    )
+    parser.add_argument(
+        "--gate", action="append", default=[], metavar="EXPR", help="a gate (repeatable)"
+    )
+    parser.add_argument(
+        "--against", default="production", metavar="ALIAS", help="what changed is against"
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="TARGET",
+        help="converted strictly (repeatable; default: python)",
+    )
+    parser.add_argument("--markdown", metavar="FILE", help="write the Markdown report here")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
 def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
     from .ci import Workflow, ci_run, markdown, write_workflow
 
     as_json = bool(arguments.json)
-    if arguments.ci_command == "init":
+    if getattr(arguments, "ci_command", "run") == "init":
         from .loop.gate import parse
 
         if arguments.gate:

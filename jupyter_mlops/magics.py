@@ -318,12 +318,23 @@ class MLOpsMagics(Magics):
 
     _events = _policy
 
+    def _watch(self, arguments: argparse.Namespace) -> Any:
+        arguments.once, arguments.interval = True, 1.0  # one pass: a kernel is not a daemon
+        return self._loop_command(self._store_service(arguments), arguments)
+
+    def _ci(self, arguments: argparse.Namespace) -> Any:
+        service, notebook = self._notebook(arguments.notebook)
+        arguments.notebook = notebook
+        return self._loop_command(service, arguments)
+
     def _loop_command(self, service: MLOps, arguments: argparse.Namespace) -> Any:
         """The CLI's loop commands (``cli_loop``, ``cli_promote``), their text as the result;
         a failed gate is a UsageError naming the clause, as the CLI exits 1 with it."""
-        from . import cli_loop, cli_promote
+        from . import cli_ci, cli_loop, cli_promote
 
-        module: Any = cli_promote if arguments.command in cli_promote.COMMANDS else cli_loop
+        module: Any = next(
+            m for m in (cli_promote, cli_ci, cli_loop) if arguments.command in m.COMMANDS
+        )
         printed: list[str] = []
         code = module.dispatch(service, arguments, lambda text, _json: printed.append(str(text)))
         if code:

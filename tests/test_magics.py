@@ -291,6 +291,13 @@ def test_promote_through_a_gate_and_the_events_it_left(kernel, project):
     assert "not promoted" in failed.reply["evalue"]
     timeline = kernel.ok("%mlops events train").result["text/plain"]
     assert [line.split()[2] for line in timeline.splitlines()][-3:] == ["gate", "promote", "gate"]
+    assert kernel.ok("%mlops watch --notebook churn.ipynb").result["text/plain"] == ""
+    checked = kernel.ok(
+        '%mlops ci --gate "accuracy >= 0.5" -p n_customers=300 '
+        "--against candidate --notebook churn.ipynb"
+    ).result["text/plain"]
+    assert "passed" in checked.splitlines()[0]
+    assert "n_customers=300" in checked
 
 
 @pytest.mark.kernel
