@@ -31,7 +31,7 @@ from typing import Any
 
 from ..project import load_project, project_from_environ
 from ..store import Store
-from ..store.deployments import Deployment
+from ..store.deployment_records import Deployment
 from ..store.owner import this_process
 from ..store.private import PRIVATE_UMASK
 from . import child as children

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..actors import actor_name
 from ..errors import ConflictError, MLOpsError, NotFoundError
-from ..store.deployments import Deployment, DeploymentStore, check_name
+from ..store.deployment_records import Deployment
+from ..store.deployments import DeploymentStore, check_name
 from . import launcher, leftovers
 from .files import DeploymentFiles
 from .launcher import STOP_WAIT, WAIT
