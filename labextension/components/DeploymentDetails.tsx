@@ -1,7 +1,8 @@
 /**
  * The selected deployment in full: what it serves and from where, why it failed, Stop /
  * Start / Roll back, the token (once, when this page just created it), how to call it, a
- * form to try it, its traffic and latency over time, sampled requests, events and log.
+ * form to try it, its traffic and latency over time, drift, its retraining policy and the
+ * loop's timeline, sampled requests, events and log.
  */
 import React from 'react';
 
@@ -14,6 +15,8 @@ import { DeploymentLogs } from './DeploymentLogs';
 import { DeploymentSamples } from './DeploymentSamples';
 import { DriftView } from './DriftView';
 import { LineageView } from './LineageView';
+import { LoopTimeline } from './LoopTimeline';
+import { PolicyForm } from './PolicyForm';
 import { StatusChip } from './StatusChip';
 import { formatMs, functionAtVersion } from './deployFormat';
 import { formatFullTime, shortId } from './format';
@@ -145,6 +148,12 @@ export function DeploymentDetails(props: IDeploymentDetailsProps): React.ReactEl
 
       <h4 className="jp-mlops-subhead">Drift</h4>
       <DriftView name={name} />
+
+      <h4 className="jp-mlops-subhead">Retraining policy</h4>
+      <PolicyForm key={name} name={name} notebook={deployment.notebook} />
+
+      <h4 className="jp-mlops-subhead">Loop</h4>
+      <LoopTimeline name={name} />
 
       <h4 className="jp-mlops-subhead">Recent requests</h4>
       <DeploymentSamples samples={detail?.samples ?? []} />

@@ -7,6 +7,7 @@ import React, { useEffect, useState } from 'react';
 import { api, IVersion, IVersionDiff } from '../api';
 import { AliasForm } from './AliasForm';
 import { AliasHistory } from './AliasHistory';
+import { PromoteForm } from './PromoteForm';
 import { DiffView } from './DiffView';
 import { errorMessage, shortId } from './format';
 import { useCurrentVersions, VersionMap } from './useCurrentVersions';
@@ -168,6 +169,9 @@ export function VersionsPanel(props: IVersionsPanelProps): React.ReactElement {
             onMoved={onMoved}
           />
         </div>
+      )}
+      {versions.length > 0 && (
+        <PromoteForm key={fn} fn={fn} notebookPath={notebookPath} onPromoted={reload} />
       )}
       {notice !== null && <div className="jp-mlops-notice">Moved {notice}</div>}
       {problem !== null && (
