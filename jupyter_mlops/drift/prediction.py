@@ -36,6 +36,11 @@ def is_prediction(field: str) -> bool:
     return field == PREDICTION or field.startswith(f"{PREDICTION}.")
 
 
+def prediction_key(field: str) -> str | None:
+    """The key of a dict answer a prediction field reads (None: ``prediction`` itself)."""
+    return field.removeprefix(f"{PREDICTION}.") if field != PREDICTION else None
+
+
 def prediction_values(result: object) -> dict[str, object]:
     """The prediction fields of one served result (empty when it has none to count)."""
     if isinstance(result, _SCALARS) or result is None:

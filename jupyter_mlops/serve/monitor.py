@@ -30,7 +30,7 @@ from pathlib import Path
 from random import random
 from typing import Any
 
-from ..drift.prediction import FirstServed, is_prediction, prediction_values
+from ..drift.prediction import FirstServed, is_prediction, prediction_key, prediction_values
 from ..drift.reference import Reference, WindowCounts
 
 logger = logging.getLogger(__name__)
@@ -237,6 +237,7 @@ class Recorder:
         self._samples_left = self.max_samples
         self._drift = [(name, WindowCounts(ref)) for name, ref in self.references.items()]
         self._predicted = [(name, WindowCounts(ref)) for name, ref in self.predictions.items()]
+        self._predicted_keys = [(prediction_key(name), c) for name, c in self._predicted]
 
     def count(self, items: list[dict[str, Any]]) -> None:
         """Count every request's watched fields into their reference's bins (drift)."""
@@ -252,16 +253,21 @@ class Recorder:
             if adopted is not None:
                 self._adopt(adopted)
             return
-        for name, counter in self._predicted:
-            add = counter.add
-            for result in results:
-                add(prediction_values(result).get(name))
+        for result in results:
+            if isinstance(result, dict):  # the usual answer: one lookup per watched key
+                for key, counter in self._predicted_keys:
+                    counter.add(result.get(key) if key is not None else None)
+            else:
+                values = prediction_values(result)
+                for name, counter in self._predicted:
+                    counter.add(values.get(name))
 
     def _adopt(self, references: Mapping[str, Reference]) -> None:
         """Start counting predictions against the shared first-served reference."""
         self._first = None
         self.predictions = dict(references)
         self._predicted = [(name, WindowCounts(ref)) for name, ref in self.predictions.items()]
+        self._predicted_keys = [(prediction_key(name), c) for name, c in self._predicted]
 
     def record(self, status: int, seconds: float, body: bytes | None, output: bytes) -> None:
         """Count one request (the hot path: keep it to counters and references)."""
