@@ -21,6 +21,7 @@ from conftest import MLOpsAPI, make_notebook
 from test_deploy import FAST, call
 
 from jupyter_mlops.cli import main as cli
+from jupyter_mlops.deploy.follow import reconcile_followers
 from jupyter_mlops.errors import MLOpsError
 from jupyter_mlops.loop.gate import GateError
 from jupyter_mlops.loop.promotion import promote
@@ -86,6 +87,13 @@ def test_a_passing_challenger_moves_the_alias_and_the_follower_serves_its_run(
     assert kinds[-3:] == ["gate", "promote", "redeploy"]
     redeploys = [e for e in service.store.events.timeline("churn-score") if e.kind == "redeploy"]
     assert redeploys[-1].refs["run_id"] == challenger.id
+    # An alias moved by tag names a version only: the run behind it is that version's newest.
+    newest = service.run("churn.ipynb", parameters={"w": 5.0}, function="train")
+    service.tag("train", champion.version, "production")
+    assert service.store.alias_run("train", "production") == newest.id
+    (followed,) = reconcile_followers(service)
+    assert (followed.ok, followed.run) == (True, newest.id)
+    assert call(deployment.url, {"x": 1.0}, token) == (200, {"score": 5.0})
 
 
 def test_a_failing_gate_moves_nothing_and_names_the_clause(

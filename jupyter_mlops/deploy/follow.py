@@ -45,8 +45,8 @@ def followed_target(service: MLOps, deployment: Deployment) -> tuple[str, str | 
     store = service.store
     own = store.alias_target(deployment.function, deployment.alias)
     producers = sorted({entry["function"] for entry in deployment.binding})
-    targets = [own] + [store.alias_target(producer, deployment.alias) for producer in producers]
-    run = next((target[1] for target in targets if target and target[1]), None)
+    functions = [deployment.function, *producers]
+    run = next((r for f in functions if (r := store.alias_run(f, deployment.alias))), None)
     return (own[0] if own else deployment.version), run
 
 

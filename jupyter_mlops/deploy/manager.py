@@ -330,9 +330,9 @@ class Deployments:
         self, plan: Plan, fn: Function, alias: str, from_run: str | None
     ) -> tuple[str | None, str | None]:
         """What ``alias`` means for serving ``fn``: a version of ``fn`` when the alias is set
-        on it (else the notebook's), and the inputs from the run the alias was promoted with
-        on ``fn`` or on the function that produces its inputs (``promote --function train
-        --to production`` moves ``train``'s alias; ``predict`` follows it)."""
+        on it (else the notebook's), and the inputs from the run behind the alias
+        (``Store.alias_run``) on ``fn`` or on the function that produces its inputs
+        (``promote --function train --to production`` moves ``train``'s; ``predict`` follows)."""
         store = self.service.store
         own = store.alias_target(fn.name, alias)
         producers = sorted({fn.sources[name] for name in fn.data_inputs})
@@ -346,7 +346,8 @@ class Deployments:
             )
         if own is not None and own[0] != fn.version:  # an earlier version: its own binding
             return own[0], from_run
-        promoted = next((target[1] for target in runs if target and target[1]), None)
+        functions = [fn.name, *producers]
+        promoted = next((r for f in functions if (r := store.alias_run(f, alias))), None)
         return (own[0] if own else None), (from_run or promoted)
 
     def _wanted_version(

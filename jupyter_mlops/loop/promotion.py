@@ -64,24 +64,10 @@ class Promotion:
 
 
 def champion_run(store: Store, function: str, alias: str) -> Run | None:
-    """The run behind ``alias``: the one promoted with it, else the newest succeeded run of
-    the version it points at (an alias moved by ``tag``, which names no run)."""
-    target = store.alias_target(function, alias)
-    if target is None:
-        return None
-    version, run_id = target
-    if run_id is not None:
-        return store.get_run(run_id)
-    cursor = None
-    for _ in range(20):  # the newest 1,000 succeeded runs of the function: plenty
-        page = store.list_runs(function=function, status="succeeded", limit=50, cursor=cursor)
-        for run in page.runs:
-            if run.version == version:
-                return run
-        cursor = page.next_cursor
-        if cursor is None:
-            break
-    return None
+    """The run behind ``alias`` (``Store.alias_run``: the one promoted with it, else the
+    newest succeeded run of the version it points at), or None."""
+    run_id = store.alias_run(function, alias)
+    return None if run_id is None else store.get_run(run_id)
 
 
 def champion_metrics(store: Store, function: str) -> Any:

@@ -362,6 +362,26 @@ class Store(ArtifactMethods):
         with self._db.read() as session:
             return versions.alias_target(session, function, alias)
 
+    def alias_run(self, function: str, alias: str) -> str | None:
+        """The run behind ``alias``: the one promoted with it, else (an alias moved by ``tag``,
+        which names a version only) the newest succeeded run of that version; None if unset
+        or that version never succeeded."""
+        target = self.alias_target(function, alias)
+        if target is None or target[1] is not None:
+            return None if target is None else target[1]
+        with self._db.read() as session:
+            found = session.scalar(
+                select(RunRow.id)
+                .where(
+                    RunRow.function == function,
+                    RunRow.status == "succeeded",
+                    RunRow.version == target[0],
+                )
+                .order_by(RunRow.created_at.desc(), RunRow.id.desc())
+                .limit(1)
+            )
+            return None if found is None else str(found)
+
     def last_alias_move(self) -> int:
         """A number that changes whenever any alias moves (one indexed query)."""
         with self._db.read() as session:
