@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import cli_deploy, cli_lineage, cli_loop, cli_store, cli_submit
+from . import cli_ci, cli_deploy, cli_lineage, cli_loop, cli_store, cli_submit
 from ._version import __version__
 from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_submit.add_commands(commands)
     cli_store.add_commands(commands)
     cli_loop.add_commands(commands)
+    cli_ci.add_commands(commands)
     return parser
 
 
@@ -110,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_store.dispatch(service, arguments, _print)
         if arguments.command in cli_loop.COMMANDS:
             return cli_loop.dispatch(service, arguments, _print)
+        if arguments.command in cli_ci.COMMANDS:
+            return cli_ci.dispatch(service, arguments, _print)
         if arguments.command == "inspect":
             plan = service.inspect(arguments.notebook)
             _print(plan.to_dict() if arguments.json else describe(plan), arguments.json)
