@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import StrictConvertError
+from ..errors import ConvertError, StrictConvertError
 from ..loop.gate import Clause, evaluate, parse
 from ..notebook.reader import read_notebook
 from ..paths import locate_notebook
@@ -181,12 +181,15 @@ def _parameters(
 
 
 def _strict_warnings(service: MLOps, plan: Plan) -> list[str]:
-    """What ``convert --strict --to python`` refuses for (the same check, nothing kept)."""
+    """What ``convert --strict --to python`` refuses for (the same check, nothing kept); a
+    plan no conversion can express (a star import inside a function) fails it too."""
     with tempfile.TemporaryDirectory(prefix="mlops-ci-") as scratch:
         try:
             service.convert(plan, "python", scratch, strict=True)
         except StrictConvertError as err:
             return list(err.warnings)
+        except ConvertError as err:
+            return [str(err)]
     return []
 
 
