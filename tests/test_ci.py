@@ -299,3 +299,34 @@ def test_the_generated_workflow_commands_pass_locally(project: Path) -> None:
     text = summary.read_text(encoding="utf-8")
     assert text.startswith("### jupyter-mlops ci: `nb.ipynb` passed")
     assert "| train | accuracy >= production | 0.505 | – | passed |" in text
+
+
+def test_the_champion_is_the_run_the_alias_names_else_the_newest_success(project: Path) -> None:
+    service = MLOps(root_dir=str(project))
+    try:
+        first = service.run("nb.ipynb", function="train", parameters={"n": "5"}, as_text=True)
+        newest = service.run(
+            "nb.ipynb", function="train", parameters={"n": "5", "scale": "2"}, as_text=True
+        )
+        assert first.version is not None
+        assert (first.status, newest.status) == ("succeeded", "succeeded")
+        service.store.set_alias("train", first.version, "production", run_id=first.id)
+        write(project, notebook(train=TRAIN.replace("0.5 +", "0.6 +")))
+
+        def champion() -> dict[str, Any]:
+            code, report = ci_json(project)
+            assert code == 0, report
+            train = next(f for f in report["functions"] if f["function"] == "train")
+            assert train["champion"]["version"] == first.version
+            return dict(train["champion"])
+
+        named = champion()
+        assert named["run_id"] == first.id
+        assert named["metrics"] == {"accuracy": pytest.approx(0.505)}
+        service.store.set_alias("train", newest.version or "", "production")  # no run named
+        assert service.store.alias_target("train", "production") == (first.version, None)
+        fallback = champion()
+        assert fallback["run_id"] == newest.id
+        assert fallback["metrics"] == {"accuracy": pytest.approx(0.51)}
+    finally:
+        service.close()
