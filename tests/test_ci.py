@@ -175,6 +175,19 @@ def test_a_failing_cell_exits_4_and_names_the_cell(project: Path) -> None:
     assert "failed: cell 2: ValueError: bad data" in row
 
 
+def test_a_function_whose_producer_failed_does_not_run_on_stale_inputs(project: Path) -> None:
+    code, report = ci_json(project)  # a succeeded prep run an old train could read from
+    assert code == 0
+    broken = ("raise RuntimeError('no data')\ndata = list(range(n))", "mlops:fn:prep")
+    write(project, notebook(prep=broken, train=TRAIN.replace("0.5 +", "0.6 +")))
+    code, report = ci_json(project)
+    assert code == 4
+    assert ran(report)["prep"]["status"] == "failed"
+    train = next(f for f in report["functions"] if f["function"] == "train")
+    assert train["run"] is None
+    assert train["skipped"] == "not run: prep failed"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -35,7 +35,7 @@ def _functions(report: CiReport) -> list[str]:
     for check in report.checks:
         champion = f"`{check.champion_version[:12]}`" if check.champion_version else "not set"
         if check.run is None:
-            run, status = "", "unchanged: not run"
+            run, status = "", check.skipped or "unchanged: not run"
         else:
             run, status = f"`{check.run.id}`", check.run.status
             if check.failed and check.run.error:

@@ -51,6 +51,7 @@ class FunctionCheck:
     champion_metrics: dict[str, float] = field(default_factory=dict)
     run: Run | None = None
     gates: list[dict[str, Any]] = field(default_factory=list)
+    skipped: str | None = None  # why a changed function did not run
 
     @property
     def changed(self) -> bool:
@@ -79,6 +80,7 @@ class FunctionCheck:
                 "error": self.run.error,
             },
             "gates": list(self.gates),
+            "skipped": self.skipped,
         }
 
 
@@ -96,7 +98,7 @@ class CiReport:
     def exit_code(self) -> int:
         if self.warnings:
             return EXIT_PLAN
-        if any(check.failed for check in self.checks):
+        if any(check.failed or check.skipped for check in self.checks):
             return EXIT_RUN
         if any(not gate["passed"] for check in self.checks for gate in check.gates):
             return EXIT_GATE
@@ -150,13 +152,21 @@ def ci_run(
         return report  # no run: the plan is what the runs would execute
     if values:  # checked as a run checks them, so a bad profile value is a usage error
         service.check(notebook, values, as_text=True)
-    for function in plan.functions:
+    failed: set[str] = set()
+    for function in plan.functions:  # in run order: a producer runs before its consumers
         check = _champion(service, function, against)
         report.checks.append(check)
         if not check.changed:
             log.info("ci: %s unchanged (%s is %s)", function.name, against, function.version[:12])
             continue
+        broken = sorted(failed & (set(function.sources.values()) | set(function.after)))
+        if broken:  # it would read stale outputs of an older run of its producer
+            failed.add(function.name)
+            check.skipped = f"not run: {', '.join(broken)} failed"
+            continue
         check.run = service.run(notebook, function=function.name, parameters=values, as_text=True)
+        if check.failed:
+            failed.add(function.name)
         if not check.failed and clauses:
             check.gates = _gates(service, function, check, clauses)
     return report
