@@ -64,6 +64,11 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
     from .ci.report import markdown
     from .ci.run import ci_run
 
+    if arguments.markdown and not Path(arguments.markdown).parent.is_dir():
+        from .errors import MLOpsError  # before any run: the report would have nowhere to go
+
+        folder = Path(arguments.markdown).parent
+        raise MLOpsError(f"--markdown {arguments.markdown}: no folder {folder}")
     report = ci_run(
         service,
         arguments.notebook,

@@ -194,6 +194,7 @@ def test_a_function_whose_producer_failed_does_not_run_on_stale_inputs(project: 
         (["--gate", "accuracy >="], "gate 'accuracy >=': expected METRIC OP"),
         (["--parameters-profile", "nightly"], "no parameters profile 'nightly' (profiles: ci"),
         (["-p", "n", "many"], "'n'"),
+        (["--markdown", "missing/ci.md"], "--markdown missing/ci.md: no folder missing"),
     ],
 )
 def test_usage_errors_exit_2_in_one_line_and_run_nothing(
