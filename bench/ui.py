@@ -36,19 +36,17 @@ import os
 import platform
 import secrets
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ui_lab import BenchError, free_port, kernels_idle, start_lab, stop_lab, wait_until_up
+from ui_scripts import ARM_WATCH, INIT_SCRIPT, RUN_ROW, SCROLL
 from ui_seed import make_folder, seed_runs
 
 BENCH = Path(__file__).resolve().parent
@@ -58,14 +56,12 @@ NOTEBOOK = "churn.ipynb"
 FOLDER = "files"
 SIDEBAR_TAB = '.lm-TabBar-tab[data-id="jupyter-mlops-sidebar"]'
 FILES_TAB = '.lm-TabBar-tab[data-id="filebrowser"]'
-RUN_ROW = '[data-testid="mlops-run-row"]'
 RUN_LIST = '[data-testid="mlops-run-list"]'
 COUNT = '[data-testid="mlops-run-count"]'
 PAGE = 100  # runs per page the sidebar asks for (labextension/components/runPager.ts)
 LISTING_ITEM = ".jp-DirListing-item"
 FIRST_FILE = '.jp-DirListing-item[title^="Name: file_0"]'  # only in the big folder
 TARGET_MS = 300.0
-START_TIMEOUT = 120.0
 STEP_TIMEOUT_MS = 60_000
 CHROMIUM_ARGS = [
     "--headless",
@@ -77,102 +73,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-# Runs in every page before JupyterLab: keeps the resource timings of the calls we measure
-# (an observer, so the 250-entry buffer that JupyterLab's own files fill cannot drop them),
-# and notes when the first run row is attached to the DOM, shown or not: the sidebar renders
-# its lists while its panel is still hidden.
-INIT_SCRIPT = """
-window.__uiBench = { entries: [], rowsAttached: null, longTasks: [] };
-new PerformanceObserver(list => {
-  for (const task of list.getEntries()) {
-    window.__uiBench.longTasks.push([task.startTime, task.startTime + task.duration]);
-  }
-}).observe({ type: 'longtask', buffered: true });
-new PerformanceObserver(list => {
-  for (const entry of list.getEntries()) {
-    if (entry.name.includes('/mlops/api/runs') || entry.name.includes('/api/contents/')) {
-      window.__uiBench.entries.push(
-        { name: entry.name, fetchStart: entry.fetchStart, responseEnd: entry.responseEnd });
-    }
-  }
-}).observe({ type: 'resource', buffered: true });
-const rowsObserver = new MutationObserver(() => {
-  if (document.querySelector(__RUN_ROW__) !== null) {
-    window.__uiBench.rowsAttached = performance.now();
-    rowsObserver.disconnect();
-  }
-});
-rowsObserver.observe(document, { childList: true, subtree: true });
-""".replace("__RUN_ROW__", json.dumps(RUN_ROW))
-
-# Arms a watch: the time of the next `trigger` input event, then the first moment the first
-# element matching `selector` is visible and its text starts with `text` (one
-# querySelector per mutation batch, so the
-# watch adds no per-row cost to a page building 10,000 rows), then the frame after.
-ARM_WATCH = """
-({ trigger, selector, text }) => {
-  const shown = () => {
-    const node = document.querySelector(selector);
-    return node !== null && node.checkVisibility() && node.textContent.startsWith(text);
-  };
-  const watch = { input: null, dom: null, painted: null, already: shown() };
-  window.__uiBench.watch = watch;
-  document.addEventListener(trigger, () => {
-    if (watch.input === null) { watch.input = performance.now(); }
-  }, { capture: true, once: true });
-  const observer = new MutationObserver(() => {
-    if (watch.dom === null && shown()) {
-      watch.dom = performance.now();
-      observer.disconnect();
-      requestAnimationFrame(() => setTimeout(() => { watch.painted = performance.now(); }, 0));
-    }
-  });
-  observer.observe(document.body, { childList: true, subtree: true, attributes: true });
-  return watch.already;
-}
-"""
-
-# Scrolls the run list through what is loaded, `step` pixels a frame, recording every
-# frame's duration; then waits for the list to grow (the next page rendered).
-SCROLL = """
-async ({ selector, step }) => {
-  const list = document.querySelector(selector);
-  const spacer = list.firstElementChild;
-  const loaded = spacer.offsetHeight;
-  const bottom = loaded - list.clientHeight;
-  if (bottom <= 0) { throw new Error(`the run list does not scroll (${loaded} px of rows)`); }
-  const result = { frames: [], start: performance.now(), bottom: null, grown: null,
-                   loadedPx: loaded };
-  const observer = new MutationObserver(() => {
-    if (result.grown === null && spacer.offsetHeight > loaded) { result.grown = performance.now(); }
-  });
-  observer.observe(spacer, { attributes: true, childList: true });
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no next page within 30 s')), 30000);
-    let last = null;
-    const frame = now => {
-      if (last !== null && result.bottom === null) { result.frames.push(now - last); }
-      last = now;
-      if (result.bottom === null) {
-        list.scrollTop = Math.min(bottom, list.scrollTop + step);
-        if (list.scrollTop >= bottom - 1) { result.bottom = performance.now(); }
-      }
-      if (result.bottom !== null && result.grown !== null) {
-        clearTimeout(timer); observer.disconnect(); resolve(null);
-      } else {
-        requestAnimationFrame(frame);
-      }
-    };
-    requestAnimationFrame(frame);
-  });
-  return result;
-}
-"""
-
-
-class BenchError(Exception):
-    """A measurement could not be made; the message goes into the table."""
 
 
 @dataclass
@@ -211,80 +111,6 @@ class Metric:
 
 
 # The server -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def start_lab(root: Path, scratch: Path, port: int, token: str) -> subprocess.Popen[bytes]:
-    """JupyterLab on ``root`` with a token, a throw-away workspaces dir and our extension."""
-    config = scratch / "jupyter_server_config.py"
-    settings = {
-        "root": str(root),
-        "port": port,
-        "token": token,
-        "workspaces": str(scratch / "workspaces"),
-    }
-    config.write_text(
-        f"settings = {settings!r}\n"
-        "c.ServerApp.root_dir = settings['root']\n"
-        "c.ServerApp.port = settings['port']\n"
-        "c.ServerApp.port_retries = 0\n"
-        "c.ServerApp.open_browser = False\n"
-        "c.ServerApp.allow_root = True\n"
-        "c.IdentityProvider.token = settings['token']\n"
-        "c.LabApp.workspaces_dir = settings['workspaces']\n"
-        "c.ServerApp.jpserver_extensions.update({'jupyter_mlops': True})\n",
-        encoding="utf-8",
-    )
-    log = (scratch / "lab.log").open("wb")
-    return subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", f"--config={config}"],
-        cwd=root,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_until_up(server: subprocess.Popen[bytes], base: str, token: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise BenchError(f"JupyterLab exited ({server.returncode}): {_last_line(log)}")
-        try:
-            with urllib.request.urlopen(f"{base}mlops/api/info?token={token}", timeout=5):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.25)
-    raise BenchError(f"JupyterLab did not answer in {START_TIMEOUT:.0f} s: {_last_line(log)}")
-
-
-def stop_lab(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-
-
-def _last_line(log: Path) -> str:
-    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-1] if lines else "(empty log)"
-
-
-def kernels_idle(base: str, token: str) -> bool:
-    """Whether the notebook's kernel is up and idle (an error answer counts as not yet)."""
-    try:
-        with urllib.request.urlopen(f"{base}api/kernels?token={token}", timeout=5) as response:
-            kernels: list[dict[str, Any]] = json.load(response)
-    except (urllib.error.URLError, ConnectionError):  # HTTPError too: a kernel starting
-        return False
-    return bool(kernels) and all(k.get("execution_state") == "idle" for k in kernels)
 
 
 # One repeat in the browser ------------------------------------------------------------------

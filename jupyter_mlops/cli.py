@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import cli_ci, cli_deploy, cli_lineage, cli_loop, cli_store, cli_submit
+from . import cli_ci, cli_deploy, cli_lineage, cli_loop, cli_promote, cli_store, cli_submit
 from ._version import __version__
 from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
@@ -22,6 +22,17 @@ from .lazy_modules import defer_slow_imports
 from .reports import config_report, describe
 
 EXIT_USER_ERROR = 2
+# Each module adds its subcommands (``add_commands``) and runs them (``dispatch``) for the
+# names in its ``COMMANDS``; a new group of commands is one more entry here.
+COMMAND_MODULES: tuple[Any, ...] = (
+    cli_deploy,
+    cli_lineage,
+    cli_submit,
+    cli_store,
+    cli_loop,
+    cli_promote,
+    cli_ci,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,12 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="project root: notebooks and .mlops/ (default: the config files', else here)",
     )
     add_commands(commands)
-    cli_deploy.add_commands(commands)
-    cli_lineage.add_commands(commands)
-    cli_submit.add_commands(commands)
-    cli_store.add_commands(commands)
-    cli_loop.add_commands(commands)
-    cli_ci.add_commands(commands)
+    for module in COMMAND_MODULES:
+        module.add_commands(commands)
     return parser
 
 
@@ -101,18 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command in COMMANDS:
             return dispatch(service, arguments, _print)
-        if arguments.command in cli_deploy.COMMANDS:
-            return cli_deploy.dispatch(service, arguments, _print)
-        if arguments.command in cli_lineage.COMMANDS:
-            return cli_lineage.dispatch(service, arguments, _print)
-        if arguments.command in cli_submit.COMMANDS:
-            return cli_submit.dispatch(service, arguments, _print)
-        if arguments.command in cli_store.COMMANDS:
-            return cli_store.dispatch(service, arguments, _print)
-        if arguments.command in cli_loop.COMMANDS:
-            return cli_loop.dispatch(service, arguments, _print)
-        if arguments.command in cli_ci.COMMANDS:
-            return cli_ci.dispatch(service, arguments, _print)
+        for module in COMMAND_MODULES:
+            if arguments.command in module.COMMANDS:
+                return int(module.dispatch(service, arguments, _print))
         if arguments.command == "inspect":
             plan = service.inspect(arguments.notebook)
             _print(plan.to_dict() if arguments.json else describe(plan), arguments.json)

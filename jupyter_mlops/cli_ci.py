@@ -1,106 +1,117 @@
-"""``jupyter mlops ci run`` and ``jupyter mlops ci init``: CI for notebooks (``ci/``).
+"""``jupyter mlops ci run`` and ``jupyter mlops ci init``: a notebook's checks in a pipeline.
 
-``ci run`` exits with a code per failure (``ci/run.py``): 0 passed, 2 usage error, 3 the
-strict plan check reported warnings, 4 a changed function's run failed, 5 a gate failed.
+``ci run NB`` exits 0 (passed), 3 (the plan warned), 4 (the smoke run failed) or 5 (a gate
+failed), 2 for a usage mistake as every command; ``--markdown FILE`` writes the report for a
+pull-request comment. ``ci init --github|--gitlab`` writes the pipeline that runs it.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from .arguments import add_parameter_option, parameter_values
 
 if TYPE_CHECKING:
     from .service import MLOps
 
 Emit = Callable[[Any, bool], None]
 COMMANDS = ("ci",)
-
-CI_HELP = "CI for notebooks: strict plan, smoke runs of changed functions, gates"
+CI_HELP = "check a notebook as a pull request's pipeline does, or write that pipeline"
 
 
 def add_commands(commands: Any) -> None:
     ci = commands.add_parser("ci", help=CI_HELP, description=CI_HELP)
-    actions = ci.add_subparsers(dest="ci_command", required=True, metavar="ACTION")
-    run = actions.add_parser(
+    steps = ci.add_subparsers(dest="ci_command", metavar="STEP", required=True)
+    run = steps.add_parser(
         "run",
-        help="what a pull request runs: strict plan check, changed functions, gates",
-        description="Exit codes: 0 passed, 2 usage error, 3 plan warnings, 4 a run failed, "
-        "5 a gate failed.",
+        help="strict plan, a smoke run of what changed, gates, a Markdown report",
+        description="exit 0 passed, 3 plan warnings, 4 run failed, 5 gate failed",
     )
-    run.add_argument("notebook", help="the notebook to check")
-    run.add_argument(
-        "--parameters-profile",
-        metavar="NAME",
-        help="the parameters cell's '# mlops:profile:NAME a=1, b=2' line (default: ci, if any)",
+    run.add_argument("notebook")
+    add_ci_run_options(run)
+    init = steps.add_parser("init", help="write the CI workflow that runs `ci run`")
+    system = init.add_mutually_exclusive_group(required=True)
+    system.add_argument("--github", action="store_const", const="github", dest="system")
+    system.add_argument("--gitlab", action="store_const", const="gitlab", dest="system")
+    init.add_argument("--notebook", required=True, help="the notebook the pipeline checks")
+    init.add_argument("--function", help="the function promoted on the main branch")
+    init.add_argument("--gate", help='the gate of both steps, e.g. "accuracy >= production"')
+    init.add_argument("--branch", default="main", help="the branch that promotes (main)")
+    init.add_argument(
+        "--install",
+        metavar="COMMAND",
+        help="how the job installs (default: pip install jupyter-mlops, and -r "
+        "requirements.txt when the project has one)",
     )
-    add_parameter_option(run)
-    run.add_argument("--gate", metavar="EXPR", help='e.g. "accuracy >= production - 0.01"')
-    run.add_argument(
-        "--against",
-        default="production",
-        metavar="ALIAS",
-        help="run the functions whose version differs from this alias's (production)",
+    init.add_argument("--force", action="store_true", help="write over an existing file")
+    init.add_argument("--json", action="store_true", help="print JSON")
+
+
+def add_ci_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``ci run``, shared with ``%mlops ci`` (which runs the kernel's notebook)."""
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a CI value (over the [ci: VALUE] in the parameter's comment)",
     )
-    run.add_argument("--markdown", metavar="FILE", help="write the Markdown table here")
-    run.add_argument("--json", action="store_true", help="print the report as JSON")
-    init = actions.add_parser("init", help="write the CI workflow that runs 'ci run'")
-    kind = init.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--github", action="store_true", help="write .github/workflows/mlops.yml")
-    kind.add_argument("--gitlab", action="store_true", help="write .gitlab-ci.yml")
-    init.add_argument("--notebook", metavar="NB", help="the notebook (default: the only one)")
-    init.add_argument("--function", metavar="NAME", help="the function main promotes")
-    init.add_argument("--gate", metavar="EXPR", help="default: its first metric >= production")
-    init.add_argument("--force", action="store_true", help="replace an existing file")
+    parser.add_argument(
+        "--gate", action="append", default=[], metavar="EXPR", help="a gate (repeatable)"
+    )
+    parser.add_argument(
+        "--against", default="production", metavar="ALIAS", help="what changed is against"
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        metavar="TARGET",
+        help="converted strictly (repeatable; default: python)",
+    )
+    parser.add_argument("--markdown", metavar="FILE", help="write the Markdown report here")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
-    if arguments.ci_command == "init":
-        return _init(service, arguments)
-    from .ci.report import markdown
-    from .ci.run import ci_run
+    from .ci import Workflow, ci_run, markdown, write_workflow
 
-    if arguments.markdown and not Path(arguments.markdown).parent.is_dir():
-        from .errors import MLOpsError  # before any run: the report would have nowhere to go
+    as_json = bool(arguments.json)
+    if getattr(arguments, "ci_command", "run") == "init":
+        from .loop.gate import parse
 
-        folder = Path(arguments.markdown).parent
-        raise MLOpsError(f"--markdown {arguments.markdown}: no folder {folder}")
+        if arguments.gate:
+            parse(arguments.gate)
+        plan = service.inspect(arguments.notebook)
+        if arguments.function is not None:
+            plan.function(arguments.function)  # an unknown one: the error lists them
+        root = Path(service.root_dir)
+        install = arguments.install or "pip install jupyter-mlops" + (
+            " -r requirements.txt" if (root / "requirements.txt").is_file() else ""
+        )
+        workflow = Workflow(
+            notebook=arguments.notebook,
+            function=arguments.function,
+            gate=arguments.gate,
+            install=install,
+            branch=arguments.branch,
+        )
+        written = write_workflow(root, arguments.system, workflow, force=arguments.force)
+        shown = written.relative_to(root).as_posix()
+        emit({"written": shown} if as_json else f"wrote {shown}", as_json)
+        return 0
     report = ci_run(
         service,
         arguments.notebook,
-        parameters=parameter_values(arguments.parameter),
-        profile=arguments.parameters_profile,
-        gate=arguments.gate,
+        parameters=dict(arguments.parameter),
+        gates_given=arguments.gate,
         against=arguments.against,
+        targets=arguments.target or ("python",),
     )
     text = markdown(report)
     if arguments.markdown:
         Path(arguments.markdown).write_text(text, encoding="utf-8")
-    if arguments.json:
-        emit(report.to_dict(), True)
-    elif arguments.markdown:
-        print(f"ci: {report.outcome} (exit {report.exit_code}); wrote {arguments.markdown}")
-    else:
-        print(text, end="")
-    if report.exit_code and not arguments.json:
-        print(f"error: ci {report.outcome}", file=sys.stderr)
+    emit(report.to_dict() if as_json else text.rstrip("\n"), as_json)
     return report.exit_code
-
-
-def _init(service: MLOps, arguments: argparse.Namespace) -> int:
-    from .ci.workflows import choose, find_notebook, write
-    from .notebook.reader import read_notebook
-    from .paths import locate_notebook
-
-    root = Path(service.root_dir)
-    path, name, _ = locate_notebook(root, arguments.notebook or find_notebook(root))
-    plan = service.inspect(read_notebook(path, name=name))
-    workflow = choose(plan, name, arguments.function, arguments.gate)
-    kind = "github" if arguments.github else "gitlab"
-    written = write(root, kind, workflow, force=arguments.force)
-    print(f"wrote {written}")
-    return 0

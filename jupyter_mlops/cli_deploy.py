@@ -42,6 +42,12 @@ def add_deploy_options(deploy: argparse.ArgumentParser, *, function_flag: bool =
         "--sample-rate", type=float, help="share of requests kept for drift analysis (0.1)"
     )
     deploy.add_argument(
+        "--monitor-interval",
+        type=float,
+        metavar="SECONDS",
+        help="seconds per monitoring window: how soon requests count for drift (default 5)",
+    )
+    deploy.add_argument(
         "--use-defaults", action="store_true", help="let requests leave out defaulted fields"
     )
     deploy.add_argument("--new-token", action="store_true", help="replace the bearer token")
@@ -57,7 +63,7 @@ def deploy_options(arguments: argparse.Namespace) -> dict[str, Any]:
     """The service's keyword arguments from parsed deploy options."""
     options = {
         key: getattr(arguments, key)
-        for key in ("workers", "timeout", "max_body", "sample_rate")
+        for key in ("workers", "timeout", "max_body", "sample_rate", "monitor_interval")
         if getattr(arguments, key) is not None
     }
     if arguments.use_defaults:
@@ -87,6 +93,8 @@ def _check_options(options: dict[str, Any], port: int) -> None:
             raise ParameterError(f"--{key.replace('_', '-')} must be at least 1")
     if "timeout" in options and options["timeout"] <= 0:
         raise ParameterError("--timeout must be positive")
+    if "monitor_interval" in options and not 0.1 <= options["monitor_interval"] <= 3600:
+        raise ParameterError("--monitor-interval must be within 0.1..3600 seconds")
     if "sample_rate" in options and not 0 <= options["sample_rate"] <= 1:
         raise ParameterError("--sample-rate must be within 0..1")
 

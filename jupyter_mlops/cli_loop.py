@@ -15,17 +15,25 @@ from .loop.policy import APPROVALS, format_duration
 
 if TYPE_CHECKING:
     from .loop.policy import Policy
+    from .loop.watch import Outcome
     from .service import MLOps
 
 Emit = Callable[[Any, bool], None]
-COMMANDS = ("policy",)
+COMMANDS = ("policy", "watch")
 
 POLICY_HELP = "retrain, gate and promote when a deployment drifts (or on a schedule)"
+WATCH_HELP = "run the policies in the foreground (no Jupyter server needed)"
 
 
 def add_commands(commands: Any) -> None:
     policy = commands.add_parser("policy", help=POLICY_HELP, description=POLICY_HELP)
     add_policy_options(policy)
+    watch = commands.add_parser("watch", help=WATCH_HELP, description=WATCH_HELP)
+    watch.add_argument("--once", action="store_true", help="one pass over the policies, then exit")
+    watch.add_argument(
+        "--interval", type=float, default=10.0, metavar="SECONDS", help="between passes (10)"
+    )
+    watch.add_argument("--json", action="store_true", help="print what each pass did as JSON")
 
 
 def add_policy_options(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +57,12 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         help="a parameter of every retraining run (repeatable)",
     )
     parser.add_argument("--gate", metavar="EXPR", help='e.g. "accuracy >= production - 0.01"')
+    parser.add_argument(
+        "--live-gate",
+        metavar="EXPR",
+        help='kept while serving after a rollover, else rolled back: e.g. "p99_ms <= before + 50 '
+        'and error_rate <= 0.02" (error_rate, requests, p50_ms, p90_ms, p99_ms, max_ms)',
+    )
     parser.add_argument(
         "--promote", default="production", metavar="ALIAS", help="the alias to move (production)"
     )
@@ -76,9 +90,48 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
 
 
 def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
-    from .loop.policies import PolicyManager
+    if arguments.command == "watch":
+        return _watch(service, arguments, emit)
+    return _policy(service, arguments, emit)
 
-    manager = PolicyManager(service)
+
+def _watch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
+    """One pass (``--once``) or passes until interrupted; what each did is printed."""
+    import time
+
+    from .loop.policy import PolicyError
+    from .loop.watch import Watcher
+
+    if arguments.interval <= 0:
+        raise PolicyError(f"--interval: more than 0 seconds, not {arguments.interval}")
+    watcher = Watcher(service)
+    as_json = bool(arguments.json)
+    while True:
+        for outcome in watcher.tick():
+            emit(outcome.to_dict() if as_json else describe_outcome(outcome), as_json)
+        if arguments.once:
+            return 0
+        try:
+            time.sleep(arguments.interval)
+        except KeyboardInterrupt:
+            return 0
+
+
+def describe_outcome(outcome: Outcome) -> str:
+    """What one pass did for a deployment, in a few lines."""
+    why = outcome.trigger.reason if outcome.trigger else outcome.action
+    lines = [f"{outcome.deployment}: {why}"]
+    if outcome.sweep:
+        lines.append(f"  sweep {outcome.sweep[:12]}")
+    if outcome.run:
+        lines.append(f"  {'champion' if outcome.action == 'rolled back' else 'challenger'} run "
+                     f"{outcome.run[:12]}")  # fmt: skip
+    lines.append(f"  {outcome.message}")
+    return "\n".join(lines)
+
+
+def _policy(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
+    manager = service.policies
     as_json = bool(arguments.json)
     name = arguments.deployment
     if name is None:
@@ -102,6 +155,7 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
             sweep=arguments.sweep,
             parameters=dict(arguments.parameter),
             gate=arguments.gate,
+            live_gate=arguments.live_gate,
             promote=arguments.promote,
             approval=arguments.approval,
             after=arguments.after,
@@ -129,6 +183,8 @@ def describe_policy(policy: Policy) -> str:
         f"  retrain: {policy.notebook}, {what}" + (f" {fixed}" if fixed else ""),
         f"  when: {when}; cooldown {format_duration(policy.cooldown)}",
         f"  gate: {policy.gate or '(none: any successful run passes)'}",
+        f"  after a rollover: {policy.live_gate or 'the default error-rate check'}"
+        + (" (and the default error-rate check)" if policy.live_gate else ""),
         f"  then: move {policy.target_alias}"
         + (
             f" (manual approval: a person promotes to {policy.promote})"

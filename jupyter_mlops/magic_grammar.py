@@ -19,8 +19,11 @@ from .arguments import (
     add_submit_options,
     add_sweep_options,
 )
+from .cli_ci import add_ci_run_options
 from .cli_deploy import add_deploy_options, add_lifecycle_commands
 from .cli_lineage import AUDIT_HELP, LINEAGE_HELP, add_audit_options, add_lineage_options
+from .cli_loop import POLICY_HELP, WATCH_HELP, add_policy_options
+from .cli_promote import EVENTS_HELP, PROMOTE_HELP, add_events_options, add_promote_options
 
 USAGE = """\
 %mlops COMMAND [options]      (every command takes --notebook PATH; COMMAND -h for its options)
@@ -45,6 +48,12 @@ USAGE = """\
                                    serve it as an HTTP endpoint; again: a new version, same URL
                                    (a new token goes to mlops_tokens[NAME], not the output)
   deployments [NAME] | logs NAME | undeploy NAME [--delete] | rollback NAME [--to V]
+  promote FUNCTION --to ALIAS [--gate "accuracy >= production"] [--run RUN]
+                                   move the alias to a run that passes the gate
+  policy [DEPLOYMENT] [--retrain NB --gate G --promote A --after N …] | events [NAME]
+                                   retraining policies; the loop's timeline with ids
+  watch                            one pass of the retraining loop over the policies
+  ci [--gate G] [-p NAME VALUE]    strict plan, smoke run of what changed, gates, a report
   lineage NAME | --data PATH | --openlineage RUN
                                    what is behind a deployment or function, what is
                                    downstream of a data set, OpenLineage events
@@ -119,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     deploy = command("deploy", "serve a function as an HTTP endpoint (again: new version)")
     add_deploy_options(deploy, function_flag=False)
     add_lifecycle_commands(command)
+    add_promote_options(command("promote", PROMOTE_HELP), in_magic=True)
+    add_policy_options(command("policy", POLICY_HELP))
+    add_events_options(command("events", EVENTS_HELP))
+    watch = command("watch", WATCH_HELP + ": one pass (the Jupyter server runs them by itself)")
+    watch.add_argument("--json", action="store_true", help="what the pass did, as JSON")
+    add_ci_run_options(command("ci", "what a pull request's pipeline checks: `ci run`"))
     add_lineage_options(command("lineage", LINEAGE_HELP))
     add_audit_options(command("audit", AUDIT_HELP))
     command("config", "the effective settings (secrets masked) and where each comes from")

@@ -308,6 +308,39 @@ class MLOpsMagics(Magics):
         dispatch(service, arguments, lambda text, _json: printed.append(str(text)), keep_token)
         return TextReport("\n".join(printed))
 
+    def _promote(self, arguments: argparse.Namespace) -> Any:
+        service, notebook = self._notebook(arguments.notebook)
+        arguments.notebook = notebook
+        return self._loop_command(service, arguments)
+
+    def _policy(self, arguments: argparse.Namespace) -> Any:
+        return self._loop_command(self._store_service(arguments), arguments)
+
+    _events = _policy
+
+    def _watch(self, arguments: argparse.Namespace) -> Any:
+        arguments.once, arguments.interval = True, 1.0  # one pass: a kernel is not a daemon
+        return self._loop_command(self._store_service(arguments), arguments)
+
+    def _ci(self, arguments: argparse.Namespace) -> Any:
+        service, notebook = self._notebook(arguments.notebook)
+        arguments.notebook = notebook
+        return self._loop_command(service, arguments)
+
+    def _loop_command(self, service: MLOps, arguments: argparse.Namespace) -> Any:
+        """The CLI's loop commands (``cli_loop``, ``cli_promote``), their text as the result;
+        a failed gate is a UsageError naming the clause, as the CLI exits 1 with it."""
+        from . import cli_ci, cli_loop, cli_promote
+
+        module: Any = next(
+            m for m in (cli_promote, cli_ci, cli_loop) if arguments.command in m.COMMANDS
+        )
+        printed: list[str] = []
+        code = module.dispatch(service, arguments, lambda text, _json: printed.append(str(text)))
+        if code:
+            raise UsageError("\n".join(printed))
+        return TextReport("\n".join(printed))
+
     def _lineage(self, arguments: argparse.Namespace) -> Any:
         from .cli_lineage import dispatch
 

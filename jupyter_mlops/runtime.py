@@ -93,16 +93,20 @@ def log_artifact(source: Any, name: str | None = None, *, kind: str | None = Non
     return name
 
 
-def log_reference(data: Any) -> str:
+def log_reference(data: Any, predictions: Any = None) -> str:
     """Record the distribution of a deployment's future inputs: the training data's columns.
 
     Each column is kept as a binned summary (quantile bins for numbers, frequencies for
     categories), never its rows. A deployment of a function that uses this run's outputs
     counts every request into the same bins and reports drift per field against it.
+    ``predictions``: what the model answers on that data (a sequence, or columns by name
+    for a dict answer), the reference of the prediction's own distribution; without it, a
+    deployment takes its first 200 answers as that reference.
     """
     from .drift.recorded import REFERENCE_ARTIFACT, reference_payload
 
-    return log_artifact(reference_payload(data), REFERENCE_ARTIFACT, kind="value")
+    payload = reference_payload(data, predictions)
+    return log_artifact(payload, REFERENCE_ARTIFACT, kind="value")
 
 
 def log_input(source: Any, name: str | None = None) -> str:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from .execute.executors import Executor
     from .execute.runner import RunRequest
     from .execute.sweep import ProgressCallback, SweepJob, SweepResult
+    from .loop.policies import PolicyManager
+    from .loop.promotion import Promotion
     from .store import AliasMove, Run, RunPage, Store, Version
 
 
@@ -428,6 +430,29 @@ class MLOps(LoggingConfigurable, ExecutorMethods):
 
         who = actor_name(actor or self.actor)
         return self.store.set_alias(function, version, check_alias(alias), actor=who)
+
+    def promote(
+        self,
+        notebook: str | os.PathLike[str],
+        function: str,
+        *,
+        to: str,
+        gate: str | None = None,
+        run: str | None = None,
+        actor: str | None = None,
+    ) -> Promotion:
+        """Move ``to`` onto a run of ``function`` that passes ``gate`` (``loop/promotion.py``)."""
+        from .loop.promotion import promote
+
+        who = actor_name(actor or self.actor)
+        return promote(self, notebook, function, to=to, gate=gate, run=run, actor=who)
+
+    @property
+    def policies(self) -> PolicyManager:
+        """The deployments' retraining policies (``loop/policies.py``)."""
+        from .loop.policies import PolicyManager
+
+        return PolicyManager(self)
 
     # -- helpers -----------------------------------------------------------------------------
 

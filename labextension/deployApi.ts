@@ -164,6 +164,8 @@ export interface IDriftPoint {
 
 export interface IDriftField {
   field: string;
+  /** "prediction": what the deployment answered (prediction, prediction.KEY); else a request field */
+  role: 'input' | 'prediction';
   kind: 'numeric' | 'categorical';
   statistic: string | null;
   value: number | null;

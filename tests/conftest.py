@@ -12,7 +12,7 @@ Tests import these helpers with ``from conftest import ...``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +149,22 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 def postgres_url(postgres_cluster: PostgresCluster) -> str:
     """The URL of a fresh, empty PostgreSQL database for one test."""
     return postgres_cluster.create_database()
+
+
+MLOpsAPI = Callable[..., Awaitable[tuple[int, Any]]]
+
+
+@pytest.fixture
+def mlops_api(jp_fetch: Any) -> MLOpsAPI:
+    """One call of the REST API on the test's Jupyter server, its status and JSON body:
+    ``await mlops_api("PUT", "deployments", NAME, "policy", body={...})``; query arguments
+    as keywords. Errors are answers, not exceptions, so tests check 400/404 as they check 200."""
+
+    async def call(method: str, *parts: str, body: Any = None, **params: str) -> tuple[int, Any]:
+        response = await jp_fetch(
+            "mlops", "api", *parts, method=method, params=params, raise_error=False,
+            body=None if body is None else json.dumps(body),
+        )  # fmt: skip
+        return response.code, json.loads(response.body)
+
+    return call

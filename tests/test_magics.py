@@ -277,6 +277,29 @@ def test_runs_versions_tag_and_diff(kernel, project):
     assert WIDGET_VIEW in diff
 
 
+def test_promote_through_a_gate_and_the_events_it_left(kernel, project):
+    kernel.ok("%mlops run train -p C=0.5 --notebook churn.ipynb")
+    promoted = kernel.ok("%mlops promote train --to candidate --notebook churn.ipynb").result
+    assert "promoted: train@candidate -> run" in promoted["text/plain"]
+    # the same run against itself: a strict gate fails, names the clause, moves nothing
+    failed = kernel.execute(
+        '%mlops promote train --to candidate --gate "accuracy > candidate" --notebook churn.ipynb'
+    )
+    assert failed.reply["status"] == "error"
+    assert failed.reply["ename"] == "UsageError"
+    assert "FAILED" in failed.reply["evalue"]
+    assert "not promoted" in failed.reply["evalue"]
+    timeline = kernel.ok("%mlops events train").result["text/plain"]
+    assert [line.split()[2] for line in timeline.splitlines()][-3:] == ["gate", "promote", "gate"]
+    assert kernel.ok("%mlops watch --notebook churn.ipynb").result["text/plain"] == ""
+    checked = kernel.ok(
+        '%mlops ci --gate "accuracy >= 0.5" -p n_customers=300 '
+        "--against candidate --notebook churn.ipynb"
+    ).result["text/plain"]
+    assert "passed" in checked.splitlines()[0]
+    assert "n_customers=300" in checked
+
+
 @pytest.mark.kernel
 @pytest.mark.parametrize(
     ("line", "named"),

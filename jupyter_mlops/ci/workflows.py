@@ -1,194 +1,166 @@
-"""``ci init``: the CI files that run ``ci run`` on pull requests and promote on main.
+"""``jupyter mlops ci init``: the CI file that runs ``ci run`` and promotes through the gate.
 
-The files are written as text, not dumped from a mapping, so that they keep the comments a
-user reads when they open them; every command is a YAML block scalar (``run: |``), so a
-gate's ``>=`` or quotes never need YAML escaping, and shell words are quoted with shlex.
+One writer per CI system, in ``WORKFLOWS`` (name -> where the file goes, how it is written).
+The generated pipeline installs the project, runs ``jupyter mlops ci run`` on every pull
+request (its Markdown report as the job summary) and, on the default branch, runs the
+training function and promotes it with ``jupyter mlops promote --gate``. A shared store comes
+from the ``MLOPS_STORE_URL`` secret when it is set (written to the project's
+``jupyter_mlops_config.json``); without it each job has a store of its own.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from ..errors import MLOpsError
-
-if TYPE_CHECKING:
-    from ..notebook.plan import Function, Plan
-
-GITHUB = Path(".github/workflows/mlops.yml")
-GITLAB = Path(".gitlab-ci.yml")
-SUMMARY = "mlops-ci.md"  # the Markdown table, kept as the job's summary or artifact
-INSTALL = "pip install jupyter-mlops"
-REQUIREMENTS = "if [ -f requirements.txt ]; then pip install -r requirements.txt; fi"
-
-
-class WorkflowError(MLOpsError):
-    """A CI file that cannot be written as asked."""
+from ..errors import ConflictError, MLOpsError
 
 
 @dataclass(frozen=True)
 class Workflow:
-    notebook: str  # relative to the repository's root, as the CI job sees it
-    function: str | None  # the function promoted on main (None: no promote job)
+    """What goes in the file: the notebook, the function promoted, the gate, the installs."""
+
+    notebook: str
+    function: str | None
     gate: str | None
-    alias: str = "production"
+    install: str = "pip install jupyter-mlops"
+    python: str = "3.11"
+    branch: str = "main"
 
-    def ci_command(self) -> str:
-        words = ["jupyter", "mlops", "ci", "run", self.notebook, "--against", self.alias]
-        if self.gate:
-            words += ["--gate", self.gate]
-        return shlex.join([*words, "--markdown", SUMMARY])
+    def ci_command(self, report: str) -> str:
+        gate = f" --gate {shlex.quote(self.gate)}" if self.gate else ""
+        return f"jupyter mlops ci run {shlex.quote(self.notebook)}{gate} --markdown {report}"
 
-    def promote_command(self) -> str | None:
+    def promote_commands(self) -> list[str]:
         if self.function is None:
-            return None
-        words = ["jupyter", "mlops", "promote", self.notebook, "--function", self.function]
-        if self.gate:
-            words += ["--gate", self.gate]
-        return shlex.join([*words, "--to", self.alias])
+            return []
+        notebook, function = shlex.quote(self.notebook), shlex.quote(self.function)
+        gate = f" --gate {shlex.quote(self.gate)}" if self.gate else ""
+        return [
+            f"jupyter mlops run {notebook} --function {function}",
+            f"jupyter mlops promote {notebook} --function {function}{gate} --to production",
+        ]
 
 
-def choose(plan: Plan, notebook: str, function: str | None, gate: str | None) -> Workflow:
-    """The function to promote (given, else the last that records metrics) and its gate
-    (given, else its first metric no worse than the champion's)."""
-    for text in (notebook, function or "", gate or ""):
-        if "${{" in text:  # GitHub would expand it before the shell sees the quotes
-            raise WorkflowError(f"{text!r}: '${{{{' cannot be written into a workflow")
-    chosen: Function | None
-    if function is not None:
-        chosen = plan.function(function)
-    else:
-        measured = [fn for fn in plan.functions if fn.metrics]
-        chosen = measured[-1] if measured else None
-    if gate is None and chosen is not None and chosen.metrics:
-        gate = f"{chosen.metrics[0]} >= production"
-    if gate is not None:
-        from ..loop.gate import parse
-
-        parse(gate)  # a workflow that fails on every push helps no one
-    return Workflow(notebook, chosen.name if chosen else None, gate)
+# The team's store, when the repository has one as a secret: the project's config file.
+_STORE_CONFIG = (
+    'if [ -n "$MLOPS_STORE_URL" ]; then '
+    'python -c \'import json, os; json.dump({"MLOps": {"store_url": '
+    'os.environ["MLOPS_STORE_URL"]}}, open("jupyter_mlops_config.json", "w"))\'; fi'
+)
 
 
 def github(workflow: Workflow) -> str:
-    """A GitHub Actions workflow: ``ci`` on pull requests, ``promote`` on pushes to main."""
-    setup = f"""    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.12"
-      - name: Install
-        run: |
-          {INSTALL}
-          {REQUIREMENTS}
-"""
-    text = f"""# Written by `jupyter mlops ci init --github`: CI for {workflow.notebook}.
-# Pull requests: the strict plan check, the changed functions on the notebook's `ci`
-# parameters profile, the gate, and the metrics beside the champion's as the job summary.
-# Pushes to main: promote through the same gate.
-# The champion lives in the project's store: set c.MLOps.store_url (jupyter_mlops_config.json)
-# to a database both jobs reach, or every run compares with an empty store.
-name: mlops
-
-on:
-  pull_request:
-  push:
-    branches: [main]
-
-permissions:
-  contents: read
-
-jobs:
-  ci:
-    if: github.event_name == 'pull_request'
-{setup}      - name: jupyter mlops ci run
-        run: |
-          {workflow.ci_command()}
-      - name: Job summary
-        if: always()
-        run: |
-          if [ -f {SUMMARY} ]; then cat {SUMMARY} >> "$GITHUB_STEP_SUMMARY"; fi
-"""
-    promote = workflow.promote_command()
-    if promote is not None:
-        text += f"""
-  promote:
-    if: github.event_name == 'push' && github.ref == 'refs/heads/main'
-{setup}      - name: Promote through the gate
-        run: |
-          {promote}
-"""
-    return text
+    """A GitHub Actions workflow (``.github/workflows/mlops.yml``)."""
+    report = "mlops-ci.md"
+    setup = [
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/setup-python@v5",
+        "        with:",
+        f"          python-version: {json.dumps(workflow.python)}",
+        "      - name: Install",
+        f"        run: {workflow.install}",
+        "      - name: Store",
+        "        env:",
+        "          MLOPS_STORE_URL: ${{ secrets.MLOPS_STORE_URL }}",
+        f"        run: {_yaml_text(_STORE_CONFIG)}",
+    ]
+    lines = [
+        "# Written by `jupyter mlops ci init --github`: strict plan, smoke run and gates on",
+        "# pull requests; on the default branch, train and promote through the same gate.",
+        "name: mlops",
+        "on:",
+        "  pull_request:",
+        "  push:",
+        f"    branches: [{workflow.branch}]",
+        "permissions:",
+        "  contents: read",
+        "jobs:",
+        "  check:",
+        "    if: github.event_name == 'pull_request'",
+        "    runs-on: ubuntu-latest",
+        "    steps:",
+        *setup,
+        "      - name: Strict plan, smoke run, gates",
+        f"        run: {_yaml_text(workflow.ci_command(report))}",
+        "      - name: Report",
+        "        if: always()",
+        "        run: "
+        + _yaml_text(f'if [ -f {report} ]; then cat {report} >> "$GITHUB_STEP_SUMMARY"; fi'),
+    ]
+    promote = workflow.promote_commands()
+    if promote:
+        lines += [
+            "  promote:",
+            f"    if: github.event_name == 'push' && github.ref == 'refs/heads/{workflow.branch}'",
+            "    runs-on: ubuntu-latest",
+            "    steps:",
+            *setup,
+            "      - name: Train and promote through the gate",
+            "        run: |",
+            *[f"          {command}" for command in promote],
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def gitlab(workflow: Workflow) -> str:
-    """A GitLab CI file: the same two jobs, on merge requests and on the default branch."""
-    text = f"""# Written by `jupyter mlops ci init --gitlab`: CI for {workflow.notebook}.
-# Merge requests: the strict plan check, the changed functions on the notebook's `ci`
-# parameters profile, the gate; the metrics beside the champion's are kept as {SUMMARY}.
-# The default branch: promote through the same gate.
-# The champion lives in the project's store: set c.MLOps.store_url (jupyter_mlops_config.json)
-# to a database both jobs reach, or every run compares with an empty store.
-stages: [ci, promote]
+    """A GitLab CI file (``.gitlab-ci.yml``)."""
+    report = "mlops-ci.md"
+    lines = [
+        "# Written by `jupyter mlops ci init --gitlab`: strict plan, smoke run and gates on",
+        "# merge requests; on the default branch, train and promote through the same gate.",
+        f"image: python:{workflow.python}",
+        "before_script:",
+        f"  - {_yaml_text(workflow.install)}",
+        f"  - {_yaml_text(_STORE_CONFIG)}",
+        "mlops-check:",
+        "  rules:",
+        "    - if: $CI_PIPELINE_SOURCE == 'merge_request_event'",
+        "  script:",
+        f"    - {_yaml_text(workflow.ci_command(report))}",
+        "  artifacts:",
+        "    when: always",
+        f"    paths: [{report}]",
+    ]
+    promote = workflow.promote_commands()
+    if promote:
+        lines += [
+            "mlops-promote:",
+            "  rules:",
+            "    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
+            "  script:",
+            *[f"    - {_yaml_text(command)}" for command in promote],
+        ]
+    return "\n".join(lines) + "\n"
 
-default:
-  image: python:3.12
-  before_script:
-    - |
-      {INSTALL}
-      {REQUIREMENTS}
 
-mlops-ci:
-  stage: ci
-  rules:
-    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
-  script:
-    - |
-      {workflow.ci_command()}
-  after_script:
-    - |
-      if [ -f {SUMMARY} ]; then cat {SUMMARY}; fi
-  artifacts:
-    when: always
-    paths: [{SUMMARY}]
-"""
-    promote = workflow.promote_command()
-    if promote is not None:
-        text += f"""
-mlops-promote:
-  stage: promote
-  rules:
-    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
-  script:
-    - |
-      {promote}
-"""
+def _yaml_text(text: str) -> str:
+    """A shell line as one YAML scalar: quoted when YAML would read it otherwise."""
+    if any(mark in text for mark in (": ", " #", "{", "}", "[", "]", "'", '"', "*", "&", "!")):
+        return json.dumps(text)  # a JSON string is a YAML double-quoted scalar
     return text
 
 
-def write(root: Path, kind: str, workflow: Workflow, *, force: bool = False) -> Path:
-    """Write the file of ``kind`` ('github' | 'gitlab') under ``root``; refuse to replace
-    one that exists unless ``force``."""
-    relative, render = (GITHUB, github) if kind == "github" else (GITLAB, gitlab)
-    path = root / relative
-    if path.exists() and not force:
-        raise WorkflowError(f"{relative} exists; pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(workflow), encoding="utf-8")
-    return path
+# name -> (file in the project, writer)
+WORKFLOWS: dict[str, tuple[str, Callable[[Workflow], str]]] = {
+    "github": (".github/workflows/mlops.yml", github),
+    "gitlab": (".gitlab-ci.yml", gitlab),
+}
 
 
-def find_notebook(root: Path) -> str:
-    """The project's one notebook (outside hidden folders), for ``ci init`` without
-    ``--notebook``."""
-    found = sorted(
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*.ipynb")
-        if not any(part.startswith(".") for part in path.relative_to(root).parts)
-    )
-    if len(found) != 1:
-        listed = ", ".join(found[:5]) + (" …" if len(found) > 5 else "") if found else "none"
-        raise WorkflowError(f"pass --notebook: {len(found)} notebooks here ({listed})")
-    return found[0]
+def write_workflow(root: Path, kind: str, workflow: Workflow, *, force: bool = False) -> Path:
+    """Write the ``kind`` file under ``root``; an existing file only with ``force``."""
+    if kind not in WORKFLOWS:
+        raise MLOpsError(f"no CI workflow {kind!r} (one of {', '.join(WORKFLOWS)})")
+    relative, render = WORKFLOWS[kind]
+    target = root / relative
+    if target.exists() and not force:
+        raise ConflictError(f"{relative} exists already", hint="pass --force to write over it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(render(workflow), encoding="utf-8")
+    temporary.replace(target)  # whole or not at all
+    return target

@@ -102,7 +102,7 @@ def function_notebook(plan: Plan, function: Function) -> dict[str, Any]:
         cells.append(_code(_load_source(plan, function)))
     cells += [_code(cell.source) for cell in function.cells]
     if function.outputs:
-        cells.append(_code(_save_source(function)))
+        cells.append(_code(_save_source(plan, function)))
     for number, cell in enumerate(cells):
         cell["id"] = f"{function.identifier[:40]}-{number}"
     return {
@@ -158,17 +158,37 @@ def _load_source(plan: Plan, function: Function) -> str:
     return "\n".join(lines)
 
 
-def _save_source(function: Function) -> str:
+def _save_source(plan: Plan, function: Function) -> str:
+    """Save the function's outputs for the functions after it. An output no function reads
+    (the last function's results) is saved if it can be: a value with no stored form (a
+    generator, a widget) is reported on stderr, not a failure, since the notebook's own
+    run does not store it at all."""
+    read_later = {
+        name
+        for other in plan.functions
+        for name in other.data_inputs
+        if other.sources.get(name) == function.name
+    }
     lines = [
-        "import os as _mlops_os",
+        "import os as _mlops_os, sys as _mlops_sys",
         "",
         f"_mlops_dir = _mlops_os.path.join({DATA_DIR}, {literal(function.identifier)})",
         "_mlops_os.makedirs(_mlops_dir, exist_ok=True)",
     ]
-    lines += [
-        f"mlops_save({literal(name)}, {name}, _mlops_os.path.join(_mlops_dir, {literal(name)}))"
-        for name in function.outputs
-    ]
+    for name in function.outputs:
+        save = (
+            f"mlops_save({literal(name)}, {name}, _mlops_os.path.join(_mlops_dir, {literal(name)}))"
+        )
+        if name in read_later:
+            lines.append(save)
+            continue
+        lines += [
+            "try:",
+            f"    {save}",
+            "except Exception as _mlops_error:  # no function reads it: report, go on",
+            f"    print(f'[mlops] {name}: not stored ({{type(_mlops_error).__name__}}: "
+            "{_mlops_error})', file=_mlops_sys.stderr)",
+        ]
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..serve.spec import TOKEN_HASH_ENV
-from ..store.deployments import Deployment
+from ..store.deployment_records import Deployment
 from ..store.private import open_private_log
 from .environment import clean_environment
 from .files import DeploymentFiles

@@ -18,7 +18,7 @@ from ..errors import MLOpsError
 
 if TYPE_CHECKING:
     from ..service import MLOps
-    from ..store.deployments import Deployment
+    from ..store.deployment_records import Deployment
 
 log = logging.getLogger(__name__)
 

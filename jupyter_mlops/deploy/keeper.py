@@ -31,7 +31,7 @@ from typing import Any
 
 from ..project import load_project, project_from_environ
 from ..store import Store
-from ..store.deployments import Deployment
+from ..store.deployment_records import Deployment
 from ..store.owner import this_process
 from ..store.private import PRIVATE_UMASK
 from . import child as children
@@ -246,9 +246,33 @@ class Keeper:
         # One row per monitoring window (the workers' files of one interval merged), not per
         # move: drift is judged on groups of a few hundred requests, which a move of two
         # seconds' worth of windows of a busy endpoint would overshoot.
+        self._adopt_first_served(deployment)  # before the windows that count against it
         for same_interval in _by_interval(windows, interval):
             self.store.deployments.add_window(
                 self.name, deployment.serving_version, merge(same_interval), keep_samples=keep
+            )
+
+    def _adopt_first_served(self, deployment: Deployment) -> None:
+        """Store the prediction reference the workers made of the first predictions served
+        (``drift/prediction.py``), once, beside the request fields' references."""
+        from ..drift.prediction import (
+            FIRST_SERVED_SOURCE,
+            is_prediction,
+            read_first_served,
+            reference_file,
+        )
+
+        if not deployment.serving_version:
+            return
+        references, source = self.store.drift.references(self.name)
+        if any(is_prediction(name) for name in references):
+            return
+        path = reference_file(self.files.monitor, deployment.serving_version, deployment.from_run)
+        found = read_first_served(path)
+        if found:
+            shown = f"{source}; prediction: {FIRST_SERVED_SOURCE}" if source else None
+            self.store.drift.set_references(
+                self.name, {**references, **found}, shown or f"prediction: {FIRST_SERVED_SOURCE}"
             )
 
 

@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import MLOpsError
-from ..store.deployments import Deployment, DeploymentStore
+from ..store.deployment_records import Deployment
+from ..store.deployments import DeploymentStore
 from ..store.private import open_private_log
 from .environment import clean_environment
 from .files import DeploymentFiles

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..actors import actor_name
 from ..errors import ConflictError, MLOpsError, NotFoundError
-from ..store.deployments import Deployment, DeploymentStore, check_name
+from ..store.deployment_records import Deployment
+from ..store.deployments import DeploymentStore, check_name
 from . import launcher, leftovers
 from .files import DeploymentFiles
 from .launcher import STOP_WAIT, WAIT
@@ -153,14 +154,17 @@ class Deployments:
                 hint="leave out --port to keep it, or undeploy --delete it first",
             )
         files = self.files(name)
+        how = None  # why the bound run: said in the binding when the alias picked it
         if alias is not None:  # the version behind the alias, the run promoted with it
+            given = from_run
             version, from_run = self._followed(plan, fn, alias, from_run)
+            how = f"promoted to {alias}" if from_run and from_run != given else None
         wanted = self._wanted_version(fn, name, version, files)
         # Code the version does not use (an unused import in the setup) may differ under
         # the same version: what serves now is put back if this one cannot start.
         previous = files.saved_version(wanted) if existing is not None else None
         if wanted == fn.version:
-            binding = self._bind(plan, fn, notebook_name, from_run)
+            binding = self._bind(plan, fn, notebook_name, from_run, how)
             self._register(fn, notebook_name)
             files.save_version(wanted, source.content, binding)
         elif from_run is not None:
@@ -360,13 +364,22 @@ class Deployments:
         return wanted
 
     def _bind(
-        self, plan: Plan, fn: Function, notebook_name: str, from_run: str | None
+        self,
+        plan: Plan,
+        fn: Function,
+        notebook_name: str,
+        from_run: str | None,
+        how: str | None = None,
     ) -> dict[str, Any]:
+        from dataclasses import replace
+
         from ..serve.binding import bind_inputs
 
         store = self.service.store
         run_id = store.get_run(from_run).id if from_run else None
         bound = bind_inputs(store, plan, fn, notebook_name, run_id)
+        if how is not None:
+            bound = [replace(entry, how=how) for entry in bound]
         runs = {entry.run for entry in bound}
         # One run feeds every input: pin it, so a restart serves the same values.
         pinned = run_id or (runs.pop() if len(runs) == 1 else None)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MLOpsError
 
 if TYPE_CHECKING:
-    from ..store.deployments import Deployment
+    from ..store.deployment_records import Deployment
     from .manager import Deployments
 
 

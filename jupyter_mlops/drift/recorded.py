@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .prediction import is_prediction, logged_predictions
 from .reference import DriftError, from_dict, summarize
 
 if TYPE_CHECKING:
@@ -23,11 +24,14 @@ logger = logging.getLogger(__name__)
 REFERENCE_ARTIFACT = "mlops-reference"
 
 
-def reference_payload(data: Any) -> dict[str, Any]:
-    """The summaries of every column of ``data``: a DataFrame, or a mapping name -> values."""
+def reference_payload(data: Any, predictions: Any = None) -> dict[str, Any]:
+    """The summaries of every column of ``data`` (a DataFrame, or a mapping name -> values),
+    and of ``predictions`` as prediction fields (``prediction.py``) when given."""
     columns = _columns(data)
     if not columns:
         raise DriftError("log_reference: the data has no columns")
+    if predictions is not None:
+        columns.update(logged_predictions(predictions))
     return {"fields": {name: summarize(name, values).to_dict() for name, values in columns.items()}}
 
 
@@ -57,7 +61,7 @@ def references_for(
             if artifact.name == REFERENCE_ARTIFACT:
                 stored = _load(artifact)
                 logged = stored.get("fields", {}) if isinstance(stored, dict) else {}
-                found = _matching(logged, wanted)
+                found = _matching(logged, wanted | {n for n in logged if is_prediction(n)})
                 if found:
                     return found, f"log_reference in run {run.id[:12]}"
     for run in runs:

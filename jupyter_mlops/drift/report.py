@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .detect import Detector
+from .prediction import is_prediction
 from .reference import CategoricalReference, DriftError, NumericReference, Reference, from_dict
 from .statistics import shares
 
@@ -109,6 +110,7 @@ def drift_report(
         report["fields"].append(
             {
                 "field": field,
+                "role": "prediction" if is_prediction(field) else "input",
                 "kind": reference.kind,
                 "statistic": points[-1]["statistic"] if points else None,
                 "value": points[-1]["value"] if points else None,

@@ -53,6 +53,14 @@ class MLOpsExtension(ExtensionApp):
         "process (restarted if not: after a reboot or a kill); 0: only at start.",
     )
 
+    policy_interval = Float(
+        10.0,
+        config=True,
+        help="Seconds between passes of the retraining loop over the deployments' policies "
+        "(drift -> retrain -> gate -> promote -> rollover, and rollback of what regresses); "
+        "0: the server runs no policies (run `jupyter mlops watch` instead).",
+    )
+
     service: MLOps | None = None
     work: BackgroundWork | None = None
     _supervisor: PeriodicCallback | None = None
@@ -117,6 +125,7 @@ class MLOpsExtension(ExtensionApp):
                 self.service,
                 max_runs=max(1, self.max_concurrent_runs),
                 max_parses=max(1, self.max_concurrent_parses),
+                policy_interval=self.policy_interval,
             )
             self.settings.update({"mlops_service": self.service, "mlops_work": self.work})
             self.log.info(

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..deploy.follow import AliasWatcher
     from ..execute.runner import RunRequest
     from ..execute.sweep import SweepJob
+    from ..loop.watch import WatchThread
     from ..service import MLOps
 
 T = TypeVar("T")
@@ -35,9 +36,17 @@ log = logging.getLogger(__name__)
 
 class BackgroundWork:
     def __init__(
-        self, service: MLOps, *, max_runs: int, max_sweeps: int = 2, max_parses: int = 2
+        self,
+        service: MLOps,
+        *,
+        max_runs: int,
+        max_sweeps: int = 2,
+        max_parses: int = 2,
+        policy_interval: float = 0.0,
     ) -> None:
         self.service = service
+        self.policy_interval = policy_interval
+        self._policies: WatchThread | None = None
         self._quick = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mlops-api")
         self._parses = ThreadPoolExecutor(max_workers=max_parses, thread_name_prefix="mlops-parse")
         self._runs = ThreadPoolExecutor(max_workers=max_runs, thread_name_prefix="mlops-run")
@@ -74,6 +83,11 @@ class BackgroundWork:
 
             self._follower = AliasWatcher(self.service)
             self._follower.start()
+        if self._policies is None and self.policy_interval > 0:  # the retraining loop
+            from ..loop.watch import Watcher, WatchThread
+
+            self._policies = WatchThread(Watcher(self.service), self.policy_interval)
+            self._policies.start()
 
     def _restore(self) -> None:
         from ..errors import StoreError
@@ -115,6 +129,8 @@ class BackgroundWork:
                 log.debug("on stop, run %s: %s", run_id, err)
         if self._follower is not None:
             self._follower.stop()
+        if self._policies is not None:
+            self._policies.stop()
         self._lifecycle.shutdown(wait=False, cancel_futures=True)  # deployments live on
         for pool in (self._runs, self._sweeps, self._quick, self._parses):
             pool.shutdown(wait=True, cancel_futures=True)

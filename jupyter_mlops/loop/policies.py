@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..actors import actor_name
 from ..paths import locate_notebook
+from .gate import parse as parse_gate
+from .live import check_live_gate
 from .policy import Policy, PolicyError, check_policy, parse_duration
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ class PolicyManager:
         sweep: str | None = None,
         parameters: dict[str, Any] | None = None,
         gate: str | None = None,
+        live_gate: str | None = None,
         promote: str = "production",
         approval: str = "auto",
         after: int = 2,
@@ -57,6 +60,10 @@ class PolicyManager:
         plan = self.service.inspect(path)
         if function is not None:
             plan.function(function)  # an unknown name: the error lists the functions
+        if gate:
+            parse_gate(gate)  # a bad gate is refused now, not when the policy fires
+        if live_gate:
+            check_live_gate(live_gate)
         space = parse_sweep(sweep) if sweep is not None else None
         fixed = {str(k): str(v) for k, v in (parameters or {}).items()}
         known = {parameter.name for parameter in plan.parameters}
@@ -71,6 +78,7 @@ class PolicyManager:
             sweep=space,
             parameters=fixed,
             gate=gate,
+            live_gate=live_gate or None,
             promote=promote,
             approval=approval,
             after=after,

@@ -65,6 +65,7 @@ class Policy:
     sweep: dict[str, list[Any]] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     gate: str | None = None
+    live_gate: str | None = None  # checked after a rollover (``live.py``); failing: rollback
     promote: str = "production"
     approval: str = "auto"
     after: int = 2
@@ -91,6 +92,7 @@ class Policy:
             "sweep": self.sweep,
             "parameters": self.parameters,
             "gate": self.gate,
+            "live_gate": self.live_gate,
             "promote": self.promote,
             "approval": self.approval,
             "moves": self.target_alias,

@@ -72,6 +72,16 @@ def parse_notebook(source: NOTEBOOK_SOURCE | NotebookSource, *, name: str | None
 _AST_LOCK = threading.RLock()
 
 
+# What an IPython kernel provides without an import, and what generated Python must do instead
+KERNEL_ONLY_NAMES = {
+    "get_ipython": "exists only in an IPython kernel: generated plain Python has no shell",
+    "display": "is a builtin only in an IPython kernel: import it "
+    "(from IPython.display import display) for plain Python",
+    "In": "(the kernel's input history) exists only in an IPython kernel",
+    "Out": "(the kernel's output history) exists only in an IPython kernel",
+}
+
+
 class _Builder(CellCollector):
     """Steps 2-5 on the collected cells: parameters, setup, functions, edges, versions."""
 
@@ -155,6 +165,7 @@ class _Builder(CellCollector):
     ) -> tuple[set[str], list[tuple[str, set[str], set[str]]]]:
         usable = [code for code in self.setup if not code.error]
         names = analyze_block((code.index, code.python) for code in usable)
+        self._report_kernel_names(usable, set(names.defined))
         parameter_names = {p.name for p in parameters}
         for name, position in names.reads.items():
             if name in parameter_names:
@@ -179,6 +190,7 @@ class _Builder(CellCollector):
         for key, draft in self.drafts.items():
             draft.names = analyze_block((c.index, c.python) for c in draft.cells if not c.error)
             self._report_hidden_names(draft)
+            self._report_kernel_names(draft.cells, set(draft.names.binds) | setup_names)
             names = draft.names
             for variable in {*names.first_binds, *names.binds, *names.modified}:
                 self.definers.setdefault(variable, []).append(key)
@@ -243,6 +255,25 @@ class _Builder(CellCollector):
         if variable in names.modified:
             return None
         return names.portable.get(variable)
+
+    def _report_kernel_names(self, cells: list[CellCode], bound: set[str]) -> None:
+        """Names only an IPython kernel provides (``get_ipython``, ``display``, ``In``,
+        ``Out``), read where nothing binds them: plain Python has no such name."""
+        for cell in cells:
+            if cell.error:
+                continue
+            seen: set[str] = set()
+            for node in ast.walk(ast.parse(cell.python)):
+                if not isinstance(node, ast.Name) or not isinstance(node.ctx, ast.Load):
+                    continue
+                name = node.id
+                if name in KERNEL_ONLY_NAMES and name not in bound and name not in seen:
+                    seen.add(name)
+                    self.warn(
+                        cell.index,
+                        f"{name!r} (line {node.lineno}) {KERNEL_ONLY_NAMES[name]}",
+                        plain_python_only=True,
+                    )
 
     def _report_hidden_names(self, draft: Draft) -> None:
         for position, what in draft.names.dynamic:

@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from ..drift.reference import from_dict
@@ -76,6 +77,7 @@ class ServeApp:
             max_samples=spec.max_samples,
             max_sample_bytes=spec.max_sample_bytes,
             references={name: from_dict(data) for name, data in spec.references.items()},
+            first_served=first_served_file(spec),
         )
         self._body_deadlines = Deadlines(spec.timeout)
         self._accepted: bytes | None = None  # the last Authorization value that passed
@@ -149,7 +151,9 @@ class ServeApp:
         else:
             if self._cost * len(items) < self.spec.inline_below:
                 try:  # on the loop: cheaper than the hop to a thread
-                    status, out = 200, self._call(items, batch)
+                    out, results = self._call(items, batch)
+                    status = 200
+                    monitor.count_predictions(results)
                 except (Exception, SystemExit, KeyboardInterrupt) as err:  # sys.exit() too
                     status, out = self._failed(err)
             else:
@@ -181,7 +185,9 @@ class ServeApp:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, self._call, items, batch)
         try:
-            return 200, await asyncio.wait_for(future, self.spec.timeout)
+            out, results = await asyncio.wait_for(future, self.spec.timeout)
+            self.monitor.count_predictions(results)  # on the loop, as every count is
+            return 200, out
         except asyncio.TimeoutError:
             if not future.done() or future.cancelled():  # the limit, not the function raising
                 error_id = _error_id()
@@ -213,7 +219,8 @@ class ServeApp:
         message = f"the function raised {type(err).__name__}; see the deployment log"
         return 500, _error("FunctionError", message, error_id=error_id)
 
-    def _call(self, items: list[dict[str, Any]], batch: bool) -> bytes:
+    def _call(self, items: list[dict[str, Any]], batch: bool) -> tuple[bytes, list[Any]]:
+        """The encoded answer, and the results themselves (the predictions to count)."""
         started = time.perf_counter()
         try:
             results = [self.served.call(values) for values in items]
@@ -223,7 +230,7 @@ class ServeApp:
                 self._cost = seconds
             else:
                 self._cost += COST_SMOOTHING * (seconds - self._cost)
-        return encode(results, batch, returned=self.served.typed_def)
+        return encode(results, batch, returned=self.served.typed_def), results
 
     def _health(self) -> bytes:
         function = self.served.function
@@ -236,6 +243,16 @@ class ServeApp:
             "invoke": self.monitor.health(),
         }
         return json.dumps(health).encode("utf-8")
+
+
+def first_served_file(spec: ServeSpec) -> Path | None:
+    """Where this version's workers share a reference made of the first predictions served
+    (None: training logged one, or nothing is monitored)."""
+    from ..drift.prediction import is_prediction, reference_file
+
+    if spec.monitor_dir is None or any(is_prediction(name) for name in spec.references):
+        return None
+    return reference_file(Path(spec.monitor_dir), spec.resolved_version or "", spec.from_run)
 
 
 def _error_id() -> str:

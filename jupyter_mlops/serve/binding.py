@@ -47,7 +47,7 @@ def bind_inputs(
     bound: list[BoundInput] = []
     for producer_name, names in by_producer.items():
         producer = plan.function(producer_name)
-        run, how = _producer_run(store, producer, names, notebook_name, from_run)
+        run, how = producer_run(store, producer, names, notebook_name, from_run)
         artifacts = {artifact.name: artifact for artifact in run.artifacts}
         for name in names:
             artifact = artifacts[value_artifact(producer, name)]
@@ -68,9 +68,11 @@ def bind_inputs(
     return bound
 
 
-def _producer_run(
+def producer_run(
     store: Store, producer: Function, names: list[str], notebook_name: str, from_run: str | None
 ) -> tuple[Run, str]:
+    """The run whose outputs ``names`` of ``producer`` are used, and why that one (also the
+    challenger ``promote`` picks, so deploy and promote never disagree)."""
     wanted = {value_artifact(producer, name) for name in names}
     if from_run:
         run = store.get_run(from_run)

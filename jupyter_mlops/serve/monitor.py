@@ -30,6 +30,7 @@ from pathlib import Path
 from random import random
 from typing import Any
 
+from ..drift.prediction import FirstServed, is_prediction, prediction_values
 from ..drift.reference import Reference, WindowCounts
 
 logger = logging.getLogger(__name__)
@@ -204,9 +205,15 @@ class Recorder:
         max_samples: int = 20,
         max_sample_bytes: int = 8192,
         references: Mapping[str, Reference] | None = None,
+        first_served: Path | None = None,
     ) -> None:
         self.directory = Path(directory) if directory else None
-        self.references = dict(references or {})
+        given = dict(references or {})
+        # Request fields are counted from the request, prediction fields from the answer.
+        self.references = {k: v for k, v in given.items() if not is_prediction(k)}
+        self.predictions = {k: v for k, v in given.items() if is_prediction(k)}
+        # No prediction reference from training: the first predictions served make one.
+        self._first = FirstServed(first_served) if not self.predictions else None
         self.function, self.version = function, version
         self.interval = interval
         self.sample_rate = sample_rate
@@ -229,6 +236,7 @@ class Recorder:
         self._samples: list[tuple[float, int, float, bytes | int | None, bytes | int]] = []
         self._samples_left = self.max_samples
         self._drift = [(name, WindowCounts(ref)) for name, ref in self.references.items()]
+        self._predicted = [(name, WindowCounts(ref)) for name, ref in self.predictions.items()]
 
     def count(self, items: list[dict[str, Any]]) -> None:
         """Count every request's watched fields into their reference's bins (drift)."""
@@ -236,6 +244,24 @@ class Recorder:
             add = counter.add
             for item in items:
                 add(item.get(name))
+
+    def count_predictions(self, results: list[Any]) -> None:
+        """Count what was answered into the prediction's bins (``drift/prediction.py``)."""
+        if self._first is not None:
+            adopted = self._first.add(results)
+            if adopted is not None:
+                self._adopt(adopted)
+            return
+        for name, counter in self._predicted:
+            add = counter.add
+            for result in results:
+                add(prediction_values(result).get(name))
+
+    def _adopt(self, references: Mapping[str, Reference]) -> None:
+        """Start counting predictions against the shared first-served reference."""
+        self._first = None
+        self.predictions = dict(references)
+        self._predicted = [(name, WindowCounts(ref)) for name, ref in self.predictions.items()]
 
     def record(self, status: int, seconds: float, body: bytes | None, output: bytes) -> None:
         """Count one request (the hot path: keep it to counters and references)."""
@@ -282,6 +308,10 @@ class Recorder:
             self.totals[status] = self.totals.get(status, 0) + n
         self._previous = self._counts
         self._open()
+        if self._first is not None:  # another worker may have made the reference by now
+            adopted = self._first.adopt()
+            if adopted is not None:
+                self._adopt(adopted)
         if window is None or self.directory is None:
             return None
         self._seq += 1
@@ -325,12 +355,12 @@ class Recorder:
 
     def _drift_window(self) -> dict[str, Any]:
         """The window's field counts, as ``merge`` adds them up (nothing without references)."""
-        if not self._drift:
+        if not self._drift and not self._predicted:
             return {}
         return {
             "drift": {
                 name: {"counts": c.counts, "missing": c.missing, "invalid": c.invalid}
-                for name, c in self._drift
+                for name, c in [*self._drift, *self._predicted]
             }
         }
 

@@ -64,6 +64,7 @@ def resolve(spec: ServeSpec) -> ServeSpec:
     """The spec with the notebook name, the checked version and the binding filled in."""
     from ..drift.recorded import references_for
     from ..store import Store
+    from .signature import served_signature
 
     root = Path(spec.root_dir).resolve()
     notebook = Path(spec.notebook).resolve()
@@ -105,8 +106,10 @@ def resolve(spec: ServeSpec) -> ServeSpec:
                 )
         from_run = store.get_run(spec.from_run).id if spec.from_run else None
         bound = bind_inputs(store, plan, function, spec.notebook_name, from_run)
+        # The request fields: a typed def's own parameters, else the notebook's it reads.
+        fields = [field.name for field in served_signature(plan, function).fields]
         spec.references, spec.reference_source = references_for(
-            store, [entry.run for entry in bound], function.parameters
+            store, [entry.run for entry in bound], fields
         )
     finally:
         store.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,8 +21,9 @@ from sqlalchemy.orm import Session
 from ..errors import ConflictError, NotFoundError, StoreError
 from .atomic import locked
 from .database import Database
+from .deployment_records import Deployment, DeploymentEvent, Sample, Window
 from .models import DeploymentEventRow, DeploymentRow, DeploymentSampleRow, DeploymentWindowRow
-from .owner import Owner, is_alive, this_process
+from .owner import Owner, is_alive
 
 NAME = re.compile(r"[a-z][a-z0-9-]{0,62}")
 STATUSES = ("starting", "running", "restarting", "stopped", "failed")
@@ -59,106 +59,6 @@ def check_name(name: str) -> str:
             hint="lower-case letters, digits and dashes, starting with a letter, at most 63",
         )
     return name
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """A snapshot of one deployment row (never the token, only whether one is set)."""
-
-    name: str
-    notebook: str
-    notebook_path: str
-    function: str
-    version: str
-    alias: str | None
-    from_run: str | None
-    binding: list[dict[str, Any]]
-    host: str
-    port: int
-    options: dict[str, Any]
-    desired: str
-    generation: int
-    status: str
-    serving_generation: int | None
-    serving_version: str | None
-    failed_generation: int | None
-    error: str | None
-    restarts: int
-    serve_pid: int | None
-    keeper_host: str | None
-    keeper_pid: int | None
-    keeper_start: int | None
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    actor: str | None = None  # who made the last change asked for
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    @property
-    def keeper(self) -> Owner | None:
-        if self.keeper_pid is None or self.keeper_host is None:
-            return None
-        return Owner(self.keeper_host, self.keeper_pid, self.keeper_start)
-
-    def keeper_alive(self) -> bool:
-        """Is this deployment's keeper process running (on this host)?"""
-        owner = self.keeper
-        if owner is None or owner.host != this_process().host:
-            return False
-        return is_alive(owner.pid, owner.start)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("created_at", "updated_at", "started_at"):
-            data[key] = _iso(getattr(self, key))
-        data["url"] = self.url
-        return data
-
-
-@dataclass(frozen=True)
-class DeploymentEvent:
-    at: datetime
-    kind: str
-    version: str | None
-    message: str | None
-    actor: str | None = None  # who asked (None: the keeper's own doing, or unknown)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "at": _iso(self.at)}
-
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-    version: str | None
-    requests: int
-    errors: int
-    rejected: int
-    p50_ms: float | None
-    p90_ms: float | None
-    p99_ms: float | None
-    max_ms: float | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "start": _iso(self.start), "end": _iso(self.end)}
-
-
-@dataclass(frozen=True)
-class Sample:
-    at: datetime
-    version: str | None
-    status: int
-    latency_ms: float
-    input: Any
-    output: Any
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "at": _iso(self.at)}
 
 
 # What each side may write (see the module docstring).

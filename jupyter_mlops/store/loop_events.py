@@ -69,6 +69,12 @@ def _event(row: LoopEventRow) -> LoopEvent:
     )
 
 
+def _producers(binding: Any) -> list[str]:
+    """The functions a deployment's binding reads from (its ``inputs``' ``function``)."""
+    inputs = binding.get("inputs", []) if isinstance(binding, dict) else []
+    return [str(entry["function"]) for entry in inputs if isinstance(entry, dict)]
+
+
 def _check(kind: str, deployment: str | None, function: str | None, limit: int | None) -> None:
     if kind not in LOOP_KINDS:
         raise StoreError(f"not a loop event: {kind!r} (one of {', '.join(LOOP_KINDS)})")
@@ -120,6 +126,8 @@ class LoopEventStore:
         message: str,
         actor: str | None,
         run_id: str | None = None,
+        kind: str = "promote",
+        deployment: str | None = None,
     ) -> LoopEvent:
         """Move ``alias`` and record the ``promote`` event in one transaction: the log never
         shows a promotion that did not happen, nor misses one that did. ``refs`` gains the
@@ -135,7 +143,8 @@ class LoopEventStore:
             row = LoopEventRow(
                 created_at=_now(),
                 function=function,
-                kind="promote",
+                deployment=deployment,
+                kind=kind,
                 refs={
                     **refs,
                     "alias": alias,
@@ -159,6 +168,12 @@ class LoopEventStore:
             .limit(1)
         )
         return None if value is None else int(value)
+
+    def get(self, event_id: int) -> LoopEvent | None:
+        """One loop event by its id (None: no such event)."""
+        with self._db.read() as session:
+            row = session.get(LoopEventRow, event_id)
+            return None if row is None else _event(row)
 
     def latest(self, function: str, kind: str, **refs: Any) -> LoopEvent | None:
         """The newest ``kind`` event of ``function`` whose refs hold every ``refs`` item."""
@@ -186,7 +201,18 @@ class LoopEventStore:
             if name is not None:
                 deployment = session.get(DeploymentRow, name)
                 if deployment is not None:
-                    query = query.where(LoopEventRow.deployment == name)
+                    # Its own events, and the gates and alias moves of the functions it serves
+                    # or binds (a promotion by hand names no deployment, yet rolls it over).
+                    related = {deployment.function, *_producers(deployment.binding)}
+                    query = query.where(
+                        or_(
+                            LoopEventRow.deployment == name,
+                            (LoopEventRow.deployment.is_(None))
+                            & LoopEventRow.function.in_(sorted(related))
+                            & LoopEventRow.kind.in_(("gate", "promote", "rollback"))
+                            & (LoopEventRow.created_at >= deployment.created_at),
+                        )
+                    )
                     lifecycle = self._lifecycle(session, name, deployment.function, limit)
                 else:
                     query = query.where(

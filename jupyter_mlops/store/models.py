@@ -338,6 +338,7 @@ class PolicyRow(Base):
     sweep: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     parameters: Mapped[dict[str, Any]]
     gate: Mapped[str | None] = mapped_column(Text)
+    live_gate: Mapped[str | None] = mapped_column(Text)  # when to roll a promotion back
     promote: Mapped[str] = mapped_column(String(64))
     approval: Mapped[str] = mapped_column(String(16))
     after: Mapped[int] = mapped_column(Integer)

@@ -24,6 +24,7 @@ def _policy(row: PolicyRow) -> Policy:
         sweep=dict(row.sweep) if row.sweep is not None else None,
         parameters=dict(row.parameters or {}),
         gate=row.gate,
+        live_gate=row.live_gate,
         promote=row.promote,
         approval=row.approval,
         after=row.after,
@@ -59,6 +60,7 @@ class PolicyStore:
             row.sweep = policy.sweep
             row.parameters = dict(policy.parameters)
             row.gate = policy.gate
+            row.live_gate = policy.live_gate
             row.promote = policy.promote
             row.approval = policy.approval
             row.after = policy.after

@@ -353,9 +353,7 @@ class Store(ArtifactMethods):
         versions.check_alias(alias)
         with self._db.write() as session:
             target = versions.resolve_version(session, function, ref)
-            versions.move_alias(
-                session, function, target, alias, _now(), actor_name(actor), run_id
-            )
+            versions.move_alias(session, function, target, alias, _now(), actor_name(actor), run_id)
             session.flush()
             return versions.get(session, function, target)
 

@@ -1,7 +1,7 @@
 /**
- * Drift of a deployment's request fields: per field, the statistic over the judged windows
- * against its threshold, and the reference (training data) and latest window's histograms
- * side by side. Refreshed every few seconds while shown.
+ * Drift of a deployment's request fields and of its predictions (listed first): per field, the
+ * statistic over the judged windows against its threshold, and the reference (training data)
+ * and latest window's histograms side by side. Refreshed every few seconds while shown.
  */
 import React, { useEffect, useState } from 'react';
 
@@ -60,9 +60,11 @@ export function DriftView(props: { name: string }): React.ReactElement {
         {report.window_requests} requests judged ({report.mode}), {report.pending_requests} toward
         the next; reference: {report.reference_source}
       </p>
-      {report.fields.map(field => (
-        <DriftFieldView key={field.field} field={field} />
-      ))}
+      {[...report.fields]
+        .sort((a, b) => Number(b.role === 'prediction') - Number(a.role === 'prediction'))
+        .map(field => (
+          <DriftFieldView key={field.field} field={field} />
+        ))}
     </div>
   );
 }
@@ -76,10 +78,16 @@ function DriftFieldView(props: { field: IDriftField }): React.ReactElement {
       className="jp-mlops-drift-field"
       data-testid="mlops-drift-field"
       data-field={field.field}
+      data-role={field.role}
       data-drifted={field.drifted ? 'true' : 'false'}
     >
       <div className="jp-mlops-drift-head">
         <span className="jp-mlops-mono">{field.field}</span>
+        {field.role === 'prediction' ? (
+          <span className="jp-mlops-chip" title="what the deployment answered">
+            prediction
+          </span>
+        ) : null}
         <span className={`jp-mlops-chip${field.drifted ? ' jp-mod-problem' : ''}`}>
           {field.drifted ? 'drifted' : 'stable'}
         </span>

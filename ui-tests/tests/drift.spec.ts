@@ -8,7 +8,14 @@
 import { expect, test } from '@jupyterlab/galata';
 import { APIRequestContext } from '@playwright/test';
 
-import { deploymentDetails, deploymentRow, openSidebar, RUN_TIMEOUT, stopAllDeployments } from './mlops';
+import {
+  deploymentDetails,
+  deploymentRow,
+  openSidebar,
+  RUN_TIMEOUT,
+  screenshotPath,
+  stopAllDeployments
+} from './mlops';
 
 const NAME = 'drift-ui';
 const PLANS = ['basic', 'pro', 'team'];
@@ -122,4 +129,11 @@ test('lineage shows the bound run and its data set; drift the drifted field besi
   // Reference and current bars: one pair per bin (20 quantile bins; 3 plans and "other").
   await expect(tenure.getByTestId('mlops-drift-histogram').locator('rect')).toHaveCount(40);
   await expect(plan.getByTestId('mlops-drift-histogram').locator('rect')).toHaveCount(8);
+  // No predictions were logged in training: the first 200 answers became their reference,
+  // and the prediction is listed first, marked as one.
+  const prediction = drift.locator('[data-testid="mlops-drift-field"][data-role="prediction"]');
+  await expect(prediction).toHaveCount(1, { timeout: 60_000 });
+  await expect(prediction).toHaveAttribute('data-field', 'prediction.score');
+  // The README's picture of the Drift view (docs/images/ under `MLOPS_UI_SCREENSHOTS=docs`).
+  await drift.screenshot({ path: screenshotPath('drift-view.png') });
 });

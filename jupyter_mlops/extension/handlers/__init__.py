@@ -22,6 +22,7 @@ from .lineage import (
     LineageHandler,
     OpenLineageHandler,
 )
+from .loop import EventsHandler, PoliciesHandler, PolicyHandler, PromoteHandler
 from .notebooks import CheckHandler, InfoHandler, ParseHandler
 from .runs import CancelHandler, OutputNotebookHandler, RunHandler, RunsHandler
 from .submit import SubmitHandler
@@ -50,6 +51,10 @@ ROUTES: list[tuple[str, type[MLOpsHandler]]] = [
     (f"{API}/functions/{_NAME.format('function')}/versions", VersionsHandler),
     (f"{API}/functions/{_NAME.format('function')}/diff", DiffHandler),
     (f"{API}/functions/{_NAME.format('function')}/aliases/{_NAME.format('alias')}", AliasHandler),
+    (f"{API}/functions/{_NAME.format('function')}/promote", PromoteHandler),
+    (f"{API}/events", EventsHandler),
+    (f"{API}/policies", PoliciesHandler),
+    (f"{_DEPLOYMENT}/policy", PolicyHandler),
     (f"{API}/deployments", DeploymentsHandler),
     (_DEPLOYMENT, DeploymentHandler),
     (f"{_DEPLOYMENT}/logs", DeploymentLogsHandler),

@@ -23,6 +23,7 @@ DEPLOY_FIELDS = {
     "name": Field(str),
     "version": Field(str),
     "alias": Field(str),
+    "follow": Field(str),  # the alias to serve and follow (what "alias" does too)
     "from_run": Field(str),
     "port": Field(int),
     "new_token": Field(bool),
@@ -43,6 +44,10 @@ class DeploymentsHandler(MLOpsHandler):
     @requires("execute")
     async def post(self) -> None:
         body = self.body(DEPLOY_FIELDS)
+        if "follow" in body:  # the CLI's --follow: the alias recorded and followed
+            if "alias" in body:
+                raise RequestError("give 'alias' or 'follow', not both", field="follow")
+            body["alias"] = body.pop("follow")
         port = body.get("port", 0)
         if not 0 <= port <= 65535:
             raise RequestError(f"field 'port' must be within 0..65535, not {port}", field="port")

@@ -39,9 +39,14 @@ def upgrade() -> None:
     for table in ("aliases", "alias_history"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("run_id", sa.String(32), nullable=True))
+    # A policy's live gate: what a promoted version must keep while serving, else rolled back.
+    with op.batch_alter_table("policies") as batch:
+        batch.add_column(sa.Column("live_gate", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("policies") as batch:
+        batch.drop_column("live_gate")
     for table in ("aliases", "alias_history"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("run_id")
