@@ -102,6 +102,11 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
         shown = written.relative_to(root).as_posix()
         emit({"written": shown} if as_json else f"wrote {shown}", as_json)
         return 0
+    if arguments.markdown and not Path(arguments.markdown).parent.is_dir():
+        from .errors import MLOpsError  # before the run: its report would have nowhere to go
+
+        folder = Path(arguments.markdown).parent
+        raise MLOpsError(f"--markdown {arguments.markdown}: no folder {folder}")
     report = ci_run(
         service,
         arguments.notebook,

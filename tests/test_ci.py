@@ -161,3 +161,25 @@ def test_ci_init_writes_a_workflow_actionlint_passes_and_its_commands_run(projec
     assert "### jupyter-mlops CI: `model.ipynb`: passed" in summary.read_text()
     moved = json.loads(cli(project, "versions", "train", "--json").stdout)
     assert any("production" in version["aliases"] for version in moved)
+
+
+def test_a_plan_no_target_can_convert_fails_the_plan_check_not_as_a_usage_error(
+    project: Path,
+) -> None:
+    starred = make_notebook(
+        ("n: int = 1000", "parameters"),
+        ("from os import *\nweight = n", "mlops:fn:train"),
+    )
+    (project / "starred.ipynb").write_text(json.dumps(starred), encoding="utf-8")
+    found = report(project, "starred.ipynb", code=3)
+    assert found["outcome"] == "plan"
+    assert "cell 1: function 'train' uses 'from … import *'" in found["warnings"][0]
+    assert json.loads(cli(project, "runs", "--json").stdout)["runs"] == []
+
+
+def test_a_markdown_file_in_a_missing_folder_is_a_usage_error_before_any_run(
+    project: Path,
+) -> None:
+    done = cli(project, "ci", "run", "model.ipynb", "--markdown", "missing/r.md", code=2)
+    assert done.stderr == "error: --markdown missing/r.md: no folder missing\n"
+    assert json.loads(cli(project, "runs", "--json").stdout)["runs"] == []

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ParameterError, StrictConvertError
+from ..errors import ConvertError, ParameterError, StrictConvertError
 from ..loop import gate as gates
 from ..loop.promotion import champion_run, describe_clause
 
@@ -121,6 +121,8 @@ def ci_run(
                 service.convert(plan, target, Path(folder) / "out", strict=True)
             except StrictConvertError as err:
                 report.warnings += [f"{target}: {w}" for w in err.warnings] or [str(err)]
+            except ConvertError as err:  # a plan the target cannot express at all fails too
+                report.warnings.append(f"{target}: {err}")
     if report.warnings:
         report.outcome = "plan"
         return report
