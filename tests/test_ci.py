@@ -183,3 +183,30 @@ def test_a_markdown_file_in_a_missing_folder_is_a_usage_error_before_any_run(
     done = cli(project, "ci", "run", "model.ipynb", "--markdown", "missing/r.md", code=2)
     assert done.stderr == "error: --markdown missing/r.md: no folder missing\n"
     assert json.loads(cli(project, "runs", "--json").stdout)["runs"] == []
+
+
+def two_metric_functions(f1: float) -> dict[str, Any]:
+    return make_notebook(
+        ("n: int = 100  # rows [ci: 5]", "parameters"),
+        ("weight = n * 2\naccuracy = 0.9", ["mlops:fn:train", "mlops:metrics"]),
+        (f"f1 = {f1} + weight * 0", ["mlops:fn:evaluate", "mlops:metrics"]),
+    )
+
+
+def test_a_gate_judges_a_metric_against_the_champion_of_the_function_recording_it(
+    project: Path,
+) -> None:
+    """Champions promoted from function runs: train's has no f1, evaluate's has. A worse f1
+    fails the gate (it used to pass unjudged against train's champion)."""
+    path = project / "two.ipynb"
+    path.write_text(json.dumps(two_metric_functions(0.8)), encoding="utf-8")
+    for function in ("train", "evaluate"):
+        cli(project, "run", "two.ipynb", "--function", function)
+        cli(project, "promote", "two.ipynb", "--function", function, "--to", "production")
+    path.write_text(json.dumps(two_metric_functions(0.5)), encoding="utf-8")
+    gate = "f1 >= production and accuracy >= production"
+    found = report(project, "two.ipynb", "--gate", gate, code=5)
+    assert found["changed"] == ["evaluate"]
+    judged = [(c["metric"], c["left"], c["right"], c["passed"]) for c in found["clauses"]]
+    assert judged == [("f1", 0.5, 0.8, False), ("accuracy", 0.9, 0.9, True)]
+    assert found["champion"]["metrics"]["f1"] == 0.8  # the comparison table shows it too

@@ -154,7 +154,24 @@ def ci_run(
         champion = champion_run(store, owner, against)
         if champion is not None:
             report.champion = {"id": champion.id, "function": owner, "metrics": champion.metrics}
-    report.clauses = gates.evaluate(clauses, run.metrics, _champions(service, plan))
+    if report.champion is not None:  # a metric another function records: from its champion
+        theirs = dict(report.champion["metrics"])
+        for declared in plan.metrics:
+            if declared.name not in theirs and declared.function not in (None, owner):
+                other = champion_run(store, declared.function, against)
+                if other is not None and declared.name in other.metrics:
+                    theirs[declared.name] = other.metrics[declared.name]
+        report.champion["metrics"] = theirs
+    # Each clause against the champion of the function that records its metric: a gate on
+    # a metric of a later function must not read the first one's champion (which lacks it,
+    # so the clause would pass unjudged).
+    report.clauses = [
+        result
+        for clause in clauses
+        for result in gates.evaluate(
+            [clause], run.metrics, _champions(service, _metric_owner(plan, clause.metric))
+        )
+    ]
     if not all(clause["passed"] for clause in report.clauses):
         report.outcome = "gate"
     return report
@@ -165,8 +182,15 @@ def _metrics_function(plan: Plan) -> str | None:
     return plan.metrics[0].function if plan.metrics and plan.metrics[0].function else None
 
 
-def _champions(service: MLOps, plan: Plan) -> Any:
-    owner = _metrics_function(plan)
+def _metric_owner(plan: Plan, metric: str) -> str | None:
+    """The function that records ``metric`` (else the first that records any)."""
+    for declared in plan.metrics:
+        if declared.name == metric and declared.function:
+            return declared.function
+    return _metrics_function(plan)
+
+
+def _champions(service: MLOps, owner: str | None) -> Any:
 
     def metrics(alias: str) -> Mapping[str, float] | None:
         if owner is None:
