@@ -60,6 +60,11 @@ def add_ci_run_options(parser: argparse.ArgumentParser) -> None:
         help="a CI value (over the [ci: VALUE] in the parameter's comment)",
     )
     parser.add_argument(
+        "--parameters-profile",
+        metavar="NAME",
+        help="read [NAME: VALUE] in the parameters' comments instead of [ci: VALUE]",
+    )
+    parser.add_argument(
         "--gate", action="append", default=[], metavar="EXPR", help="a gate (repeatable)"
     )
     parser.add_argument(
@@ -114,6 +119,7 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
         gates_given=arguments.gate,
         against=arguments.against,
         targets=arguments.target or ("python",),
+        profile=arguments.parameters_profile,
     )
     text = markdown(report)
     if arguments.markdown:

@@ -210,3 +210,17 @@ def test_a_gate_judges_a_metric_against_the_champion_of_the_function_recording_i
     judged = [(c["metric"], c["left"], c["right"], c["passed"]) for c in found["clauses"]]
     assert judged == [("f1", 0.5, 0.8, False), ("accuracy", 0.9, 0.9, True)]
     assert found["champion"]["metrics"]["f1"] == 0.8  # the comparison table shows it too
+
+
+def test_a_parameters_profile_names_which_values_to_read(project: Path) -> None:
+    profiled = make_notebook(
+        ("n: int = 1000  # rows [ci: 50] [nightly: 500]\nk: int = 3  # folds", "parameters"),
+        ("accuracy = 0.5 + n / 10000 + k * 0", ["mlops:fn:train", "mlops:metrics"]),
+    )
+    (project / "profiled.ipynb").write_text(json.dumps(profiled), encoding="utf-8")
+    assert report(project, "profiled.ipynb")["parameters"] == {"n": 50}
+    nightly = report(project, "profiled.ipynb", "--parameters-profile", "nightly", "-p", "k", "2")
+    assert nightly["parameters"] == {"n": 500, "k": 2}
+    assert nightly["run"]["metrics"]["accuracy"] == 0.55
+    done = cli(project, "ci", "run", "profiled.ipynb", "--parameters-profile", "nigthly", code=2)
+    assert "no parameter has a [nigthly: VALUE] in its comment" in done.stderr

@@ -4,7 +4,8 @@
    as ``convert --strict``, one rule), else nothing runs.
 2. **Smoke run**: when a function's version differs from the one behind ``against``
    (``production``; every function when the alias is not set), the notebook runs once, tracked,
-   on its CI parameters: each parameter's ``[ci: VALUE]`` in its comment, then ``-p`` values.
+   on its CI parameters: each parameter's ``[ci: VALUE]`` in its comment (``[NAME: VALUE]``
+   with ``--parameters-profile NAME``), then ``-p`` values.
    Functions need their upstream outputs, so the whole notebook runs; the changed functions
    are named. Nothing changed: no run, nothing to judge.
 3. **Gates**: each ``--gate`` (``loop/gate.py``) on the run's metrics, an alias on the right
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 # What ``ci run`` exits with; 2 stays the CLI's own (a usage mistake, a missing notebook).
 EXIT_CODES = {"passed": 0, "plan": 3, "run": 4, "gate": 5}
-_CI_VALUE = re.compile(r"\[ci:\s*([^\]]*)\]")
+DEFAULT_PROFILE = "ci"
 
 
 @dataclass
@@ -76,19 +77,30 @@ class CIReport:
         }
 
 
-def ci_parameters(plan: Plan, given: Mapping[str, str]) -> dict[str, Any]:
-    """The CI values: ``[ci: VALUE]`` in a parameter's comment, then ``given`` (``-p``)."""
+def ci_parameters(
+    plan: Plan, given: Mapping[str, str], profile: str | None = None
+) -> dict[str, Any]:
+    """The CI values: ``[PROFILE: VALUE]`` in a parameter's comment (``[ci: VALUE]`` by
+    default), then ``given`` (``-p``). A profile named but found on no parameter is an
+    error: a misspelt name would otherwise run on the full defaults."""
+    name = profile or DEFAULT_PROFILE
+    pattern = re.compile(rf"\[{re.escape(name)}:\s*([^\]]*)\]")
     values: dict[str, Any] = {}
     for parameter in plan.parameters:
-        found = _CI_VALUE.search(parameter.help or "")
+        found = pattern.search(parameter.help or "")
         if found is not None:
-            where = f"parameter {parameter.name!r} [ci: …] in its comment"
+            where = f"parameter {parameter.name!r} [{name}: …] in its comment"
             try:
                 values[parameter.name] = parameter.type.parse_text(
                     found.group(1).strip(), where=where
                 )
             except ValueError as err:
                 raise ParameterError(str(err), parameter=parameter.name) from None
+    if profile is not None and not values:
+        raise ParameterError(
+            f"no parameter has a [{profile}: VALUE] in its comment (--parameters-profile)",
+            notebook=plan.notebook,
+        )
     known = {parameter.name for parameter in plan.parameters}
     for name, text in given.items():
         if name not in known:
@@ -109,12 +121,13 @@ def ci_run(
     gates_given: Sequence[str] = (),
     against: str = "production",
     targets: Sequence[str] = ("python",),
+    profile: str | None = None,
 ) -> CIReport:
     """Check ``notebook`` as a pull request's pipeline would (see the module docstring)."""
     clauses = [clause for text in gates_given for clause in gates.parse(text)]  # fail early
     plan = service.inspect(notebook)
     report = CIReport(notebook=plan.notebook, against=against)
-    report.parameters = ci_parameters(plan, parameters or {})
+    report.parameters = ci_parameters(plan, parameters or {}, profile)
     for target in targets:
         with tempfile.TemporaryDirectory(prefix="mlops-ci-") as folder:
             try:
