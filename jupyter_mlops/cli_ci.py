@@ -34,7 +34,9 @@ def add_commands(commands: Any) -> None:
     system = init.add_mutually_exclusive_group(required=True)
     system.add_argument("--github", action="store_const", const="github", dest="system")
     system.add_argument("--gitlab", action="store_const", const="gitlab", dest="system")
-    init.add_argument("--notebook", required=True, help="the notebook the pipeline checks")
+    init.add_argument(
+        "--notebook", help="the notebook the pipeline checks (default: the project's only one)"
+    )
     init.add_argument("--function", help="the function promoted on the main branch")
     init.add_argument("--gate", help='the gate of both steps, e.g. "accuracy >= production"')
     init.add_argument("--branch", default="main", help="the branch that promotes (main)")
@@ -89,7 +91,13 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
 
         if arguments.gate:
             parse(arguments.gate)
-        plan = service.inspect(arguments.notebook)
+        readable = arguments.notebook
+        if arguments.notebook is None:  # the CI job names it from the repository's root
+            from .ci.workflows import only_notebook
+
+            arguments.notebook = only_notebook(Path(service.root_dir))
+            readable = Path(service.root_dir) / arguments.notebook
+        plan = service.inspect(readable)
         if arguments.function is not None:
             plan.function(arguments.function)  # an unknown one: the error lists them
         root = Path(service.root_dir)

@@ -224,3 +224,18 @@ def test_a_parameters_profile_names_which_values_to_read(project: Path) -> None:
     assert nightly["run"]["metrics"]["accuracy"] == 0.55
     done = cli(project, "ci", "run", "profiled.ipynb", "--parameters-profile", "nigthly", code=2)
     assert "no parameter has a [nigthly: VALUE] in its comment" in done.stderr
+
+
+def test_ci_init_without_notebook_takes_the_projects_only_one(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    done = cli(project, "ci", "init", "--github", code=2)
+    assert done.stderr == "error: pass --notebook: 2 notebooks here (model.ipynb, warned.ipynb)\n"
+    alone = tmp_path_factory.mktemp("alone")
+    (alone / "sub").mkdir()
+    (alone / "sub" / "model.ipynb").write_text(json.dumps(MODEL), encoding="utf-8")
+    (alone / ".ipynb_checkpoints").mkdir()
+    (alone / ".ipynb_checkpoints" / "model-checkpoint.ipynb").write_text(json.dumps(MODEL))
+    assert cli(alone, "ci", "init", "--gitlab").stdout == "wrote .gitlab-ci.yml\n"
+    text = (alone / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    assert "jupyter mlops ci run sub/model.ipynb" in text
