@@ -239,3 +239,8 @@ def test_ci_init_without_notebook_takes_the_projects_only_one(
     assert cli(alone, "ci", "init", "--gitlab").stdout == "wrote .gitlab-ci.yml\n"
     text = (alone / ".gitlab-ci.yml").read_text(encoding="utf-8")
     assert "jupyter mlops ci run sub/model.ipynb" in text
+
+
+def test_a_failed_run_s_report_names_the_cell_and_the_error(project: Path) -> None:
+    done = cli(project, "ci", "run", "model.ipynb", "-p", "fail", "true", code=4)
+    assert "\n`cell 1: AssertionError: asked to fail`\n" in done.stdout

@@ -235,7 +235,9 @@ def markdown(report: CIReport) -> str:
     lines.append(f"Run `{report.run['id'][:12]}` on {shown}: **{report.run['status']}**")
     if report.run["error"]:
         error = report.run["error"]
-        lines.append(f"\n`{error.get('ename', 'error')}: {error.get('evalue', '')}`"[:600])
+        where = f"cell {error['cell']}: " if error.get("cell") is not None else ""
+        text = f"{where}{error.get('ename', 'error')}: {error.get('evalue', '')}"
+        lines.append(f"\n`{text[:600]}`")
     champion = report.champion or {}
     theirs: dict[str, float] = champion.get("metrics", {})
     if report.run["metrics"]:
