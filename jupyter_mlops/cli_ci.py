@@ -34,7 +34,9 @@ def add_commands(commands: Any) -> None:
     system = init.add_mutually_exclusive_group(required=True)
     system.add_argument("--github", action="store_const", const="github", dest="system")
     system.add_argument("--gitlab", action="store_const", const="gitlab", dest="system")
-    init.add_argument("--notebook", required=True, help="the notebook the pipeline checks")
+    init.add_argument(
+        "--notebook", help="the notebook the pipeline checks (default: the project's only one)"
+    )
     init.add_argument("--function", help="the function promoted on the main branch")
     init.add_argument("--gate", help='the gate of both steps, e.g. "accuracy >= production"')
     init.add_argument("--branch", default="main", help="the branch that promotes (main)")
@@ -58,6 +60,11 @@ def add_ci_run_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar=("NAME", "VALUE"),
         help="a CI value (over the [ci: VALUE] in the parameter's comment)",
+    )
+    parser.add_argument(
+        "--parameters-profile",
+        metavar="NAME",
+        help="read [NAME: VALUE] in the parameters' comments instead of [ci: VALUE]",
     )
     parser.add_argument(
         "--gate", action="append", default=[], metavar="EXPR", help="a gate (repeatable)"
@@ -84,7 +91,13 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
 
         if arguments.gate:
             parse(arguments.gate)
-        plan = service.inspect(arguments.notebook)
+        readable = arguments.notebook
+        if arguments.notebook is None:  # the CI job names it from the repository's root
+            from .ci.workflows import only_notebook
+
+            arguments.notebook = only_notebook(Path(service.root_dir))
+            readable = Path(service.root_dir) / arguments.notebook
+        plan = service.inspect(readable)
         if arguments.function is not None:
             plan.function(arguments.function)  # an unknown one: the error lists them
         root = Path(service.root_dir)
@@ -102,6 +115,11 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
         shown = written.relative_to(root).as_posix()
         emit({"written": shown} if as_json else f"wrote {shown}", as_json)
         return 0
+    if arguments.markdown and not Path(arguments.markdown).parent.is_dir():
+        from .errors import MLOpsError  # before the run: its report would have nowhere to go
+
+        folder = Path(arguments.markdown).parent
+        raise MLOpsError(f"--markdown {arguments.markdown}: no folder {folder}")
     report = ci_run(
         service,
         arguments.notebook,
@@ -109,6 +127,7 @@ def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
         gates_given=arguments.gate,
         against=arguments.against,
         targets=arguments.target or ("python",),
+        profile=arguments.parameters_profile,
     )
     text = markdown(report)
     if arguments.markdown:

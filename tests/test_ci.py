@@ -161,3 +161,86 @@ def test_ci_init_writes_a_workflow_actionlint_passes_and_its_commands_run(projec
     assert "### jupyter-mlops CI: `model.ipynb`: passed" in summary.read_text()
     moved = json.loads(cli(project, "versions", "train", "--json").stdout)
     assert any("production" in version["aliases"] for version in moved)
+
+
+def test_a_plan_no_target_can_convert_fails_the_plan_check_not_as_a_usage_error(
+    project: Path,
+) -> None:
+    starred = make_notebook(
+        ("n: int = 1000", "parameters"),
+        ("from os import *\nweight = n", "mlops:fn:train"),
+    )
+    (project / "starred.ipynb").write_text(json.dumps(starred), encoding="utf-8")
+    found = report(project, "starred.ipynb", code=3)
+    assert found["outcome"] == "plan"
+    assert "cell 1: function 'train' uses 'from … import *'" in found["warnings"][0]
+    assert json.loads(cli(project, "runs", "--json").stdout)["runs"] == []
+
+
+def test_a_markdown_file_in_a_missing_folder_is_a_usage_error_before_any_run(
+    project: Path,
+) -> None:
+    done = cli(project, "ci", "run", "model.ipynb", "--markdown", "missing/r.md", code=2)
+    assert done.stderr == "error: --markdown missing/r.md: no folder missing\n"
+    assert json.loads(cli(project, "runs", "--json").stdout)["runs"] == []
+
+
+def two_metric_functions(f1: float) -> dict[str, Any]:
+    return make_notebook(
+        ("n: int = 100  # rows [ci: 5]", "parameters"),
+        ("weight = n * 2\naccuracy = 0.9", ["mlops:fn:train", "mlops:metrics"]),
+        (f"f1 = {f1} + weight * 0", ["mlops:fn:evaluate", "mlops:metrics"]),
+    )
+
+
+def test_a_gate_judges_a_metric_against_the_champion_of_the_function_recording_it(
+    project: Path,
+) -> None:
+    """Champions promoted from function runs: train's has no f1, evaluate's has. A worse f1
+    fails the gate (it used to pass unjudged against train's champion)."""
+    path = project / "two.ipynb"
+    path.write_text(json.dumps(two_metric_functions(0.8)), encoding="utf-8")
+    for function in ("train", "evaluate"):
+        cli(project, "run", "two.ipynb", "--function", function)
+        cli(project, "promote", "two.ipynb", "--function", function, "--to", "production")
+    path.write_text(json.dumps(two_metric_functions(0.5)), encoding="utf-8")
+    gate = "f1 >= production and accuracy >= production"
+    found = report(project, "two.ipynb", "--gate", gate, code=5)
+    assert found["changed"] == ["evaluate"]
+    judged = [(c["metric"], c["left"], c["right"], c["passed"]) for c in found["clauses"]]
+    assert judged == [("f1", 0.5, 0.8, False), ("accuracy", 0.9, 0.9, True)]
+    assert found["champion"]["metrics"]["f1"] == 0.8  # the comparison table shows it too
+
+
+def test_a_parameters_profile_names_which_values_to_read(project: Path) -> None:
+    profiled = make_notebook(
+        ("n: int = 1000  # rows [ci: 50] [nightly: 500]\nk: int = 3  # folds", "parameters"),
+        ("accuracy = 0.5 + n / 10000 + k * 0", ["mlops:fn:train", "mlops:metrics"]),
+    )
+    (project / "profiled.ipynb").write_text(json.dumps(profiled), encoding="utf-8")
+    assert report(project, "profiled.ipynb")["parameters"] == {"n": 50}
+    nightly = report(project, "profiled.ipynb", "--parameters-profile", "nightly", "-p", "k", "2")
+    assert nightly["parameters"] == {"n": 500, "k": 2}
+    assert nightly["run"]["metrics"]["accuracy"] == 0.55
+    done = cli(project, "ci", "run", "profiled.ipynb", "--parameters-profile", "nigthly", code=2)
+    assert "no parameter has a [nigthly: VALUE] in its comment" in done.stderr
+
+
+def test_ci_init_without_notebook_takes_the_projects_only_one(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    done = cli(project, "ci", "init", "--github", code=2)
+    assert done.stderr == "error: pass --notebook: 2 notebooks here (model.ipynb, warned.ipynb)\n"
+    alone = tmp_path_factory.mktemp("alone")
+    (alone / "sub").mkdir()
+    (alone / "sub" / "model.ipynb").write_text(json.dumps(MODEL), encoding="utf-8")
+    (alone / ".ipynb_checkpoints").mkdir()
+    (alone / ".ipynb_checkpoints" / "model-checkpoint.ipynb").write_text(json.dumps(MODEL))
+    assert cli(alone, "ci", "init", "--gitlab").stdout == "wrote .gitlab-ci.yml\n"
+    text = (alone / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    assert "jupyter mlops ci run sub/model.ipynb" in text
+
+
+def test_a_failed_run_s_report_names_the_cell_and_the_error(project: Path) -> None:
+    done = cli(project, "ci", "run", "model.ipynb", "-p", "fail", "true", code=4)
+    assert "\n`cell 1: AssertionError: asked to fail`\n" in done.stdout

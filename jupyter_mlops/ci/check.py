@@ -4,7 +4,8 @@
    as ``convert --strict``, one rule), else nothing runs.
 2. **Smoke run**: when a function's version differs from the one behind ``against``
    (``production``; every function when the alias is not set), the notebook runs once, tracked,
-   on its CI parameters: each parameter's ``[ci: VALUE]`` in its comment, then ``-p`` values.
+   on its CI parameters: each parameter's ``[ci: VALUE]`` in its comment (``[NAME: VALUE]``
+   with ``--parameters-profile NAME``), then ``-p`` values.
    Functions need their upstream outputs, so the whole notebook runs; the changed functions
    are named. Nothing changed: no run, nothing to judge.
 3. **Gates**: each ``--gate`` (``loop/gate.py``) on the run's metrics, an alias on the right
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ParameterError, StrictConvertError
+from ..errors import ConvertError, ParameterError, StrictConvertError
 from ..loop import gate as gates
 from ..loop.promotion import champion_run, describe_clause
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 # What ``ci run`` exits with; 2 stays the CLI's own (a usage mistake, a missing notebook).
 EXIT_CODES = {"passed": 0, "plan": 3, "run": 4, "gate": 5}
-_CI_VALUE = re.compile(r"\[ci:\s*([^\]]*)\]")
+DEFAULT_PROFILE = "ci"
 
 
 @dataclass
@@ -76,19 +77,30 @@ class CIReport:
         }
 
 
-def ci_parameters(plan: Plan, given: Mapping[str, str]) -> dict[str, Any]:
-    """The CI values: ``[ci: VALUE]`` in a parameter's comment, then ``given`` (``-p``)."""
+def ci_parameters(
+    plan: Plan, given: Mapping[str, str], profile: str | None = None
+) -> dict[str, Any]:
+    """The CI values: ``[PROFILE: VALUE]`` in a parameter's comment (``[ci: VALUE]`` by
+    default), then ``given`` (``-p``). A profile named but found on no parameter is an
+    error: a misspelt name would otherwise run on the full defaults."""
+    name = profile or DEFAULT_PROFILE
+    pattern = re.compile(rf"\[{re.escape(name)}:\s*([^\]]*)\]")
     values: dict[str, Any] = {}
     for parameter in plan.parameters:
-        found = _CI_VALUE.search(parameter.help or "")
+        found = pattern.search(parameter.help or "")
         if found is not None:
-            where = f"parameter {parameter.name!r} [ci: …] in its comment"
+            where = f"parameter {parameter.name!r} [{name}: …] in its comment"
             try:
                 values[parameter.name] = parameter.type.parse_text(
                     found.group(1).strip(), where=where
                 )
             except ValueError as err:
                 raise ParameterError(str(err), parameter=parameter.name) from None
+    if profile is not None and not values:
+        raise ParameterError(
+            f"no parameter has a [{profile}: VALUE] in its comment (--parameters-profile)",
+            notebook=plan.notebook,
+        )
     known = {parameter.name for parameter in plan.parameters}
     for name, text in given.items():
         if name not in known:
@@ -109,18 +121,21 @@ def ci_run(
     gates_given: Sequence[str] = (),
     against: str = "production",
     targets: Sequence[str] = ("python",),
+    profile: str | None = None,
 ) -> CIReport:
     """Check ``notebook`` as a pull request's pipeline would (see the module docstring)."""
     clauses = [clause for text in gates_given for clause in gates.parse(text)]  # fail early
     plan = service.inspect(notebook)
     report = CIReport(notebook=plan.notebook, against=against)
-    report.parameters = ci_parameters(plan, parameters or {})
+    report.parameters = ci_parameters(plan, parameters or {}, profile)
     for target in targets:
         with tempfile.TemporaryDirectory(prefix="mlops-ci-") as folder:
             try:
                 service.convert(plan, target, Path(folder) / "out", strict=True)
             except StrictConvertError as err:
                 report.warnings += [f"{target}: {w}" for w in err.warnings] or [str(err)]
+            except ConvertError as err:  # a plan the target cannot express at all fails too
+                report.warnings.append(f"{target}: {err}")
     if report.warnings:
         report.outcome = "plan"
         return report
@@ -152,7 +167,24 @@ def ci_run(
         champion = champion_run(store, owner, against)
         if champion is not None:
             report.champion = {"id": champion.id, "function": owner, "metrics": champion.metrics}
-    report.clauses = gates.evaluate(clauses, run.metrics, _champions(service, plan))
+    if report.champion is not None:  # a metric another function records: from its champion
+        theirs = dict(report.champion["metrics"])
+        for declared in plan.metrics:
+            if declared.name not in theirs and declared.function not in (None, owner):
+                other = champion_run(store, declared.function, against)
+                if other is not None and declared.name in other.metrics:
+                    theirs[declared.name] = other.metrics[declared.name]
+        report.champion["metrics"] = theirs
+    # Each clause against the champion of the function that records its metric: a gate on
+    # a metric of a later function must not read the first one's champion (which lacks it,
+    # so the clause would pass unjudged).
+    report.clauses = [
+        result
+        for clause in clauses
+        for result in gates.evaluate(
+            [clause], run.metrics, _champions(service, _metric_owner(plan, clause.metric))
+        )
+    ]
     if not all(clause["passed"] for clause in report.clauses):
         report.outcome = "gate"
     return report
@@ -163,8 +195,15 @@ def _metrics_function(plan: Plan) -> str | None:
     return plan.metrics[0].function if plan.metrics and plan.metrics[0].function else None
 
 
-def _champions(service: MLOps, plan: Plan) -> Any:
-    owner = _metrics_function(plan)
+def _metric_owner(plan: Plan, metric: str) -> str | None:
+    """The function that records ``metric`` (else the first that records any)."""
+    for declared in plan.metrics:
+        if declared.name == metric and declared.function:
+            return declared.function
+    return _metrics_function(plan)
+
+
+def _champions(service: MLOps, owner: str | None) -> Any:
 
     def metrics(alias: str) -> Mapping[str, float] | None:
         if owner is None:
@@ -196,7 +235,9 @@ def markdown(report: CIReport) -> str:
     lines.append(f"Run `{report.run['id'][:12]}` on {shown}: **{report.run['status']}**")
     if report.run["error"]:
         error = report.run["error"]
-        lines.append(f"\n`{error.get('ename', 'error')}: {error.get('evalue', '')}`"[:600])
+        where = f"cell {error['cell']}: " if error.get("cell") is not None else ""
+        text = f"{where}{error.get('ename', 'error')}: {error.get('evalue', '')}"
+        lines.append(f"\n`{text[:600]}`")
     champion = report.champion or {}
     theirs: dict[str, float] = champion.get("metrics", {})
     if report.run["metrics"]:

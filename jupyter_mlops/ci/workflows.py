@@ -164,3 +164,17 @@ def write_workflow(root: Path, kind: str, workflow: Workflow, *, force: bool = F
     temporary.write_text(render(workflow), encoding="utf-8")
     temporary.replace(target)  # whole or not at all
     return target
+
+
+def only_notebook(root: Path) -> str:
+    """The project's one notebook (outside hidden folders), for ``ci init`` without
+    ``--notebook``; else an error listing what is there."""
+    found = sorted(
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*.ipynb")
+        if not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+    if len(found) != 1:
+        listed = (", ".join(found[:5]) + (" …" if len(found) > 5 else "")) if found else "none"
+        raise MLOpsError(f"pass --notebook: {len(found)} notebooks here ({listed})")
+    return found[0]
