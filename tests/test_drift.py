@@ -255,3 +255,22 @@ def test_a_window_with_the_wrong_bins_or_an_unknown_field_is_refused() -> None:
         detector.check({"x": [1, 1, 1, 1, 1]})
     with pytest.raises(DriftError, match="unknown drift mode 'strict'"):
         Detector({}, mode="strict")
+
+
+def test_a_batch_is_binned_exactly_as_one_value_at_a_time() -> None:
+    """``add_many`` (numpy, in chunks: the serving process's path) agrees with ``add`` on
+    numbers, ints, edges, NaN, None, infinities, and on a chunk holding a string or a flag."""
+    from jupyter_mlops.drift.reference import WindowCounts, summarize
+
+    rng = random.Random(3)
+    reference = summarize("x", [rng.gauss(0, 1) for _ in range(1000)])
+    edges = list(reference.edges)  # type: ignore[union-attr]
+    plain: list[object] = [rng.gauss(0, 2) for _ in range(3000)] + [3, -2, 0] + edges
+    plain += [None, float("nan"), float("inf"), float("-inf")]
+    rng.shuffle(plain)
+    for chunk in (plain, [*plain[:50], "1.5", True, 2]):
+        one, many = WindowCounts(reference), WindowCounts(reference)
+        for value in chunk:
+            one.add(value)
+        many.add_many(list(chunk))
+        assert (many.counts, many.missing, many.invalid) == (one.counts, one.missing, one.invalid)

@@ -31,9 +31,10 @@ from random import random
 from typing import Any
 
 from ..drift.prediction import FirstServed, is_prediction, prediction_key, prediction_values
-from ..drift.reference import Reference, WindowCounts
+from ..drift.reference import Reference, WindowCounts, preload_numpy
 
 logger = logging.getLogger(__name__)
+CHUNK = 2048  # requests whose field values are binned together (drift counting)
 
 FIRST_MS, STEP, LAST_MS = 0.01, 1.05, 60_000.0
 BUCKETS: tuple[float, ...] = tuple(
@@ -214,6 +215,8 @@ class Recorder:
         self.predictions = {k: v for k, v in given.items() if is_prediction(k)}
         # No prediction reference from training: the first predictions served make one.
         self._first = FirstServed(first_served) if not self.predictions else None
+        if self.references:
+            preload_numpy()  # at start, not in the middle of the first chunk's request
         self.function, self.version = function, version
         self.interval = interval
         self.sample_rate = sample_rate
@@ -236,15 +239,24 @@ class Recorder:
         self._samples: list[tuple[float, int, float, bytes | int | None, bytes | int]] = []
         self._samples_left = self.max_samples
         self._drift = [(name, WindowCounts(ref)) for name, ref in self.references.items()]
+        self._pending: list[dict[str, Any]] = []  # requests not binned yet (``count``)
         self._predicted = [(name, WindowCounts(ref)) for name, ref in self.predictions.items()]
         self._predicted_keys = [(prediction_key(name), c) for name, c in self._predicted]
+        self._answers: list[Any] = []  # answers not binned yet (``count_predictions``)
 
     def count(self, items: list[dict[str, Any]]) -> None:
-        """Count every request's watched fields into their reference's bins (drift)."""
+        """Count every request's watched fields into their reference's bins (drift). The
+        parsed requests are kept (an append) and binned a chunk at a time, field by field
+        (``add_many``): the request path pays one append, not a bisect per field."""
+        if self._drift:
+            self._pending.extend(items)
+            if len(self._pending) >= CHUNK:
+                self._bin_pending()
+
+    def _bin_pending(self) -> None:
+        pending, self._pending = self._pending, []
         for name, counter in self._drift:
-            add = counter.add
-            for item in items:
-                add(item.get(name))
+            counter.add_many([item.get(name) for item in pending])
 
     def count_predictions(self, results: list[Any]) -> None:
         """Count what was answered into the prediction's bins (``drift/prediction.py``)."""
@@ -253,14 +265,26 @@ class Recorder:
             if adopted is not None:
                 self._adopt(adopted)
             return
-        for result in results:
-            if isinstance(result, dict):  # the usual answer: one lookup per watched key
-                for key, counter in self._predicted_keys:
-                    counter.add(result.get(key) if key is not None else None)
-            else:
-                values = prediction_values(result)
-                for name, counter in self._predicted:
-                    counter.add(values.get(name))
+        if self._predicted:  # kept, and binned with the requests' chunk (``_bin_pending``)
+            self._answers.extend(results)
+            if len(self._answers) >= CHUNK:
+                self._bin_answers()
+
+    def _bin_answers(self) -> None:
+        answers, self._answers = self._answers, []
+        rows = [
+            result if isinstance(result, dict) else prediction_values(result) for result in answers
+        ]
+        for (name, counter), (key, _same) in zip(
+            self._predicted, self._predicted_keys, strict=True
+        ):
+            # a dict answer is read by its key; any other by its prediction field's name
+            counter.add_many(
+                [
+                    row.get(key) if row is result else row.get(name)
+                    for row, result in zip(rows, answers, strict=True)
+                ]
+            )
 
     def _adopt(self, references: Mapping[str, Reference]) -> None:
         """Start counting predictions against the shared first-served reference."""
@@ -363,6 +387,8 @@ class Recorder:
         """The window's field counts, as ``merge`` adds them up (nothing without references)."""
         if not self._drift and not self._predicted:
             return {}
+        self._bin_pending()
+        self._bin_answers()
         return {
             "drift": {
                 name: {"counts": c.counts, "missing": c.missing, "invalid": c.invalid}
