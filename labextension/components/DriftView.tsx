@@ -5,7 +5,7 @@
  */
 import React, { useEffect, useState } from 'react';
 
-import { deployApi, IDriftField, IDriftHistogram, IDriftReport } from '../deployApi';
+import { deployApi, IDriftField, IDriftHistogram, IDriftPoint, IDriftReport } from '../deployApi';
 
 const REFRESH_MS = 5000;
 const CHART = { width: 240, height: 48 };
@@ -98,8 +98,63 @@ function DriftFieldView(props: { field: IDriftField }): React.ReactElement {
           {field.drifted_windows}/{field.history.length} windows drifted
         </span>
       </div>
+      <StatisticOverTime points={field.history} />
       <HistogramPair reference={field.reference} current={field.current} />
     </div>
+  );
+}
+
+/**
+ * The statistic of each judged window (dots, red when drifted) against its threshold (a
+ * dashed line per window), oldest on the left: drift over time.
+ */
+function StatisticOverTime(props: { points: IDriftPoint[] }): React.ReactElement | null {
+  const points = props.points.filter(point => point.value !== null);
+  if (points.length === 0) {
+    return null;
+  }
+  const top = Math.max(
+    0.0001,
+    ...points.map(point => Math.max(point.value ?? 0, point.threshold ?? 0))
+  );
+  const slot = CHART.width / points.length;
+  const y = (value: number): number => CHART.height - 2 - (value / top) * (CHART.height - 4);
+  return (
+    <svg
+      className="jp-mlops-drift-chart"
+      data-testid="mlops-drift-over-time"
+      data-windows={points.length}
+      viewBox={`0 0 ${CHART.width} ${CHART.height}`}
+      preserveAspectRatio="none"
+      role="img"
+      aria-label="the statistic of each window against its threshold"
+    >
+      {points.map((point, i) => (
+        <g key={i}>
+          <title>
+            {`${point.end}: ${point.statistic} ${(point.value ?? 0).toFixed(3)}` +
+              ` / ${(point.threshold ?? 0).toFixed(3)}${point.drifted ? ' (drifted)' : ''}`}
+          </title>
+          {point.threshold !== null ? (
+            <line
+              className="jp-mlops-drift-threshold"
+              x1={i * slot}
+              x2={(i + 1) * slot}
+              y1={y(point.threshold)}
+              y2={y(point.threshold)}
+            />
+          ) : null}
+          <circle
+            className={
+              point.drifted ? 'jp-mlops-drift-point jp-mod-problem' : 'jp-mlops-drift-point'
+            }
+            cx={i * slot + slot / 2}
+            cy={y(point.value ?? 0)}
+            r={2}
+          />
+        </g>
+      ))}
+    </svg>
   );
 }
 

@@ -126,6 +126,8 @@ test('lineage shows the bound run and its data set; drift the drifted field besi
   const plan = drift.locator('[data-testid="mlops-drift-field"][data-field="plan"]');
   await expect(tenure).toHaveAttribute('data-drifted', 'true', { timeout: 60_000 });
   await expect(plan).toHaveAttribute('data-drifted', 'false');
+  // The statistic over time: one dot per judged window, against its threshold.
+  await expect(tenure.getByTestId('mlops-drift-over-time').locator('circle')).not.toHaveCount(0);
   // Reference and current bars: one pair per bin (20 quantile bins; 3 plans and "other").
   await expect(tenure.getByTestId('mlops-drift-histogram').locator('rect')).toHaveCount(40);
   await expect(plan.getByTestId('mlops-drift-histogram').locator('rect')).toHaveCount(8);

@@ -1,7 +1,7 @@
 /**
- * The loop in the sidebar: a run of `train` promoted to `production` from the Versions
+ * The loop in the sidebar: a run of `retrain` promoted to `production` from the Versions
  * section through a gate (each clause shown; a failing gate moves nothing), a deployment
- * of `predict` following `production`, a retraining policy set from its details, and the
+ * of `rescore` following `production`, a retraining policy set from its details, and the
  * timeline showing what the server's loop then did: policy → run → gate → promote → redeploy.
  */
 import { expect, test } from '@jupyterlab/galata';
@@ -31,14 +31,14 @@ const NOTEBOOK = {
   },
   cells: [
     cell('w: float = 2.0\nx: float = 1.0', ['parameters']),
-    cell('weight = w\naccuracy = 0.5 + w / 100', ['mlops:fn:train', 'mlops:metrics']),
-    cell('score = weight * x', ['mlops:fn:predict'])
+    cell('weight = w\naccuracy = 0.5 + w / 100', ['mlops:fn:retrain', 'mlops:metrics']),
+    cell('score = weight * x', ['mlops:fn:rescore'])
   ].map((c, i) => ({ ...c, id: `cell-${i}` }))
 };
 
 async function trained(request: APIRequestContext, path: string, w: string): Promise<string> {
   const started = await request.post('mlops/api/runs', {
-    data: { path, function: 'train', parameters: { w } }
+    data: { path, function: 'retrain', parameters: { w } }
   });
   expect(started.status(), await started.text()).toBe(202);
   const { id } = (await started.json()) as { id: string };
@@ -69,7 +69,7 @@ test('promote through a gate, follow the alias, set a policy and watch the loop 
   // Promote: the first run becomes production (no champion: the gate passes, saying so).
   const versions = sidebar(page).getByTestId('mlops-versions');
   await versions.scrollIntoViewIfNeeded();
-  await versions.getByTestId('mlops-versions-function').selectOption('train');
+  await versions.getByTestId('mlops-versions-function').selectOption('retrain');
   const form = versions.getByTestId('mlops-promote-form');
   await form.getByTestId('mlops-promote-alias').fill('production');
   await form.getByTestId('mlops-promote-run').fill(champion);
@@ -92,9 +92,10 @@ test('promote through a gate, follow the alias, set a policy and watch the loop 
   await form.getByTestId('mlops-promote-button').click();
   await expect(form.getByTestId('mlops-promote-error')).toContainText('expected METRIC OP');
 
-  // A deployment of predict following production.
+  // A deployment of rescore following production. (Function names of their own: versions
+  // are kept per function name, and other specs count the versions of `train`.)
   const deployed = await request.post('mlops/api/deployments', {
-    data: { path, function: 'predict', name: NAME, follow: 'production' }
+    data: { path, function: 'rescore', name: NAME, follow: 'production' }
   });
   expect(deployed.status(), await deployed.text()).toBe(201);
   await deploymentRow(page, NAME).click();
@@ -106,7 +107,7 @@ test('promote through a gate, follow the alias, set a policy and watch the loop 
   const policy = details.getByTestId('mlops-policy');
   await expect(policy).toHaveAttribute('data-stored', 'false');
   await expect(policy.getByTestId('mlops-policy-notebook')).toHaveValue(/loop\.ipynb$/);
-  await policy.getByTestId('mlops-policy-function').fill('train');
+  await policy.getByTestId('mlops-policy-function').fill('retrain');
   await policy.getByTestId('mlops-policy-gate').fill('accuracy >');
   await policy.getByTestId('mlops-policy-save').click();
   await expect(policy.getByTestId('mlops-policy-error')).toContainText('gate');
@@ -119,7 +120,11 @@ test('promote through a gate, follow the alias, set a policy and watch the loop 
     gate: string;
     schedule: number;
   };
-  expect(stored).toMatchObject({ function: 'train', gate: 'accuracy >= production', schedule: 1 });
+  expect(stored).toMatchObject({
+    function: 'retrain',
+    gate: 'accuracy >= production',
+    schedule: 1
+  });
 
   // The server's loop fires on the schedule: the timeline shows each step with its ids.
   const timeline = details.getByTestId('mlops-timeline');
