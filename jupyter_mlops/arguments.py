@@ -54,8 +54,11 @@ def normalize_parameters(argv: Sequence[str]) -> list[str]:
     return words
 
 
-def add_parameter_option(parser: argparse.ArgumentParser, *, sweep: bool = False) -> None:
-    """``-p NAME VALUE`` (or ``-p NAME=VALUE``), repeatable; for a sweep VALUE is a list."""
+def add_parameter_option(
+    parser: argparse.ArgumentParser, *, sweep: bool = False, help: str | None = None
+) -> None:
+    """``-p NAME VALUE`` (or ``-p NAME=VALUE``), repeatable; for a sweep VALUE is a list;
+    ``help`` says what the values are for where the command gives them another meaning."""
     parser.add_argument(
         *PARAMETER_OPTIONS,
         dest="parameter",
@@ -63,10 +66,14 @@ def add_parameter_option(parser: argparse.ArgumentParser, *, sweep: bool = False
         action="append",
         default=[],
         metavar=("NAME", "VALUES" if sweep else "VALUE"),
-        help="values separated by commas (brackets and quotes keep their commas); "
-        "also -p NAME=VALUES"
-        if sweep
-        else "a parameter value, parsed by its declared type (papermill's -p); also -p NAME=VALUE",
+        help=help
+        or (
+            "values separated by commas (brackets and quotes keep their commas); "
+            "also -p NAME=VALUES"
+            if sweep
+            else "a parameter value, parsed by its declared type (papermill's -p); "
+            "also -p NAME=VALUE"
+        ),
     )
 
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .arguments import add_parameter_option
+
 if TYPE_CHECKING:
     from .service import MLOps
 
@@ -52,14 +54,8 @@ def add_commands(commands: Any) -> None:
 
 def add_ci_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``ci run``, shared with ``%mlops ci`` (which runs the kernel's notebook)."""
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="a CI value (over the [ci: VALUE] in the parameter's comment)",
+    add_parameter_option(
+        parser, help="a CI value (over the [ci: VALUE] in the parameter's comment)"
     )
     parser.add_argument(
         "--parameters-profile",

@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .arguments import add_parameter_option
 from .loop.policy import APPROVALS, format_duration
 
 if TYPE_CHECKING:
@@ -47,15 +48,7 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         metavar="'-p NAME V1,V2 …'",
         help="sweep the whole notebook over these parameters; the sweep's best is the challenger",
     )
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="a parameter of every retraining run (repeatable)",
-    )
+    add_parameter_option(parser, help="a parameter of every retraining run (repeatable)")
     parser.add_argument("--gate", metavar="EXPR", help='e.g. "accuracy >= production - 0.01"')
     parser.add_argument(
         "--live-gate",

@@ -8,10 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from .owner import Owner, is_alive, this_process
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
+from .records import _iso
 
 
 @dataclass(frozen=True)
