@@ -12,11 +12,21 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import cli_ci, cli_deploy, cli_lineage, cli_loop, cli_promote, cli_store, cli_submit
+from . import (
+    cli_ci,
+    cli_deploy,
+    cli_lineage,
+    cli_loop,
+    cli_promote,
+    cli_store,
+    cli_submit,
+    cli_zygotes,
+)
 from ._version import __version__
 from .arguments import normalize_parameters
 from .cli_runs import COMMANDS, add_commands, dispatch
 from .errors import MLOpsError
+from .execute import kept
 from .execute.prestart import prestart_for
 from .lazy_modules import defer_slow_imports
 from .reports import config_report, describe
@@ -32,6 +42,7 @@ COMMAND_MODULES: tuple[Any, ...] = (
     cli_loop,
     cli_promote,
     cli_ci,
+    cli_zygotes,
 )
 
 
@@ -100,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     for warning in project.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    kept.configure(project.keep_warm)  # before any zygote: the next command may use them
     prestart_for(arguments, project)  # overlaps the zygote's start with the imports below
     if arguments.command == "config":
         _print(config_report(project, arguments.json), arguments.json)

@@ -43,6 +43,7 @@ DEFAULT = "default"
 
 # setting -> (type it must have, what it is); the traits of service.MLOps are the same names
 DEFAULT_MAX_SWEEP_RUNS = 10_000
+DEFAULT_KEEP_WARM = 300.0  # five minutes: a session of runs and sweeps, not a day
 
 SETTINGS: dict[str, tuple[type, str]] = {
     "root_dir": (str, "the project root: notebooks are resolved inside it"),
@@ -60,6 +61,10 @@ SETTINGS: dict[str, tuple[type, str]] = {
     ),
     "engine": (str, "papermill engine of runs: mlops or papermill"),
     "cell_timeout": (float, "seconds a cell may run (0: no limit)"),
+    "keep_warm": (
+        float,
+        "seconds a CLI command's zygotes stay warm for the next command (0: they end with it)",
+    ),
     "max_sweep_runs": (int, "the most runs one sweep may make (a larger one is refused)"),
     "executor": (str, "where runs execute: local, dask, or a registered executor"),
     "dask_address": (str, "the Dask scheduler of the dask executor (default: a LocalCluster)"),
@@ -77,6 +82,7 @@ class Project:
     engine: str = "mlops"
     artifact_url: str = ""  # empty: the bytes live in artifacts_dir
     cell_timeout: float = 0.0
+    keep_warm: float = DEFAULT_KEEP_WARM
     max_sweep_runs: int = DEFAULT_MAX_SWEEP_RUNS
     executor: str = "local"
     dask_address: str = ""
@@ -139,6 +145,7 @@ class Project:
             engine=str(given.get("engine", "mlops")),
             artifact_url=str(given.get("artifact_url", "")),
             cell_timeout=float(given.get("cell_timeout", 0.0)),
+            keep_warm=float(given.get("keep_warm", DEFAULT_KEEP_WARM)),
             max_sweep_runs=int(given.get("max_sweep_runs", DEFAULT_MAX_SWEEP_RUNS)),
             executor=str(given.get("executor", "local")),
             dask_address=str(given.get("dask_address", "")),

@@ -22,7 +22,7 @@ from .convert.registry import ConvertResult, available, get_converter
 from .notebook.parser import parse_notebook
 from .notebook.plan import Plan
 from .notebook.reader import NOTEBOOK_SOURCE, NotebookSource
-from .project import DEFAULT_MAX_SWEEP_RUNS, SETTINGS, Project
+from .project import DEFAULT_KEEP_WARM, DEFAULT_MAX_SWEEP_RUNS, SETTINGS, Project
 from .service_executors import ExecutorMethods
 
 if TYPE_CHECKING:
@@ -69,6 +69,13 @@ class MLOps(LoggingConfigurable, ExecutorMethods):
     )
     cell_timeout = Float(
         0.0, config=True, help="Seconds a cell may run before the run fails (0: no limit)."
+    )
+    keep_warm = Float(
+        DEFAULT_KEEP_WARM,
+        config=True,
+        help="Seconds the zygotes a CLI command started stay warm for the next command "
+        "(its interpreter, IPython and the notebook's imports, forked per run); 0: they end "
+        "with the command. `jupyter mlops zygotes` lists them; --stop ends them.",
     )
     max_sweep_runs = Int(
         DEFAULT_MAX_SWEEP_RUNS,

@@ -12,6 +12,8 @@ Tests import these helpers with ``from conftest import ...``.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,21 @@ import pytest
 from postgres import PostgresCluster, running_cluster
 
 from jupyter_mlops.notebook import Plan, parse_notebook
+
+# A CLI command keeps its zygotes warm for the next one (c.MLOps.keep_warm): in tests every
+# command ends with its zygotes, as the leftover-process checks expect; tests/test_kept_zygotes
+# turns it on where it is the subject.
+os.environ["JUPYTER_MLOPS_KEEP_WARM"] = "0"
+os.environ["JUPYTER_MLOPS_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="mlops-kept-", dir="/tmp")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_kept_zygote_outlives_the_suite() -> Iterator[None]:
+    """Should a command still keep one (an environment built from scratch), stop it."""
+    yield
+    from jupyter_mlops.execute import kept
+
+    kept.stop()
 
 # jp_fetch, jp_serverapp and friends: a real Jupyter server for the REST API tests.
 pytest_plugins = ["pytest_jupyter.jupyter_server"]

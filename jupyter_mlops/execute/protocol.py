@@ -158,6 +158,20 @@ def kill_tree(pid: int, *, include_root: bool = True) -> None:
             os.kill(child, signal.SIGKILL)
 
 
+def memory_of(pid: int) -> int | None:
+    """Memory of ``pid`` in bytes: proportional set size (shared pages divided among the
+    processes sharing them) where Linux gives it, else resident set size."""
+    for path, name in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+        try:
+            with open(path) as handle:
+                for line in handle:
+                    if line.startswith(name):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
 class RunStoppedError(Exception):
     """A run ended by the engine or by its child's death; becomes the cell's error output."""
 

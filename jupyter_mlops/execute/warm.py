@@ -76,6 +76,10 @@ NEVER_WARMED = frozenset(
 # Variables a run sets for itself that no import may depend on: they differ from run to run
 # and would otherwise give every run its own generation.
 PER_RUN_VARIABLES = frozenset({"JPY_PARENT_PID", "JUPYTER_MLOPS_RUN_DIR"})
+# What a shell sets for each command it starts (the folder it is in, its depth, the last
+# argument): configuration of the shell, not of any library, and different in every command,
+# which would keep a zygote kept warm between commands (``kept``) from serving the next one.
+SHELL_VARIABLES = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
 
 
 @dataclass
@@ -178,11 +182,22 @@ def plan_for(nb: Any, cwd: str, env: dict[str, str], known_unsafe: dict[str, str
     if not wanted:
         return plan
     plan.modules = tuple(wanted)
-    plan.env = {k: v for k, v in env.items() if k not in PER_RUN_VARIABLES}
+    plan.env = {k: v for k, v in env.items() if _may_shape_imports(k)}
     versions = distribution_versions(tuple(sorted({n.split(".")[0] for n in wanted})))
     digest = hashlib.sha256(json.dumps([plan.modules, versions, sorted(plan.env.items())]).encode())
     plan.key = digest.hexdigest()[:16]
     return plan
+
+
+def _may_shape_imports(variable: str) -> bool:
+    """Whether a variable goes into the generation's key. Not the per-run and shell ones,
+    nor our own (``JUPYTER_MLOPS_*``): the engine reads those, and a run imports
+    jupyter_mlops afresh, so no module the zygote warms has seen them."""
+    return (
+        variable not in PER_RUN_VARIABLES
+        and variable not in SHELL_VARIABLES
+        and not variable.startswith("JUPYTER_MLOPS_")
+    )
 
 
 def _never_reason(top: str, cwd: str, known_unsafe: dict[str, str]) -> str | None:

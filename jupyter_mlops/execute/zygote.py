@@ -87,6 +87,11 @@ class Zygote:
     def send(self, message: Message) -> None:
         write_all(self.control_out, encode(message))
 
+    def leave_in_child(self, request: Message) -> None:
+        """In a forked run child: close what belongs to the zygote, not to the run."""
+        for fd in (self.control_in, self.control_out, self.wake_read, self.wake_write):
+            os.close(fd)
+
     def serve(self) -> None:
         os.set_blocking(self.wake_write, False)
         os.set_blocking(self.wake_read, False)
@@ -172,8 +177,7 @@ def _child_main(request: Message, zygote: Zygote) -> NoReturn:
         os.setsid()
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for fd in (zygote.control_in, zygote.control_out, zygote.wake_read, zygote.wake_write):
-            os.close(fd)
+        zygote.leave_in_child(request)
         _set_subreaper()
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(str(request["socket"]))
@@ -357,8 +361,10 @@ def _launcher() -> str:
 _LAUNCHER = _launcher()
 
 
-def main() -> None:
-    """Entry point: keep the control pipes off fds 0/1 so stray prints cannot corrupt them."""
+def start(warm_requested: bool) -> tuple[int, int, CapturingShell, Message]:
+    """Become a zygote: the control pipes, logging, IPython's shell and (with
+    ``warm_requested``) the warm imports the first request names. Returns the control pipes'
+    fds, the shell and the warm report; what is left is to serve."""
     control_in = os.dup(0)
     control_out = os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -378,13 +384,18 @@ def main() -> None:
 
     shell = build_shell()
     warm: Message = {}
-    if "--warm" in sys.argv[1:]:
+    if warm_requested:
         request = LineReader(control_in).read(None)
         if request is not None and request.get("op") == "warm":
             warm = warm_up(list(request["modules"]), dict(request["env"]))
     gc.collect()
     gc.freeze()  # children's collections then leave the shared pages alone (copy-on-write)
-    Zygote(control_in, control_out, shell, warm).serve()
+    return control_in, control_out, shell, warm
+
+
+def main() -> None:
+    """Entry point: keep the control pipes off fds 0/1 so stray prints cannot corrupt them."""
+    Zygote(*start("--warm" in sys.argv[1:])).serve()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import logging
 import os
 import queue
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,8 @@ import time
 from typing import Any
 
 from jupyter_mlops.errors import ExecutionError
-from jupyter_mlops.execute.protocol import Message, encode
+from jupyter_mlops.execute import kept
+from jupyter_mlops.execute.protocol import Message, encode, memory_of
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,29 @@ class ZygoteHandle:
         modules: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
     ) -> None:
+        self._init_state(modules)
+        command = [sys.executable, "-m", "jupyter_mlops.execute.zygote"]
+        self.process = subprocess.Popen(
+            [*command, "--warm"] if modules else command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=self.directory,
+            start_new_session=True,
+        )
+        self.pid = self.process.pid
+        self._start_readers(self.process.stdout, self.process.stderr)
+        if modules:
+            # Over the pipe, not argv: the environment may hold secrets, and argv is public.
+            self._write({"op": "warm", "modules": list(modules), "env": env or {}})
+        if not self._ready.wait(start_timeout) or not self.alive:
+            self.close()
+            raise ExecutionError(
+                f"the mlops zygote process did not start within {start_timeout:g} s",
+                hint="its stderr is in this process's log; try papermill's default engine",
+            )
+
+    def _init_state(self, modules: tuple[str, ...]) -> None:
         self.owner = os.getpid()
         self.path_environment = _path_environment()
         self.directory = tempfile.mkdtemp(prefix="mlops-zygote-")  # 0700: only we connect
@@ -55,34 +80,18 @@ class ZygoteHandle:
         self._lock = threading.Lock()
         self._waiters: dict[str, queue.Queue[Message]] = {}
         self._ready = threading.Event()
-        command = [sys.executable, "-m", "jupyter_mlops.execute.zygote"]
-        self.process = subprocess.Popen(
-            [*command, "--warm"] if modules else command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=self.directory,
-            start_new_session=True,
-        )
+
+    def _start_readers(self, events: Any, stderr: Any) -> None:
         self._threads = [
-            threading.Thread(target=target, name="mlops-zygote", daemon=True)
-            for target in (self._read_events, self._read_stderr)
+            threading.Thread(target=self._read_events, args=(events,), name="mlops-zygote"),
+            threading.Thread(target=self._read_stderr, args=(stderr,), name="mlops-zygote"),
         ]
         for thread in self._threads:
+            thread.daemon = True
             thread.start()
-        if modules:
-            # Over the pipe, not argv: the environment may hold secrets, and argv is public.
-            self._write({"op": "warm", "modules": list(modules), "env": env or {}})
-        if not self._ready.wait(start_timeout) or not self.alive:
-            self.close()
-            raise ExecutionError(
-                f"the mlops zygote process did not start within {start_timeout:g} s",
-                hint="its stderr is in this process's log; try papermill's default engine",
-            )
 
-    def _read_events(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
+    def _read_events(self, events: Any) -> None:
+        for line in events:
             try:
                 message = json.loads(line)
             except ValueError:
@@ -103,9 +112,8 @@ class ZygoteHandle:
         for waiter in waiters:
             waiter.put({"op": "zygote_died"})
 
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
+    def _read_stderr(self, stderr: Any) -> None:
+        for line in stderr:
             log.warning("%s", line.decode("utf-8", "replace").rstrip())
 
     def spawn(self, run_id: str, request: Message) -> queue.Queue[Message]:
@@ -156,18 +164,7 @@ class ZygoteHandle:
     def memory(self) -> int | None:
         """The zygote's own memory in bytes: proportional set size (shared pages divided
         among the processes sharing them) where Linux gives it, else resident set size."""
-        for path, field in (
-            (f"/proc/{self.process.pid}/smaps_rollup", "Pss:"),
-            (f"/proc/{self.process.pid}/status", "VmRSS:"),
-        ):
-            try:
-                with open(path) as handle:
-                    for line in handle:
-                        if line.startswith(field):
-                            return int(line.split()[1]) * 1024
-            except (OSError, ValueError, IndexError):
-                continue
-        return None
+        return memory_of(self.pid)
 
     def close(self) -> None:
         """Closing its stdin makes the zygote kill its runs and exit."""
@@ -189,6 +186,65 @@ class ZygoteHandle:
             if pipe is not None:
                 pipe.close()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class KeptZygoteHandle(ZygoteHandle):
+    """The engine's side of a zygote kept warm between commands (``kept``): the same
+    requests and events, over its socket. Closing only hangs up: the zygote kills this
+    process's runs, if any are left, and waits for the next command."""
+
+    def __init__(
+        self,
+        start_timeout: float,
+        modules: tuple[str, ...],
+        env: dict[str, str] | None,
+        generation: tuple[Any, ...],
+    ) -> None:
+        self._init_state(modules)
+        self.sock, greeting = kept.connect(
+            generation, modules, env or {}, start_timeout, (MAX_GENERATIONS, MAX_GENERATION_BYTES)
+        )
+        self.pid = int(greeting["pid"])
+        self.warm.update(greeting.get("warm") or {})
+        self._ready.set()
+        # The runs' fd 1 and 2: a pipe of ours, logged as a zygote's stderr always was.
+        read_end, write_end = os.pipe()
+        try:
+            socket.send_fds(self.sock, [encode({"op": "stderr"})], [write_end])
+        finally:
+            os.close(write_end)
+        self._start_readers(self.sock.makefile("rb"), os.fdopen(read_end, "rb"))
+
+    def _write(self, message: Message) -> bool:
+        try:
+            self.sock.sendall(encode(message))
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        for thread in self._threads:
+            thread.join(1)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _new_handle(
+    start_timeout: float, modules: tuple[str, ...], env: dict[str, str] | None, wanted: Any
+) -> ZygoteHandle:
+    """A kept zygote when this process keeps them warm (the CLI), else one of its own."""
+    if kept.keep_warm() > 0:
+        try:
+            return KeptZygoteHandle(start_timeout, modules, env, wanted)
+        except ExecutionError as err:
+            log.warning("mlops engine: no kept zygote (%s); starting one of this command's", err)
+    return ZygoteHandle(start_timeout, modules, env)
 
 
 _zygote_lock = threading.Lock()
@@ -264,7 +320,7 @@ def get_zygote(
     # Started outside the lock: a warm generation takes seconds to import its modules, and
     # runs of other notebooks need not wait for it.
     try:
-        handle = ZygoteHandle(start_timeout, modules if key else (), env)
+        handle = _new_handle(start_timeout, modules if key else (), env, wanted)
     finally:
         with _zygote_lock:
             _starting.pop(wanted, None)
@@ -322,7 +378,7 @@ def zygote_status() -> list[dict[str, Any]]:
         handles = list(_generations.values())
     return [
         {
-            "pid": h.process.pid,
+            "pid": h.pid,
             "modules": list(h.warm.get("modules") or []),
             "skipped": dict(h.warm.get("skipped") or {}),
             "memory": h.memory(),
