@@ -14,7 +14,9 @@ The example notebook (``examples/churn.ipynb``: numpy, pandas, scikit-learn): 20
 the CLI (``jupyter mlops sweep examples/churn.ipynb -p seed 1,...,N --parallel 2`` as a new
 process, in a fresh project, store and all) at 20 and 100 runs, with warm imports and, at
 20 runs, without them (``JUPYTER_MLOPS_WARM_IMPORTS=0``); each CLI row is the median of
-``--repeat`` (3) sweeps. Ratios are per run against the
+``--repeat`` (3) sweeps. Each size runs twice: as a *first command* (no zygote kept: each
+timed command starts its own, and those kept are stopped before the next), and with the
+*zygote kept* warm by the command before it (``c.MLOps.keep_warm``, the CLI's default). Ratios are per run against the
 stock rows; the warm zygote's memory (proportional and resident set size) is measured in
 this process after one run of the example. Prints; asserts nothing.
 """
@@ -164,12 +166,41 @@ def example_jobs(out: Path, runs: int) -> list[tuple[str, str, dict[str, Any], s
     ]
 
 
-def cli_sweep(runs: int, warm: bool) -> float:
-    """One CLI sweep of the example as a new process, in a fresh project; seconds."""
+# The kept zygotes of the CLI rows live here, and nowhere a user's own would be found.
+KEPT_DIR = tempfile.mkdtemp(prefix="mlops-bench-kept-", dir="/tmp")
+
+
+def stop_kept() -> None:
+    """End every zygote the CLI rows kept, and wait until they are gone."""
+    env = {**os.environ, "JUPYTER_MLOPS_RUNTIME_DIR": KEPT_DIR}
+    command = [sys.executable, "-m", "jupyter_mlops.cli", "zygotes", "--stop", "--json"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    for zygote in json.loads(done.stdout)["zygotes"]:
+        give_up = time.monotonic() + 10
+        while os.path.exists(f"/proc/{zygote['pid']}") and time.monotonic() < give_up:
+            time.sleep(0.05)
+
+
+def cli_sweep(runs: int, warm: bool, kept: bool = False) -> float:
+    """One CLI sweep of the example as a new process, in a fresh project; seconds.
+
+    ``kept``: the zygote the last command kept warm serves this one (after one untimed
+    command of one run, if none did); else nothing is kept when it starts (as a first
+    command), and what it keeps is stopped before the next."""
+    if not kept:
+        stop_kept()
+    elif not any(name.endswith(".sock") for name in os.listdir(KEPT_DIR)):
+        _cli(1, warm)  # untimed: leaves the zygote the timed command uses
+    return _cli(runs, warm)
+
+
+def _cli(runs: int, warm: bool) -> float:
     with tempfile.TemporaryDirectory(prefix="mlops-sweep-cli-") as scratch:
         project = Path(scratch)
         shutil.copy(EXAMPLE, project / "churn.ipynb")
         env = dict(os.environ)
+        env["JUPYTER_MLOPS_RUNTIME_DIR"] = KEPT_DIR
+        env.pop("JUPYTER_MLOPS_KEEP_WARM", None)  # the CLI's own default
         if not warm:
             env["JUPYTER_MLOPS_WARM_IMPORTS"] = "0"
         seeds = ",".join(str(seed) for seed in range(1, runs + 1))
@@ -201,7 +232,7 @@ def warm_memory() -> tuple[int | None, int | None, list[str]]:
     if zygote is None:
         return None, None, []
     rss = None
-    with open(f"/proc/{zygote.process.pid}/status") as status:
+    with open(f"/proc/{zygote.pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 rss = int(line.split()[1]) * 1024
@@ -221,23 +252,28 @@ def example_table(stock_runs: int, cli_runs: list[int], repeat: int = 3) -> None
         (f"stock papermill, {WORKERS} processes", stock_runs, stock_two),
     ]
 
-    def median_of(runs: int, warm: bool) -> float:
-        return statistics.median(cli_sweep(runs, warm) for _ in range(repeat))
+    def median_of(runs: int, warm: bool, kept: bool) -> float:
+        return statistics.median(cli_sweep(runs, warm, kept) for _ in range(repeat))
 
-    for runs in cli_runs:
-        rows.append((f"CLI sweep --parallel {WORKERS}, warm", runs, median_of(runs, True)))
-    rows.append(
-        (f"CLI sweep --parallel {WORKERS}, warm off", stock_runs, median_of(stock_runs, False))
-    )
+    try:
+        for runs in cli_runs:
+            for kept, how in ((False, "first command"), (True, "zygote kept")):
+                name = f"CLI sweep --parallel {WORKERS}, {how}"
+                rows.append((name, runs, median_of(runs, True, kept)))
+        name = f"CLI sweep --parallel {WORKERS}, warm off, first"
+        rows.append((name, stock_runs, median_of(stock_runs, False, False)))
+    finally:
+        stop_kept()
+        shutil.rmtree(KEPT_DIR, ignore_errors=True)
     per_seq = stock_seq / stock_runs
     per_two = stock_two / stock_runs
     print(f"\nexample notebook ({EXAMPLE.name}: numpy, pandas, scikit-learn)")
-    header = f"{'row':<34} {'runs':>5} {'seconds':>8} {'s/run':>6} {'vs seq':>7} {'vs 2 proc':>9}"
+    header = f"{'row':<42} {'runs':>5} {'seconds':>8} {'s/run':>6} {'vs seq':>7} {'vs 2 proc':>9}"
     print(header)
     for name, runs, seconds in rows:
         each = seconds / runs
         print(
-            f"{name:<34} {runs:>5} {seconds:>8.2f} {each:>6.2f} "
+            f"{name:<42} {runs:>5} {seconds:>8.2f} {each:>6.2f} "
             f"{per_seq / each:>6.1f}x {per_two / each:>8.1f}x"
         )
     pss, rss, modules = warm_memory()

@@ -38,6 +38,7 @@ def _no_kept_zygote_outlives_the_suite() -> Iterator[None]:
 
     kept.stop()
 
+
 # jp_fetch, jp_serverapp and friends: a real Jupyter server for the REST API tests.
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
