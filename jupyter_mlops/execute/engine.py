@@ -10,7 +10,9 @@ from a generation of the zygote that imported them already (``warm``; recorded i
 
 Use it with ``papermill in.ipynb out.ipynb --engine mlops`` or
 ``papermill.execute_notebook(..., engine_name="mlops", mlops_cwd=..., mlops_env=...,
-mlops_collect=[...], mlops_save={...}, mlops_control=ExecutionControl(), mlops_warm=False)``.
+mlops_collect=[...], mlops_save={...}, mlops_control=ExecutionControl(), mlops_warm=False,
+mlops_watched=False)`` (``mlops_watched=False``: nobody reads the output notebook before the
+run ends, so it is written once, at the end, not at the start and as cells finish).
 
 Faults end the run with an ``error`` output on the cell where it stopped, so papermill raises
 ``PapermillExecutionError`` with that ``ename``: ``DeadKernelError`` (the child died),
@@ -126,16 +128,33 @@ class _ThrottledManager(NotebookExecutionManager):  # type: ignore[misc]
     which costs more than a small run's code; the first and the final save always happen.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, watched: bool = True, **kwargs: Any) -> None:
         self._force = True
         self._last_write = float("-inf")
+        self._watched = watched
+        self._final_follows = False
+        self._completing = False
         super().__init__(*args, **kwargs)
 
     def save(self, **kwargs: Any) -> None:
+        if self._final_follows or not (self._watched or self._completing):
+            return
         now = time.monotonic()
         if self._force or now - self._last_write >= SAVE_INTERVAL:
             super().save(**kwargs)
             self._last_write = now
+
+    def complete(self, succeeded: bool) -> None:
+        """``notebook_complete``, without its save when the run ended normally: papermill's
+        ``execute_notebook`` writes the same notebook right after (its final write), so that
+        save was the notebook written twice in a row. A run that raised keeps it: papermill
+        writes nothing more then."""
+        self._final_follows = succeeded
+        self._completing = True
+        try:
+            self.notebook_complete()
+        finally:
+            self._final_follows = self._completing = False
 
     def notebook_start(self, **kwargs: Any) -> None:
         self._force = True
@@ -164,6 +183,7 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
         **kwargs: Any,
     ) -> Any:
         """papermill's ``Engine.execute_notebook`` with fewer intermediate saves."""
+        watched = bool(kwargs.pop("mlops_watched", True))
         reason = fallback_reason(nb, kernel_name)
         if reason is not None:
             record_engine(nb, "papermill", kernel_name, reason)
@@ -177,13 +197,18 @@ class MLOpsEngine(Engine):  # type: ignore[misc]
             progress_bar=progress_bar,
             log_output=log_output,
             autosave_cell_every=autosave_cell_every,
+            # False: nobody reads the output notebook before the run ends (a tracked run's
+            # private folder), so it is written once, at the end, not also as it goes.
+            watched=watched,
         )
         nb_man.notebook_start()
+        succeeded = False
         try:
             cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            succeeded = True
         finally:
             nb_man.cleanup_pbar()
-            nb_man.notebook_complete()
+            nb_man.complete(succeeded)
         return nb_man.nb
 
     @classmethod

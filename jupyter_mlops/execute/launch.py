@@ -93,6 +93,7 @@ def launch(
                 mlops_collect=collect,
                 mlops_save=save,
                 mlops_control=control,
+                mlops_watched=False,  # read once it ended: no need to write it as it goes
                 **options,
             )
         else:
