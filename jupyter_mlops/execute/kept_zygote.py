@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import select
-import signal
 import socket
 import struct
 import sys
@@ -116,12 +115,8 @@ class KeptZygote(Zygote):
     # -- the loop ---------------------------------------------------------------------------
 
     def serve(self) -> None:
-        os.set_blocking(self.wake_write, False)
-        os.set_blocking(self.wake_read, False)
-        signal.set_wakeup_fd(self.wake_write)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        report = {k: v for k, v in self.warm.items() if k != "pools"}
-        os.write(self.control_out, encode({"op": "ready", "pid": os.getpid(), "warm": report}))
+        self.wake_on_child_exit()
+        os.write(self.control_out, encode(self.ready_report()))
         os.close(self.control_out)
         while True:
             watched: list[int] = [self.listener.fileno(), self.wake_read, *self.clients]
@@ -171,8 +166,7 @@ class KeptZygote(Zygote):
             return
         client = _Client(sock)
         self.clients[sock.fileno()] = client
-        report = {k: v for k, v in self.warm.items() if k != "pools"}
-        self._reply(client, {"op": "ready", "pid": os.getpid(), "warm": report})
+        self._reply(client, self.ready_report())
 
     def _receive(self, client: _Client) -> None:
         try:

@@ -92,16 +92,24 @@ class Zygote:
         for fd in (self.control_in, self.control_out, self.wake_read, self.wake_write):
             os.close(fd)
 
-    def serve(self) -> None:
+    def wake_on_child_exit(self) -> None:
+        """A child's exit (SIGCHLD) wakes the ``select`` of the loop through ``wake_read``."""
         os.set_blocking(self.wake_write, False)
         os.set_blocking(self.wake_read, False)
         signal.set_wakeup_fd(self.wake_write)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+    def ready_report(self) -> Message:
+        """What the engine hears when the zygote is ready: its pid and its warm imports."""
+        report = {k: v for k, v in self.warm.items() if k != "pools"}
+        return {"op": "ready", "pid": os.getpid(), "warm": report}
+
+    def serve(self) -> None:
+        self.wake_on_child_exit()
         reader = LineReader(self.control_in)
         if threading.active_count() != 1:
             log.warning("zygote has %d threads before forking", threading.active_count())
-        report = {k: v for k, v in self.warm.items() if k != "pools"}
-        self.send({"op": "ready", "pid": os.getpid(), "warm": report})
+        self.send(self.ready_report())
         while True:
             ready, _, _ = select.select([self.control_in, self.wake_read], [], [], 1.0)
             if self.wake_read in ready:
