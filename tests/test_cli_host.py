@@ -1,0 +1,375 @@
+"""``run`` and ``sweep`` forked from a warm command host (``cli_host``, ``cli_client``).
+
+Real processes only: the thin client (``cli_client.main``, as the ``jupyter-mlops`` console
+script calls it), the detached host on a real Unix socket in a fresh private folder per
+test, the kept zygote and kernels the commands' runs use, a real SQLite store. What must
+hold: the next command is served by the same host; exit codes, stdout and stderr are those
+of the same command run in its own process; each command gets its own environment and
+folder; Ctrl-C cancels the run as it does in-process; a killed client takes its command
+with it; the host idles out, and a changed package is another host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_notebook
+
+from jupyter_mlops import cli_client
+from jupyter_mlops.project import DEFAULT_KEEP_WARM
+
+pytestmark = pytest.mark.kernel
+
+WORKTREE = Path(__file__).resolve().parents[1]
+CLIENT = "import sys; from jupyter_mlops.cli_client import main; sys.exit(main())"
+MARK = (
+    "import os\n"
+    "colour = float(len(os.environ.get('COLOUR', '')))\n"
+    "here = float(len(os.getcwd()))"
+)
+
+
+@pytest.fixture
+def runtime() -> Iterator[Path]:
+    """A private folder of sockets for this test only (short: a socket path has 108 bytes);
+    whatever host or zygote is left there is stopped, then killed."""
+    folder = Path(tempfile.mkdtemp(prefix="mlh-", dir="/tmp"))
+    yield folder
+    for path in folder.glob("cli-*.host"):
+        cli_client.ask(str(path), "stop")
+    subprocess.run(
+        [sys.executable, "-m", "jupyter_mlops.cli", "zygotes", "--stop"],
+        env=_env(folder),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    for pid in _pids_of(folder, b"jupyter_mlops.cli_host", b"jupyter_mlops.execute.kept_zygote"):
+        _wait_gone(pid, 5)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _env(runtime: Path, keep: str | None = "60", **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("JUPYTER_MLOPS_KEEP_WARM", None)
+    if keep is not None:
+        env["JUPYTER_MLOPS_KEEP_WARM"] = keep
+    env.update(JUPYTER_MLOPS_RUNTIME_DIR=str(runtime), **extra)
+    env.setdefault("PYTHONPATH", str(WORKTREE))
+    return env
+
+
+def _command(in_process: bool = False) -> list[str]:
+    if in_process:
+        return [sys.executable, "-m", "jupyter_mlops.cli"]
+    return [sys.executable, "-c", CLIENT]
+
+
+def _cli(
+    runtime: Path,
+    cwd: Path,
+    *words: str,
+    in_process: bool = False,
+    keep: str | None = "60",
+    **extra: str,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_command(in_process), *words],
+        cwd=cwd,
+        env=_env(runtime, keep, **extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _project(folder: Path, *cells: Any) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    cells = cells or ((MARK, ["mlops:fn:mark", "mlops:metrics"]),)
+    notebook = make_notebook(("x = 1", "parameters"), *cells)
+    (folder / "nb.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    return folder
+
+
+def _hosts(runtime: Path) -> list[dict[str, Any]]:
+    found = []
+    for path in sorted(runtime.glob("cli-*.host")):
+        answer = cli_client.ask(str(path), "status")
+        if answer is not None:
+            found.append(answer)
+    return found
+
+
+def _pids_of(runtime: Path, *modules: bytes) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(m in command for m in modules) and any(str(runtime).encode() in p for p in command):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                stat = (entry / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    give_up = time.monotonic() + seconds
+    while time.monotonic() < give_up:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return not _alive(pid)
+
+
+def _wait_for_file(path: Path, seconds: float = 120) -> str:
+    give_up = time.monotonic() + seconds
+    while not path.exists() or not path.read_text():
+        assert time.monotonic() < give_up, f"{path} never written"
+        time.sleep(0.1)
+    return path.read_text()
+
+
+def _sleeper(folder: Path, pid_file: Path) -> Path:
+    return _project(
+        folder,
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)",
+    )
+
+
+def _last_run(runtime: Path, project: Path) -> dict[str, Any]:
+    done = _cli(runtime, project, "runs", "--limit", "1", "--json", in_process=True, keep="0")
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout)["runs"][0])
+
+
+def _masked(text: str) -> str:
+    """A report without what differs between two runs: ids, durations, sizes."""
+    return re.sub(r"[0-9a-f]{12,}|\d+(\.\d+)?", "#", text)
+
+
+def test_the_default_idle_is_the_projects_keep_warm() -> None:
+    assert cli_client.DEFAULT_IDLE == DEFAULT_KEEP_WARM
+
+
+def test_the_next_command_is_served_by_the_same_host_with_its_own_env_and_folder(
+    runtime: Path, tmp_path: Path
+) -> None:
+    short = _project(tmp_path / "a")
+    longer = _project(tmp_path / "a-much-longer-folder-name")
+    first = _cli(runtime, short, "run", "nb.ipynb", "--json", COLOUR="red")
+    assert first.returncode == 0, first.stderr
+    [host] = _hosts(runtime)
+    second = _cli(runtime, longer, "run", "nb.ipynb", "--json", COLOUR="green!")
+    assert second.returncode == 0, second.stderr
+    assert [h["pid"] for h in _hosts(runtime)] == [host["pid"]]
+    one, two = (json.loads(done.stdout)["metrics"] for done in (first, second))
+    assert (one["colour"], two["colour"]) == (3, 6)
+    assert (one["here"], two["here"]) == (len(str(short)), len(str(longer)))
+
+
+def test_the_command_is_a_child_of_the_host_with_the_clients_environment(
+    runtime: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "run.pid"
+    project = _sleeper(tmp_path / "b", pid_file)
+    client = subprocess.Popen(
+        [*_command(), "run", "nb.ipynb"],
+        cwd=project,
+        env=_env(runtime, COLOUR="blue"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_file(pid_file)
+        [host] = _hosts(runtime)
+        assert host["commands"] == 1
+        [command] = _children(host["pid"])
+        assert command != client.pid
+        environ = Path(f"/proc/{command}/environ").read_bytes().split(b"\0")
+        assert b"COLOUR=blue" in environ
+        assert os.readlink(f"/proc/{command}/cwd") == str(project)
+    finally:
+        client.kill()
+        client.wait(10)
+
+
+def test_exit_codes_stdout_and_stderr_are_those_of_the_command_in_its_own_process(
+    runtime: Path, tmp_path: Path
+) -> None:
+    project = _project(tmp_path / "c")
+    failing = _project(tmp_path / "d", ("raise ValueError('broken on purpose')", []))
+    cases = [
+        (project, ("run", "nb.ipynb", "--json")),
+        (project, ("run", "nb.ipynb", "-p", "nope=1")),
+        (project, ("run", "nb.ipynb", "-p", "nope=1", "--json")),
+        (failing, ("run", "nb.ipynb")),
+        (project, ("sweep", "nb.ipynb", "-p", "x=1,2", "--json")),
+    ]
+    for folder, words in cases:
+        hosted = _cli(runtime, folder, *words)
+        alone = _cli(runtime, folder, *words, in_process=True)
+        assert hosted.returncode == alone.returncode, (words, hosted.stderr)
+        if "--json" in words and hosted.stdout:
+            assert json.loads(hosted.stdout).keys() == json.loads(alone.stdout).keys()
+        else:
+            assert _masked(hosted.stdout) == _masked(alone.stdout)
+        assert hosted.stderr == alone.stderr, words
+    assert len(_hosts(runtime)) == 1
+    bad = _cli(runtime, project, "run", "nb.ipynb", "-p", "nope=1")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: nb.ipynb: unknown parameter 'nope'")
+    assert len(bad.stderr.splitlines()) == 1
+    assert _cli(runtime, failing, "run", "nb.ipynb").returncode == 1
+
+
+def test_ctrl_c_cancels_the_run_as_in_process(runtime: Path, tmp_path: Path) -> None:
+    statuses = {}
+    for in_process in (False, True):
+        pid_file = tmp_path / f"run-{in_process}.pid"
+        project = _sleeper(tmp_path / f"e-{in_process}", pid_file)
+        client = subprocess.Popen(
+            [*_command(in_process), "run", "nb.ipynb"],
+            cwd=project,
+            env=_env(runtime),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        run_pid = int(_wait_for_file(pid_file))
+        client.send_signal(signal.SIGINT)
+        _out, err = client.communicate(timeout=60)
+        assert client.returncode != 0, err
+        assert _wait_gone(run_pid, 10), "the cancelled run lived on"
+        statuses[in_process] = (client.returncode, _last_run(runtime, project)["status"])
+    assert statuses[False] == statuses[True]
+    assert statuses[False][1] == "cancelled"
+    [host] = _hosts(runtime)
+    assert host["commands"] == 0
+
+
+def test_a_killed_client_takes_its_command_and_run_with_it(
+    runtime: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "run.pid"
+    project = _sleeper(tmp_path / "f", pid_file)
+    client = subprocess.Popen(
+        [*_command(), "run", "nb.ipynb"],
+        cwd=project,
+        env=_env(runtime),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run_pid = int(_wait_for_file(pid_file))
+    [host] = _hosts(runtime)
+    [command] = _children(host["pid"])
+    client.kill()
+    client.wait(10)
+    assert _wait_gone(command, 15), "the command outlived its client"
+    assert _wait_gone(run_pid, 10), "the run outlived its command"
+    assert _last_run(runtime, project)["status"] == "cancelled"  # interrupted, not killed
+    [after] = _hosts(runtime)
+    assert after["pid"] == host["pid"]
+    assert after["commands"] == 0
+
+
+def test_the_host_idles_out(runtime: Path, tmp_path: Path) -> None:
+    project = _project(tmp_path / "g")
+    done = _cli(runtime, project, "run", "nb.ipynb", keep="2")
+    assert done.returncode == 0, done.stderr
+    [pid] = _pids_of(runtime, b"jupyter_mlops.cli_host")
+    assert _wait_gone(pid, 30)
+    assert not list(runtime.glob("cli-*.host"))
+
+
+def test_a_changed_package_file_is_another_host(runtime: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(
+        WORKTREE / "jupyter_mlops",
+        site / "jupyter_mlops",
+        ignore=shutil.ignore_patterns("__pycache__", "labextension", "static"),
+    )
+    project = _project(tmp_path / "h")
+    for _ in range(2):
+        done = _cli(runtime, project, "run", "nb.ipynb", PYTHONPATH=str(site))
+        assert done.returncode == 0, done.stderr
+    [first] = _hosts(runtime)
+    edited = site / "jupyter_mlops" / "reports.py"
+    edited.write_text(edited.read_text() + "\n# edited\n")
+    done = _cli(runtime, project, "run", "nb.ipynb", PYTHONPATH=str(site))
+    assert done.returncode == 0, done.stderr
+    pids = {h["pid"] for h in _hosts(runtime)}
+    assert len(pids) == 2
+    assert first["pid"] in pids
+
+
+def test_a_project_that_keeps_nothing_warm_stops_the_host_and_runs_in_process(
+    runtime: Path, tmp_path: Path
+) -> None:
+    project = _project(tmp_path / "i")
+    config = project / "jupyter_mlops_config.json"
+    config.write_text(json.dumps({"MLOps": {"keep_warm": 0}}))
+    done = _cli(runtime, project, "run", "nb.ipynb", keep=None)
+    assert done.returncode == 0, done.stderr
+    assert not list(runtime.glob("cli-*.host"))
+    done = _cli(runtime, project, "run", "nb.ipynb", keep=None)
+    assert done.returncode == 0, done.stderr
+    assert not _pids_of(runtime, b"jupyter_mlops.cli_host")  # none started again
+    config.write_text(json.dumps({"MLOps": {"keep_warm": 30}}))
+    for _ in range(2):  # the first runs here and finds it on; the next starts a host
+        done = _cli(runtime, project, "run", "nb.ipynb", keep=None)
+        assert done.returncode == 0, done.stderr
+    [host] = _hosts(runtime)
+    assert host["idle_limit"] == 30
+
+
+def test_a_folder_others_can_read_is_refused_and_the_command_runs_in_process(
+    tmp_path: Path,
+) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="mlh-open-", dir="/tmp"))
+    try:
+        folder.chmod(0o755)
+        project = _project(tmp_path / "j")
+        done = _cli(folder, project, "run", "nb.ipynb", "--json")
+        assert done.returncode == 0, done.stderr
+        assert "not a private folder" in done.stderr.splitlines()[0]
+        assert json.loads(done.stdout)["status"] == "succeeded"
+        assert not list(folder.glob("cli-*"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
