@@ -16,7 +16,8 @@ process, in a fresh project, store and all) at 20 and 100 runs, with warm import
 20 runs, without them (``JUPYTER_MLOPS_WARM_IMPORTS=0``); each CLI row is the median of
 ``--repeat`` (3) sweeps. Each size runs twice: as a *first command* (no zygote kept: each
 timed command starts its own, and those kept are stopped before the next), and with the
-*zygote kept* warm by the command before it (``c.MLOps.keep_warm``, the CLI's default). Ratios are per run against the
+*zygote kept* warm by the command before it (``c.MLOps.keep_warm``, the CLI's default).
+Ratios are per run against the
 stock rows; the warm zygote's memory (proportional and resident set size) is measured in
 this process after one run of the example. Prints; asserts nothing.
 """

@@ -33,6 +33,9 @@ KEEP_WARM_ENV = "JUPYTER_MLOPS_KEEP_WARM"  # the same variables as execute.kept'
 RUNTIME_DIR_ENV = "JUPYTER_MLOPS_RUNTIME_DIR"
 DEFAULT_IDLE = 300.0  # project.DEFAULT_KEEP_WARM (checked by a test): not imported, heavy
 HOSTED = ("run", "sweep")
+# Variables read when the interpreter starts or a module is imported (the locale, PYTHON*,
+# the zygote limits of ``execute.zygotes``): a host whose differ would not be this command.
+READ_AT_IMPORT = ("PYTHON", "LC_", "LANG", "JUPYTER_MLOPS_WARM_")
 START_TIMEOUT = 120.0  # the host imports papermill, nbformat and the store on a loaded machine
 ANSWER_TIMEOUT = 10.0
 
@@ -202,9 +205,7 @@ def host_name() -> str:
     for entry in sys.path[1:]:
         with contextlib.suppress(OSError):
             stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
-    startup = sorted(
-        (k, v) for k, v in os.environ.items() if k.startswith(("PYTHON", "LC_")) or k == "LANG"
-    )
+    startup = sorted((k, v) for k, v in os.environ.items() if k.startswith(READ_AT_IMPORT))
     described = json.dumps(
         [sys.executable, sys.version, list(sys.flags), digest.hexdigest(), stamps, startup]
     )

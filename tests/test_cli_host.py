@@ -36,9 +36,7 @@ pytestmark = pytest.mark.kernel
 WORKTREE = Path(__file__).resolve().parents[1]
 CLIENT = "import sys; from jupyter_mlops.cli_client import main; sys.exit(main())"
 MARK = (
-    "import os\n"
-    "colour = float(len(os.environ.get('COLOUR', '')))\n"
-    "here = float(len(os.getcwd()))"
+    "import os\ncolour = float(len(os.environ.get('COLOUR', '')))\nhere = float(len(os.getcwd()))"
 )
 
 
@@ -284,9 +282,7 @@ def test_ctrl_c_cancels_the_run_as_in_process(runtime: Path, tmp_path: Path) -> 
     assert host["commands"] == 0
 
 
-def test_a_killed_client_takes_its_command_and_run_with_it(
-    runtime: Path, tmp_path: Path
-) -> None:
+def test_a_killed_client_takes_its_command_and_run_with_it(runtime: Path, tmp_path: Path) -> None:
     pid_file = tmp_path / "run.pid"
     project = _sleeper(tmp_path / "f", pid_file)
     client = subprocess.Popen(
