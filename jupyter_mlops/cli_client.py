@@ -290,6 +290,22 @@ def _start(folder: str, path: str) -> None:
         raise _NoHostError("")
 
 
+def hosts(op: str = "status") -> list[dict[str, Any]]:
+    """Every command host of this user that answers ``op`` (``status`` or ``stop``)."""
+    try:
+        folder = runtime_dir()
+    except _NoHostError:
+        return []
+    found = []
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("cli-") and name.endswith(".host"):
+            answer = ask(os.path.join(folder, name), op)
+            if answer is not None:
+                answer.pop("op", None)
+                found.append({"socket": os.path.join(folder, name), **answer})
+    return found
+
+
 def ask(path: str, op: str) -> dict[str, Any] | None:
     """``status`` or ``stop`` to the host at ``path`` (None: it does not answer)."""
     try:

@@ -197,7 +197,7 @@ class CommandHost:
         elif request.get("op") == "stop":
             self.stopping = True
             self._unlink()
-            self._reply(conn, {"op": "stopping", "commands": self.running()})
+            self._reply(conn, {"op": "stopping", **self.status()})
             self._close(conn)
         else:
             self._close(conn)
@@ -206,8 +206,11 @@ class CommandHost:
         return sum(1 for c in self.connections.values() if c.pid)
 
     def status(self) -> dict[str, Any]:
+        from .execute.protocol import memory_of
+
         return {
             "pid": os.getpid(),
+            "memory": memory_of(os.getpid()),
             "commands": self.running(),
             "idle_seconds": round(time.monotonic() - self.idle_since, 1),
             "idle_limit": self.idle,

@@ -369,3 +369,33 @@ def test_a_folder_others_can_read_is_refused_and_the_command_runs_in_process(
         assert not list(folder.glob("cli-*"))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_killed_host_leaves_a_stale_socket_and_the_next_command_starts_another(
+    runtime: Path, tmp_path: Path
+) -> None:
+    project = _project(tmp_path / "k")
+    assert _cli(runtime, project, "run", "nb.ipynb").returncode == 0
+    [host] = _hosts(runtime)
+    os.kill(host["pid"], signal.SIGKILL)
+    assert _wait_gone(host["pid"], 10)
+    assert list(runtime.glob("cli-*.host"))  # left behind by the killed host
+    done = _cli(runtime, project, "run", "nb.ipynb", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "succeeded"
+    [after] = _hosts(runtime)
+    assert after["pid"] != host["pid"]
+
+
+def test_zygotes_lists_the_host_and_stop_ends_it(runtime: Path, tmp_path: Path) -> None:
+    project = _project(tmp_path / "l")
+    assert _cli(runtime, project, "run", "nb.ipynb").returncode == 0
+    [host] = _hosts(runtime)
+    listed = _cli(runtime, project, "zygotes", "--json", in_process=True)
+    assert [h["pid"] for h in json.loads(listed.stdout)["hosts"]] == [host["pid"]]
+    assert json.loads(listed.stdout)["hosts"][0]["memory"] > 0
+    stopped = _cli(runtime, project, "zygotes", "--stop", in_process=True)
+    assert f"pid {host['pid']}" in stopped.stdout
+    assert "(command host)" in stopped.stdout
+    assert _wait_gone(host["pid"], 10)
+    assert not list(runtime.glob("cli-*.host"))
