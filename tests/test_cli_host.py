@@ -399,3 +399,30 @@ def test_zygotes_lists_the_host_and_stop_ends_it(runtime: Path, tmp_path: Path) 
     assert "(command host)" in stopped.stdout
     assert _wait_gone(host["pid"], 10)
     assert not list(runtime.glob("cli-*.host"))
+
+
+def test_the_client_imports_none_of_what_the_host_holds(runtime: Path, tmp_path: Path) -> None:
+    project = _project(tmp_path / "m")
+    code = (
+        "import json, sys\n"
+        "from jupyter_mlops.cli_client import main\n"
+        "for _ in range(2):\n"
+        "    code = main(['run', 'nb.ipynb', '--json'])\n"
+        "heavy = ('jupyter_mlops.cli', 'jupyter_mlops.execute', 'papermill', 'nbformat',\n"
+        "         'sqlalchemy', 'traitlets', 'jupyter_client', 'subprocess')\n"
+        "print(json.dumps({'code': code, 'loaded': [m for m in heavy if m in sys.modules]}),\n"
+        "      file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=_env(runtime),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stderr.strip().splitlines()[-1])
+    assert report == {"code": 0, "loaded": ["subprocess"]}  # subprocess: it started the host
+    assert len(_hosts(runtime)) == 1
