@@ -24,13 +24,13 @@ import os
 import select
 import signal
 import socket
-import stat
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-KEEP_WARM_ENV = "JUPYTER_MLOPS_KEEP_WARM"  # the same variables as execute.kept's
-RUNTIME_DIR_ENV = "JUPYTER_MLOPS_RUNTIME_DIR"
+from .execute.kept_folder import NotPrivateError, import_path_stamp, package_stamp, private_folder
+
+KEEP_WARM_ENV = "JUPYTER_MLOPS_KEEP_WARM"  # execute.kept's (not imported: it imports more)
 DEFAULT_IDLE = 300.0  # project.DEFAULT_KEEP_WARM (checked by a test): not imported, heavy
 HOSTED = ("run", "sweep")
 # Variables read when the interpreter starts or a module is imported (the locale, PYTHON*,
@@ -169,45 +169,29 @@ def _umask() -> int:
     return mask
 
 
-# -- where the host listens (the ingredients of execute.kept's names, without its imports) ---
+# -- where the host listens: in the kept zygotes' folder, named by the same stamps ---------
 
 
 def runtime_dir() -> str:
-    """``execute.kept.runtime_dir``: the private folder of the sockets."""
-    folder = os.environ.get(RUNTIME_DIR_ENV)
-    if not folder and os.environ.get("XDG_RUNTIME_DIR"):
-        folder = os.path.join(os.environ["XDG_RUNTIME_DIR"], "jupyter-mlops")
-    if not folder:
-        folder = os.path.join(os.environ.get("TMPDIR") or "/tmp", f"jupyter-mlops-{os.getuid()}")
-    with contextlib.suppress(FileExistsError, OSError):
-        os.mkdir(folder, 0o700)
+    """The private folder of the sockets, the kept zygotes' (``execute.kept_folder``)."""
     try:
-        info = os.lstat(folder)
-    except OSError as err:
-        raise _NoHostError(f"{folder}: {err.strerror}") from err
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise _NoHostError(
-            f"{folder} is not a private folder of this user (0700), so no host is kept"
-        )
-    return folder
+        return private_folder()
+    except OSError as err:  # not private: said once; cannot be made: the command runs here
+        raise _NoHostError(str(err) if isinstance(err, NotPrivateError) else "") from err
 
 
 def host_name() -> str:
     """The name of the host whose forks would be this command's process."""
-    package = os.path.dirname(os.path.abspath(__file__))
-    digest = hashlib.sha256()
-    for folder, dirs, files in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and d != "labextension")
-        for name in sorted(f for f in files if f.endswith(".py")):
-            info = os.stat(os.path.join(folder, name))
-            digest.update(f"{folder}/{name}:{info.st_size}:{info.st_mtime_ns};".encode())
-    stamps = []
-    for entry in sys.path[1:]:
-        with contextlib.suppress(OSError):
-            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
     startup = sorted((k, v) for k, v in os.environ.items() if k.startswith(READ_AT_IMPORT))
     described = json.dumps(
-        [sys.executable, sys.version, list(sys.flags), digest.hexdigest(), stamps, startup]
+        [
+            sys.executable,
+            sys.version,
+            list(sys.flags),
+            package_stamp(),
+            import_path_stamp(),
+            startup,
+        ]
     )
     return hashlib.sha256(described.encode()).hexdigest()[:24]
 

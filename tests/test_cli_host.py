@@ -408,7 +408,7 @@ def test_the_client_imports_none_of_what_the_host_holds(runtime: Path, tmp_path:
         "from jupyter_mlops.cli_client import main\n"
         "for _ in range(2):\n"
         "    code = main(['run', 'nb.ipynb', '--json'])\n"
-        "heavy = ('jupyter_mlops.cli', 'jupyter_mlops.execute', 'papermill', 'nbformat',\n"
+        "heavy = ('jupyter_mlops.cli', 'jupyter_mlops.execute.kept', 'papermill', 'nbformat',\n"
         "         'sqlalchemy', 'traitlets', 'jupyter_client', 'subprocess')\n"
         "print(json.dumps({'code': code, 'loaded': [m for m in heavy if m in sys.modules]}),\n"
         "      file=sys.stderr)\n"
