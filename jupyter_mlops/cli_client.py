@@ -124,7 +124,7 @@ def _wait(sock: socket.socket, words: list[str]) -> int:
         reader = sock.makefile("rb")
         started = _line(reader)
         if started is None or started.get("op") != "started":
-            raise _NoHostError("")  # the host went away before it forked: nothing ran
+            raise _NoHostError("")  # refused, or gone before it forked: nothing ran
         child[0] = int(started["pid"])
         for signum in caught:
             with contextlib.suppress(OSError):

@@ -21,8 +21,9 @@ Wire (JSON lines): client → host ``{"op": "command", "argv", "argv0", "env", "
 goes away before ``exit`` (killed) gets its command interrupted (SIGINT: a run is cancelled
 and recorded as on Ctrl-C), then killed 5 s later.
 
-The host stays single-threaded (a fork of a threaded process may hold a lock forever); it
-refuses to serve if an import started a thread. Only processes of the same user may connect
+The host stays single-threaded (a fork of a threaded process may hold a lock forever); if
+an import started a thread, it forks nothing and answers each command ``refused`` (the
+client runs it in its own process) until it idles out. Only processes of the same user may connect
 (``SO_PEERCRED``). It stops when idle for ``--idle`` seconds (then for the ``keep_warm``
 the last command's project asked for), when asked, when a command's project says
 ``keep_warm = 0``, or when its socket file is removed or replaced.
@@ -100,8 +101,9 @@ def warm_up() -> None:
 class CommandHost:
     """The forking server of commands on a listening socket, with an idle timeout."""
 
-    def __init__(self, path: str, idle: float) -> None:
+    def __init__(self, path: str, idle: float, threads: list[str]) -> None:
         self.path = path
+        self.threads = threads  # started by an import: this host forks nothing
         self.idle = idle
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(path)  # the starter holds the lock: nobody else binds it now
@@ -189,6 +191,9 @@ class CommandHost:
             request = None
         if not isinstance(request, dict):
             self._close(conn)
+        elif request.get("op") == "command" and self.threads:
+            self._reply(conn, {"op": "refused", "threads": self.threads})
+            self._close(conn)
         elif request.get("op") == "command" and len(conn.fds) == 3:
             self._fork(conn, request)
         elif request.get("op") == "status":
@@ -212,6 +217,7 @@ class CommandHost:
             "pid": os.getpid(),
             "memory": memory_of(os.getpid()),
             "commands": self.running(),
+            "threads": self.threads,
             "idle_seconds": round(time.monotonic() - self.idle_since, 1),
             "idle_limit": self.idle,
         }
@@ -392,11 +398,10 @@ def main() -> None:
     idle = float(arguments[arguments.index("--idle") + 1])
     _detach()
     warm_up()
-    if threading.active_count() > 1:
-        names = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-        print(json.dumps({"op": "refused", "threads": names}), flush=True)
-        return
-    host = CommandHost(path, idle)
+    # A fork of a threaded process may hold a lock forever. Such a host stays, refusing, so
+    # the next commands run in their own process at once instead of starting it again.
+    threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    host = CommandHost(path, idle, threads)
     print(json.dumps({"op": "ready", "pid": os.getpid()}), flush=True)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)

@@ -426,3 +426,29 @@ def test_the_client_imports_none_of_what_the_host_holds(runtime: Path, tmp_path:
     report = json.loads(done.stderr.strip().splitlines()[-1])
     assert report == {"code": 0, "loaded": ["subprocess"]}  # subprocess: it started the host
     assert len(_hosts(runtime)) == 1
+
+
+def test_a_host_whose_imports_started_a_thread_refuses_and_the_commands_run_here(
+    runtime: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys, threading, time\n"
+        "def sleeper():\n"
+        "    thread = threading.Thread(target=time.sleep, args=(600,), name='sleeper')\n"
+        "    thread.daemon = True\n"
+        "    thread.start()\n"
+        "if 'jupyter_mlops.cli_host' in sys.orig_argv:  # in the host, once it detached\n"
+        "    os.register_at_fork(after_in_child=sleeper)\n"
+    )
+    project = _project(tmp_path / "n")
+    path = f"{site}{os.pathsep}{WORKTREE}"
+    for colour in ("red", "green!"):
+        done = _cli(runtime, project, "run", "nb.ipynb", "--json", PYTHONPATH=path, COLOUR=colour)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+        assert json.loads(done.stdout)["metrics"]["colour"] == len(colour)
+    [host] = _hosts(runtime)  # started once, not again by the second command
+    assert host["threads"] == ["sleeper"]
+    assert host["commands"] == 0
