@@ -35,6 +35,7 @@ import atexit
 import contextlib
 import importlib
 import json
+import logging
 import os
 import select
 import signal
@@ -63,12 +64,22 @@ WARM_MODULES = (
     "jupyter_mlops.execute.prestart",
     "jupyter_mlops.execute.warm",
     "jupyter_mlops.execute.zygotes",
+    "jupyter_mlops.execute.executors",
+    "jupyter_mlops.execute.kernels",
+    "jupyter_mlops.execute.kernelspecs",
+    "jupyter_mlops.execute.prepare",
+    "jupyter_mlops.notebook.repair",
+    "jupyter_mlops.paths",
+    "sqlite3",
+    "sqlalchemy.dialects.sqlite",  # the default store's
+    "ipykernel.kernelspec",
     "papermill",
     "papermill.execute",
     "nbformat",
     "nbclient",
     "jupyter_client",
 )
+log = logging.getLogger(__name__)
 KILL_AFTER = 5.0  # seconds between the SIGINT of a left command and its SIGKILL
 MAX_REQUEST = 1 << 20
 
@@ -92,7 +103,10 @@ def warm_up() -> None:
 
     defer_slow_imports()
     for name in WARM_MODULES:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError as err:  # the command imports it itself, or reports it missing
+            log.info("the command host could not import %s: %s", name, err)
     from sqlalchemy.orm import configure_mappers
 
     configure_mappers()
