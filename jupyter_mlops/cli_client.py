@@ -38,6 +38,7 @@ HOSTED = ("run", "sweep")
 READ_AT_IMPORT = ("PYTHON", "LC_", "LANG", "JUPYTER_MLOPS_WARM_")
 START_TIMEOUT = 120.0  # the host imports papermill, nbformat and the store on a loaded machine
 ANSWER_TIMEOUT = 10.0
+STARTED_TIMEOUT = 30.0  # a host forks at once; one that does not is stuck: the command runs here
 
 
 class _NoHostError(Exception):
@@ -121,8 +122,9 @@ def _wait(sock: socket.socket, words: list[str]) -> int:
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
+        ready, _, _ = select.select([sock], [], [], STARTED_TIMEOUT)
         reader = sock.makefile("rb")
-        started = _line(reader)
+        started = _line(reader) if ready else None
         if started is None or started.get("op") != "started":
             raise _NoHostError("")  # refused, or gone before it forked: nothing ran
         child[0] = int(started["pid"])
@@ -134,7 +136,9 @@ def _wait(sock: socket.socket, words: list[str]) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if ended is None or ended.get("op") != "exit":
-        print("error: the command host went away during the command", file=sys.stderr)
+        print(
+            "error: the command host went away; the command's exit code is unknown", file=sys.stderr
+        )
         return 1
     if ended.get("keep_warm") == 0:  # the project keeps nothing warm: its next commands here
         with contextlib.suppress(OSError):

@@ -242,7 +242,7 @@ class CommandHost:
         if pid == 0:
             os.close(report_read)
             fds = conn.fds
-            self._leave_in_child()
+            self._leave_in_child(conn)
             run_command(request, fds, report_write)
         os.close(report_write)
         for fd in conn.fds:
@@ -252,13 +252,15 @@ class CommandHost:
         conn.report = report_read
         self._reply(conn, {"op": "started", "pid": pid})
 
-    def _leave_in_child(self) -> None:
+    def _leave_in_child(self, own: _Connection) -> None:
         """What of the host a command must not hold: the other clients, the listener, the
-        host's signal handling."""
+        host's signal handling. It keeps its own client's connection open (and never uses
+        it) until it exits: should the host die first, the client still waits for it."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         for conn in self.connections.values():
-            conn.sock.close()
+            if conn is not own:
+                conn.sock.close()
             if conn.report >= 0:
                 os.close(conn.report)
         self.listener.close()

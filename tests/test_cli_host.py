@@ -452,3 +452,31 @@ def test_a_host_whose_imports_started_a_thread_refuses_and_the_commands_run_here
     [host] = _hosts(runtime)  # started once, not again by the second command
     assert host["threads"] == ["sleeper"]
     assert host["commands"] == 0
+
+
+def test_a_host_killed_mid_command_leaves_the_client_waiting_for_its_command(
+    runtime: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "run.pid"
+    project = _project(
+        tmp_path / "o",
+        f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(4)",
+    )
+    out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:  # files: the command holds them too
+        client = subprocess.Popen(
+            [*_command(), "run", "nb.ipynb"],
+            cwd=project,
+            env=_env(runtime),
+            stdout=stdout,
+            stderr=stderr,
+        )
+    _wait_for_file(pid_file)
+    [host] = _hosts(runtime)
+    os.kill(host["pid"], signal.SIGKILL)
+    assert client.wait(120) == 1
+    assert _last_run(runtime, project)["status"] == "succeeded"  # the client waited for it
+    assert "succeeded" in out.read_text()
+    assert err.read_text().strip().splitlines()[-1] == (
+        "error: the command host went away; the command's exit code is unknown"
+    )
