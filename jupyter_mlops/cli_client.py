@@ -101,6 +101,7 @@ def _through_host(words: list[str]) -> int:
             "cwd": os.getcwd(),
             "umask": _umask(),
             "sys_path0": sys.path[0] if sys.path else "",
+            "limits": _limits(),
         }
         try:
             socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], _stdio_fds())
@@ -165,6 +166,18 @@ def _stdio_fds() -> list[int]:
         except OSError:
             fds.append(os.open(os.devnull, os.O_RDWR))
     return fds
+
+
+def _limits() -> dict[str, list[int]]:
+    """This process's resource limits (``ulimit``): the command gets them, not the host's."""
+    import resource
+
+    limits = {}
+    for name in dir(resource):
+        if name.startswith("RLIMIT_"):
+            with contextlib.suppress(OSError, ValueError):
+                limits[name] = list(resource.getrlimit(getattr(resource, name)))
+    return limits
 
 
 def _umask() -> int:
@@ -259,7 +272,8 @@ def _start(folder: str, path: str) -> None:
         seconds = max(0.0, float(idle)) if idle else DEFAULT_IDLE
     except ValueError:
         seconds = DEFAULT_IDLE
-    command = [sys.executable, "-m", "jupyter_mlops.cli_host", "--listen", path]
+    flags = getattr(subprocess, "_args_from_interpreter_flags")()  # noqa: B009 (-O, -X dev...)
+    command = [sys.executable, *flags, "-m", "jupyter_mlops.cli_host", "--listen", path]
     with open(path[: -len(".host")] + ".log", "wb") as log:
         process = subprocess.Popen(
             [*command, "--idle", f"{seconds:g}"],

@@ -339,6 +339,8 @@ def run_command(request: dict[str, Any], fds: list[int], report: int) -> NoRetur
     try:
         os.chdir(str(request["cwd"]))
         os.umask(int(request["umask"]))
+        time.tzset()  # TZ as the command's: read at start-up, and the host's was another's
+        _set_limits(dict(request.get("limits") or {}))
         argv = [str(word) for word in request["argv"]]
         sys.argv = [str(request["argv0"]), *argv]
         sys.path[0] = str(request["sys_path0"])
@@ -354,6 +356,18 @@ def run_command(request: dict[str, Any], fds: list[int], report: int) -> NoRetur
         traceback.print_exc()
     _finish(report)
     os._exit(code)
+
+
+def _set_limits(limits: dict[str, list[int]]) -> None:
+    """The client's resource limits (``ulimit``), as far as this process may set them (a
+    hard limit above the host's cannot be raised again)."""
+    import resource
+
+    for name, (soft, hard) in limits.items():
+        which = getattr(resource, name, None)
+        if isinstance(which, int):
+            with contextlib.suppress(OSError, ValueError):
+                resource.setrlimit(which, (soft, hard))
 
 
 def _exit_code(value: object) -> int:

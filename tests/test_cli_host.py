@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -202,17 +203,21 @@ def test_the_next_command_is_served_by_the_same_host_with_its_own_env_and_folder
     assert (one["here"], two["here"]) == (len(str(short)), len(str(longer)))
 
 
-def test_the_command_is_a_child_of_the_host_with_the_clients_environment(
+def test_the_command_is_a_child_of_the_host_with_the_clients_folder_and_limits(
     runtime: Path, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "run.pid"
     project = _sleeper(tmp_path / "b", pid_file)
+    started = _cli(runtime, _project(tmp_path / "b0"), "run", "nb.ipynb")  # the host's limits
+    assert started.returncode == 0, started.stderr
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     client = subprocess.Popen(
         [*_command(), "run", "nb.ipynb"],
         cwd=project,
-        env=_env(runtime, COLOUR="blue"),
+        env=_env(runtime),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (777, hard)),
     )
     try:
         _wait_for_file(pid_file)
@@ -220,9 +225,9 @@ def test_the_command_is_a_child_of_the_host_with_the_clients_environment(
         assert host["commands"] == 1
         [command] = _children(host["pid"])
         assert command != client.pid
-        environ = Path(f"/proc/{command}/environ").read_bytes().split(b"\0")
-        assert b"COLOUR=blue" in environ
         assert os.readlink(f"/proc/{command}/cwd") == str(project)
+        assert resource.prlimit(command, resource.RLIMIT_NOFILE) == (777, hard)  # its ulimit
+        assert resource.prlimit(host["pid"], resource.RLIMIT_NOFILE)[0] != 777
     finally:
         client.kill()
         client.wait(10)
