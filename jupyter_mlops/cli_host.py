@@ -134,7 +134,9 @@ class CommandHost:
         signal.set_wakeup_fd(self.wake_write)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         while True:
-            watched = [self.listener.fileno(), self.wake_read, *self.connections]
+            # Not a client that went away: its socket reads as ended until its command does.
+            clients = [fd for fd, conn in self.connections.items() if conn.left_at is None]
+            watched = [self.listener.fileno(), self.wake_read, *clients]
             ready, _, _ = select.select(watched, [], [], 1.0)
             if self.wake_read in ready:
                 with contextlib.suppress(BlockingIOError):

@@ -485,3 +485,34 @@ def test_a_host_killed_mid_command_leaves_the_client_waiting_for_its_command(
     assert err.read_text().strip().splitlines()[-1] == (
         "error: the command host went away; the command's exit code is unknown"
     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_left_command_deaf_to_its_interrupt_is_killed_and_the_host_waits_idle(
+    runtime: Path, tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "run.pid"
+    project = _sleeper(tmp_path / "p", pid_file)
+    client = subprocess.Popen(
+        [*_command(), "run", "nb.ipynb"],
+        cwd=project,
+        env=_env(runtime),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run_pid = int(_wait_for_file(pid_file))
+    [host] = _hosts(runtime)
+    [command] = _children(host["pid"])
+    os.kill(command, signal.SIGSTOP)  # it cannot act on the SIGINT the host sends it
+    cpu = _cpu_seconds(host["pid"])
+    client.kill()
+    client.wait(10)
+    assert _wait_gone(command, 30), "the command was not killed"
+    assert _cpu_seconds(host["pid"]) - cpu < 1.0  # the 5 s were spent waiting, not polling
+    assert _wait_gone(run_pid, 10), "the run outlived its command"
+    [after] = _hosts(runtime)
+    assert after["commands"] == 0
