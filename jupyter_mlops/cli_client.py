@@ -57,12 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _hosted(words: list[str]) -> bool:
-    """Whether the command is ``run`` or ``sweep`` (after an optional ``--root DIR``), kept
-    warm, and not asking for help."""
-    if os.environ.get(KEEP_WARM_ENV, "").strip() in ("0", "0.0"):
-        return False
-    if "-h" in words or "--help" in words:
-        return False
+    """Whether the command is ``run`` or ``sweep``, kept warm, and not asking for help."""
+    text = os.environ.get(KEEP_WARM_ENV, "").strip()
+    try:
+        if text and float(text) <= 0:  # as execute.kept.configure reads it
+            return False
+    except ValueError:
+        pass
+    return _command(words) in HOSTED and "-h" not in words and "--help" not in words
+
+
+def _command(words: list[str]) -> str | None:
+    """The command word: the first that is not an option, after an optional ``--root DIR``."""
     index = 0
     while index < len(words):
         word = words[index]
@@ -71,8 +77,8 @@ def _hosted(words: list[str]) -> bool:
         elif word.startswith("--root="):
             index += 1
         else:
-            return word in HOSTED
-    return False
+            return word
+    return None
 
 
 def _in_process(words: list[str]) -> int:
@@ -80,8 +86,8 @@ def _in_process(words: list[str]) -> int:
 
     code = cli_main(words)
     kept = sys.modules.get("jupyter_mlops.execute.kept")
-    if kept is not None and kept.keep_warm() > 0:  # kept warm again: the host may serve
-        with contextlib.suppress(OSError, _NoHostError):
+    if _command(words) in HOSTED and kept is not None and kept.keep_warm() > 0:
+        with contextlib.suppress(OSError, _NoHostError):  # kept warm again: hosts may serve
             os.unlink(_off_marker(words))
     return code
 

@@ -516,3 +516,18 @@ def test_a_left_command_deaf_to_its_interrupt_is_killed_and_the_host_waits_idle(
     assert _wait_gone(run_pid, 10), "the run outlived its command"
     [after] = _hosts(runtime)
     assert after["commands"] == 0
+
+
+def test_which_commands_go_through_the_host(runtime: Path, tmp_path: Path) -> None:
+    project = _project(tmp_path / "q")
+    helped = _cli(runtime, tmp_path, "run", "--help")
+    assert helped.returncode == 0
+    assert "usage:" in helped.stdout
+    for keep in ("0.0", "-1"):
+        done = _cli(runtime, tmp_path, "--root", str(project), "run", "nb.ipynb", keep=keep)
+        assert done.returncode == 0, done.stderr
+    assert _cli(runtime, project, "runs", "--json").returncode == 0
+    assert not _pids_of(runtime, b"jupyter_mlops.cli_host")  # none of those started one
+    done = _cli(runtime, tmp_path, "--root", str(project), "run", "nb.ipynb")
+    assert done.returncode == 0, done.stderr
+    assert len(_hosts(runtime)) == 1
