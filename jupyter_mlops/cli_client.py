@@ -122,10 +122,11 @@ def _wait(sock: socket.socket, words: list[str]) -> int:
     caught: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:
-        caught.append(signum)
-        if child[0]:
-            with contextlib.suppress(OSError):
-                os.kill(child[0], signum)
+        if not child[0]:  # each signal is forwarded once: here, or after the pid is known
+            caught.append(signum)
+            return
+        with contextlib.suppress(OSError):
+            os.kill(child[0], signum)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -135,7 +136,7 @@ def _wait(sock: socket.socket, words: list[str]) -> int:
         if started is None or started.get("op") != "started":
             raise _NoHostError("")  # refused, or gone before it forked: nothing ran
         child[0] = int(started["pid"])
-        for signum in caught:
+        for signum in caught:  # those that came before the pid; later ones go at once
             with contextlib.suppress(OSError):
                 os.kill(child[0], signum)
         ended = _line(reader)
