@@ -167,6 +167,11 @@ def example_jobs(out: Path, runs: int) -> list[tuple[str, str, dict[str, Any], s
     ]
 
 
+# The CLI as a user runs it: the console script next to this interpreter (through the
+# command host, as `jupyter-mlops` is installed), else the module.
+_SCRIPT = Path(sys.executable).parent / "jupyter-mlops"
+CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "jupyter_mlops.cli"]
+
 # The kept zygotes of the CLI rows live here, and nowhere a user's own would be found.
 KEPT_DIR = tempfile.mkdtemp(prefix="mlops-bench-kept-", dir="/tmp")
 
@@ -205,7 +210,7 @@ def _cli(runs: int, warm: bool) -> float:
         if not warm:
             env["JUPYTER_MLOPS_WARM_IMPORTS"] = "0"
         seeds = ",".join(str(seed) for seed in range(1, runs + 1))
-        command = [sys.executable, "-m", "jupyter_mlops.cli", "sweep", "churn.ipynb"]
+        command = [*CLI, "sweep", "churn.ipynb"]
         command += ["-p", "seed", seeds, "--parallel", str(WORKERS), "--json"]
         started = time.perf_counter()
         done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)

@@ -6,7 +6,10 @@ Two rows, both process wall of real commands on the tiny notebook of ``bench/swe
   same command with 1 run, per extra run (``(wall_50 - wall_1) / 49``: what each tracked run
   adds once the command is up), beside the engine alone (``papermill.execute_notebook`` with
   ``engine_name="mlops"`` on 2 threads, no store, after a warm-up run; seconds / 50);
-* a single ``jupyter-mlops run`` against a stock ``papermill`` process on the same notebook.
+* a single ``jupyter-mlops run`` against a stock ``papermill`` process on the same notebook;
+* the same single run through the command host (``cli_client``, the host warm from the run
+  before) against ``python -m jupyter_mlops.cli run`` (in its own process), both with the
+  zygote kept warm, in a runtime folder of their own that is cleaned up after.
 
 Both CLI rows run in one project folder whose store was created (and migrated) by an untimed
 warm-up command, as a user's store is. Medians of ``--repeat`` samples; the ratio column is
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +37,7 @@ RUNS = 50
 PARALLEL = 2
 TARGET_PER_RUN_MS = 20.0
 TARGET_SINGLE_S = 0.5
+CLIENT = "import sys; from jupyter_mlops.cli_client import main; sys.exit(main())"
 
 
 def script(name: str) -> str:
@@ -78,6 +83,41 @@ def engine_alone(source: Path, out: Path) -> float:
     return (time.perf_counter() - started) / RUNS
 
 
+def through_host(folder: Path, repeat: int) -> tuple[list[float], list[float]]:
+    """Process walls of one run through a warm command host and of one in its own process."""
+    from jupyter_mlops import cli_client
+
+    runtime = Path(tempfile.mkdtemp(prefix="mlb-", dir="/tmp"))
+    saved = {k: os.environ.get(k) for k in ("JUPYTER_MLOPS_RUNTIME_DIR", "JUPYTER_MLOPS_KEEP_WARM")}
+    os.environ.update(JUPYTER_MLOPS_RUNTIME_DIR=str(runtime), JUPYTER_MLOPS_KEEP_WARM="120")
+    words = ["run", "sweep.ipynb", "-p", "alpha=0.3"]
+    hosted, alone = (
+        [sys.executable, "-c", CLIENT, *words],
+        [sys.executable, "-m", "jupyter_mlops.cli", *words],
+    )
+    try:
+        wall(hosted, folder)  # starts the host and the zygote
+        walls: tuple[list[float], list[float]] = ([], [])
+        for _ in range(repeat):
+            walls[0].append(wall(hosted, folder))
+            walls[1].append(wall(alone, folder))
+        return walls
+    finally:
+        for path in runtime.glob("cli-*.host"):
+            cli_client.ask(str(path), "stop")
+        subprocess.run(
+            [sys.executable, "-m", "jupyter_mlops.cli", "zygotes", "--stop"],
+            check=False,
+            capture_output=True,
+        )
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="samples per row (default 3)")
@@ -103,6 +143,7 @@ def main() -> int:
             papermill_wall.append(theirs)
             ratios.append(theirs / ours)
         engine = engine_alone(folder / "sweep.ipynb", out)
+        hosted, alone = through_host(folder, options.repeat)
     median = statistics.median
     print(f"tiny notebook, {os.cpu_count()} CPUs, medians of {options.repeat}")
     print(f"{'row':<62} {'ours':>9} {'peer':>9} {'ratio':>7} {'target':>8}")
@@ -121,6 +162,12 @@ def main() -> int:
         f"{median(ratios):>6.1f}x {TARGET_SINGLE_S:>7.1f}s{mark}"
     )
     print("  (ratio: papermill's wall / ours, per round; higher is faster)")
+    mark = "" if median(hosted) <= TARGET_SINGLE_S else "  MISSED"
+    print(
+        f"{'single tracked run through the warm command host vs in-process':<62} "
+        f"{median(hosted):>8.2f}s {median(alone):>8.2f}s "
+        f"{median(alone) / median(hosted):>6.1f}x {TARGET_SINGLE_S:>7.1f}s{mark}"
+    )
     return 0
 
 

@@ -3,7 +3,8 @@
 A CLI command leaves its zygotes (an interpreter with IPython and a notebook's imports, that
 the next command's runs are forked from) for ``c.MLOps.keep_warm`` idle seconds. This lists
 them, with what each imported and the memory it holds, and ``--stop`` ends them now (a
-zygote with runs in flight ends when they do).
+zygote with runs in flight ends when they do). The command hosts that ``run`` and ``sweep``
+are forked from (``cli_host``) are listed and stopped with them.
 """
 
 from __future__ import annotations
@@ -30,15 +31,23 @@ def add_commands(commands: Any) -> None:
 
 
 def dispatch(service: MLOps, arguments: argparse.Namespace, emit: Emit) -> int:
+    from . import cli_client
     from .execute import kept
 
     found = kept.stop() if arguments.stop else kept.status()
+    hosts = cli_client.hosts("stop" if arguments.stop else "status")
     if arguments.json:
-        emit({"zygotes": found, "stopped": bool(arguments.stop)}, True)
+        emit({"zygotes": found, "hosts": hosts, "stopped": bool(arguments.stop)}, True)
         return 0
-    if not found:
+    if not found and not hosts:
         emit("no kept zygote", False)
         return 0
+    for host in hosts:
+        memory = host.get("memory")
+        size = f"{memory / (1 << 20):.0f} MiB" if memory else "memory unknown"
+        state = "stopped" if arguments.stop else f"idle {host.get('idle_seconds')} s"
+        commands = host.get("commands", 0)
+        emit(f"pid {host['pid']}  {size}  commands {commands}  {state}  (command host)", False)
     for zygote in found:
         memory = zygote.get("memory")
         size = f"{memory / (1 << 20):.0f} MiB" if memory else "memory unknown"

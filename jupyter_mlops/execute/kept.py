@@ -25,20 +25,24 @@ import json
 import os
 import select
 import socket
-import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from jupyter_mlops.errors import ExecutionError
+from jupyter_mlops.execute.kept_folder import (
+    RUNTIME_DIR_ENV,
+    NotPrivateError,
+    import_path_stamp,
+    package_stamp,
+    private_folder,
+)
 from jupyter_mlops.execute.protocol import Message, encode
 
 KEEP_WARM_ENV = "JUPYTER_MLOPS_KEEP_WARM"  # seconds; overrides the setting (tests set 0)
-RUNTIME_DIR_ENV = "JUPYTER_MLOPS_RUNTIME_DIR"  # where the sockets are (default below)
 _STATUS_TIMEOUT = 2.0
 
 _keep_warm = 0.0  # off unless a surface asks: a server or a kernel lives long enough itself
@@ -60,57 +64,20 @@ def keep_warm() -> float:
 
 
 def runtime_dir() -> Path:
-    """The private folder of the sockets: ``$JUPYTER_MLOPS_RUNTIME_DIR``, else
-    ``$XDG_RUNTIME_DIR/jupyter-mlops``, else ``<tmp>/jupyter-mlops-<uid>``."""
-    folder = os.environ.get(RUNTIME_DIR_ENV)
-    if not folder and os.environ.get("XDG_RUNTIME_DIR"):
-        folder = os.path.join(os.environ["XDG_RUNTIME_DIR"], "jupyter-mlops")
-    if not folder:
-        folder = os.path.join(tempfile.gettempdir(), f"jupyter-mlops-{os.getuid()}")
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(folder, 0o700)
-    info = os.lstat(folder)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+    """The private folder of the sockets (``kept_folder.private_folder``)."""
+    try:
+        return Path(private_folder())
+    except NotPrivateError as err:
         raise ExecutionError(
-            f"{folder} is not a private folder of this user (0700), so no zygote is kept there",
+            f"{err}, so no zygote is kept there",
             hint=f"remove it, or set {RUNTIME_DIR_ENV} to one, or keep_warm = 0",
-        )
-    return Path(folder)
-
-
-_package_stamp: str | None = None
-
-
-def _package_files() -> str:
-    """Sizes and modification times of this package's files: an edited install is another
-    package (computed once per process: ~250 stat calls)."""
-    global _package_stamp
-    if _package_stamp is None:
-        root = Path(__file__).resolve().parents[1]
-        digest = hashlib.sha256()
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__" and d != "labextension")
-            for name in sorted(f for f in files if f.endswith(".py")):
-                info = os.stat(os.path.join(folder, name))
-                digest.update(f"{folder}/{name}:{info.st_size}:{info.st_mtime_ns};".encode())
-        _package_stamp = digest.hexdigest()
-    return _package_stamp
-
-
-def _import_path_stamp() -> list[tuple[str, int]]:
-    """Modification times of the import path's folders, but the first: that is the command's
-    own folder (``python -m``) or its script's, which the zygote replaces by the run's."""
-    stamps = []
-    for entry in sys.path[1:]:
-        with contextlib.suppress(OSError):
-            stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
-    return stamps
+        ) from err
 
 
 def socket_name(generation: Any) -> str:
     """The name of the zygote a fork of which would hold exactly this ``generation``."""
     described = json.dumps(
-        [sys.executable, sys.version, generation, _package_files(), _import_path_stamp()],
+        [sys.executable, sys.version, generation, package_stamp(), import_path_stamp()],
         default=repr,
     )
     return hashlib.sha256(described.encode()).hexdigest()[:24]
