@@ -16,7 +16,8 @@ process, in a fresh project, store and all) at 20 and 100 runs, with warm import
 20 runs, without them (``JUPYTER_MLOPS_WARM_IMPORTS=0``); each CLI row is the median of
 ``--repeat`` (3) sweeps. Each size runs twice: as a *first command* (no zygote kept: each
 timed command starts its own, and those kept are stopped before the next), and with the
-*zygote kept* warm by the command before it (``c.MLOps.keep_warm``, the CLI's default).
+*zygote kept* warm by the command before it (``c.MLOps.keep_warm``, the CLI's default), with
+its command host. The CLI is the ``jupyter-mlops`` console script next to this interpreter.
 Ratios are per run against the stock rows; the warm zygote's memory (proportional and
 resident set size) is measured in this process after one run of the example. Prints;
 asserts nothing.
@@ -177,11 +178,12 @@ KEPT_DIR = tempfile.mkdtemp(prefix="mlops-bench-kept-", dir="/tmp")
 
 
 def stop_kept() -> None:
-    """End every zygote the CLI rows kept, and wait until they are gone."""
+    """End every zygote and command host the CLI rows kept, and wait until they are gone."""
     env = {**os.environ, "JUPYTER_MLOPS_RUNTIME_DIR": KEPT_DIR}
     command = [sys.executable, "-m", "jupyter_mlops.cli", "zygotes", "--stop", "--json"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    for zygote in json.loads(done.stdout)["zygotes"]:
+    stopped = json.loads(done.stdout)
+    for zygote in [*stopped["zygotes"], *stopped.get("hosts", [])]:
         give_up = time.monotonic() + 10
         while os.path.exists(f"/proc/{zygote['pid']}") and time.monotonic() < give_up:
             time.sleep(0.05)
