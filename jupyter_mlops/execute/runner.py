@@ -45,6 +45,7 @@ from ..runtime import (
     kind_of_value_file,
 )
 from ..store import Run, Store
+from ..store.lookup import is_hex_prefix
 from .artifact_names import value_artifact
 from .engine import ExecutionControl
 from .launch import OUTPUT_NOTEBOOK, check_engine, launch
@@ -139,24 +140,25 @@ class Runner:
             run, created = self.record(request)
             if not created:
                 return run  # the same idempotency key: that run, not a second one
+            run_id = run.id
         else:
-            run = self.store.get_run(request.run_id)
-            if run.finished:
-                return run  # cancelled while it waited in a queue
+            # A run a sweep or a queue created: not read first, since starting it checks it
+            # is still queued anyway (one read fewer for each run of a sweep).
+            run_id = _whole_id(request.run_id) or self.store.get_run(request.run_id).id
         control = ExecutionControl()
         if request.timeout:
             control.deadline = time.monotonic() + request.timeout
         with self._lock:
-            if run.id in self._controls:
-                return run  # a duplicate submit (same idempotency key): that run is going
-            self._controls[run.id] = control
+            if run_id in self._controls:  # a duplicate submit (same idempotency key): it goes
+                return self.store.get_run(run_id)
+            self._controls[run_id] = control
         try:
             try:
-                run = self.store.start_run(run.id)
+                run = self.store.start_run(run_id)
             except ConflictError:
-                # Cancelled meanwhile, or a duplicate submit started it first (here or in
-                # another process): that run and its folder are not ours to touch.
-                return self.store.get_run(run.id)
+                # Cancelled while it waited in a queue, or a duplicate submit started it first
+                # (here or in another process): that run and its folder are not ours to touch.
+                return self.store.get_run(run_id)
             folder = self.work_dir / run.id
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -167,8 +169,8 @@ class Runner:
                 shutil.rmtree(folder, ignore_errors=True)
         finally:
             with self._lock:
-                if self._controls.get(run.id) is control:
-                    del self._controls[run.id]
+                if self._controls.get(run_id) is control:
+                    del self._controls[run_id]
 
     def cancel(self, run_id: str) -> bool:
         """Stop a run this process is executing; False if it is not running here."""
@@ -444,3 +446,9 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
 
 def _logged_metrics(path: Path) -> dict[str, float]:
     return {str(r["name"]): float(r["value"]) for r in _json_lines(path) if "name" in r}
+
+
+def _whole_id(run_id: str) -> str | None:
+    """``run_id`` if it is a whole run id (32 lowercase hex digits), else None."""
+    text = run_id.strip().lower()
+    return text if len(text) == 32 and is_hex_prefix(text, 32) else None

@@ -35,6 +35,18 @@ def load_runs(session: Session, ids: Iterable[str], root: Path) -> list[Run]:
     if not order:
         return []
     rows = {r.id: r for r in session.scalars(select(RunRow).where(RunRow.id.in_(order)))}
+    return _records(session, order, rows, root)
+
+
+def load_run(session: Session, row: RunRow, root: Path) -> Run:
+    """The record of a run whose row this session holds already (just written): its
+    metrics and artifacts are read, the row is not read again."""
+    return _records(session, [row.id], {row.id: row}, root)[0]
+
+
+def _records(
+    session: Session, order: list[str], rows: Mapping[str, RunRow], root: Path
+) -> list[Run]:
     metrics: dict[str, dict[str, float]] = {}
     for metric in session.scalars(
         select(MetricRow).where(MetricRow.run_id.in_(order)).order_by(MetricRow.name)

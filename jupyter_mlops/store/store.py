@@ -48,7 +48,7 @@ from .records import (
     Version,
 )
 from .remote_artifacts import open_blobs
-from .rows import artifact_record, load_runs, queued_rows, sweep_record
+from .rows import artifact_record, load_run, load_runs, queued_rows, sweep_record
 from .upsert import upsert_metrics
 
 logger = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ class Store(ArtifactMethods):
             row.status, row.started_at = "running", _now()
             row.host, row.pid, row.process_start = owner.host, owner.pid, owner.start
             session.flush()
-            return self._load(session, [row.id])[0]
+            return load_run(session, row, self.artifacts_dir)
 
     def finish_run(
         self,
@@ -253,7 +253,7 @@ class Store(ArtifactMethods):
             row.status, row.ended_at = status, _now()
             row.error = checks.error(error, row.id)
             session.flush()
-            return self._load(session, [row.id])[0]
+            return load_run(session, row, self.artifacts_dir)
 
     def update_run(
         self,
@@ -280,7 +280,7 @@ class Store(ArtifactMethods):
             if external_url is not None:
                 row.external_url = checks.text(external_url, f"url of run {row.id}", limit=4096)
             session.flush()
-            return self._load(session, [row.id])[0]
+            return load_run(session, row, self.artifacts_dir)
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, object]) -> None:
         """Set metrics by name (a name logged again takes the new value)."""
