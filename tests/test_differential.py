@@ -127,8 +127,26 @@ def outcome_of(error: BaseException) -> str:
     return type(error).__name__
 
 
+# jupyter_client picks a stock kernel's five ports free, then the kernel binds them: under a
+# loaded suite another process can take one in between, and the kernel dies at start
+# ("Address already in use"; nbclient: "Kernel died before replying to kernel_info"). That is
+# the machine, not the notebook: such a run is tried once more, in a new folder.
+KERNEL_START_RACE = "Kernel died before replying to kernel_info"
+
+
 def run(case: Case, folder: Path, engine: str | None) -> Summary:
     """Execute ``case`` with one engine in ``folder`` (its own cwd) and summarize the result."""
+    try:
+        return _run_once(case, folder, engine)
+    except _KernelStartRaceError:
+        return _run_once(case, folder.with_name(folder.name + "-again"), engine)
+
+
+class _KernelStartRaceError(Exception):
+    pass
+
+
+def _run_once(case: Case, folder: Path, engine: str | None) -> Summary:
     cwd = folder / "cwd"
     cwd.mkdir(parents=True)
     for name, text in case.files.items():
@@ -149,6 +167,8 @@ def run(case: Case, folder: Path, engine: str | None) -> Summary:
             **where,
         )
     except Exception as error:  # the outcome is what we compare, whatever it is
+        if isinstance(error, RuntimeError) and KERNEL_START_RACE in str(error):
+            raise _KernelStartRaceError(str(error)) from error
         outcome = outcome_of(error)
     if not output.exists():  # failed before the first save: no cells ran
         return Summary(outcome, ())
