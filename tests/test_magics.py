@@ -229,6 +229,24 @@ def test_run_records_a_succeeded_run_and_shows_its_progress(kernel, project):
 
 
 @pytest.mark.kernel
+def test_a_whole_notebook_run_forks_from_a_generation_that_imported_its_modules(kernel):
+    """Warm imports reach %mlops too: the kernel's engine keeps a generation of its zygote
+    that imported what churn.ipynb imports, and both runs forked from that one process."""
+    code = (
+        "import json\n"
+        "from jupyter_mlops.execute.zygotes import zygote_status\n"
+        "a = %mlops run --notebook churn.ipynb -p n_customers=300\n"
+        "b = %mlops run --notebook churn.ipynb -p n_customers=301\n"
+        "warm = [z for z in zygote_status() if 'numpy' in z['modules']]\n"
+        "print(json.dumps([a.status, b.status, [z['modules'] for z in warm]]))"
+    )
+    statuses_a, status_b, generations = json.loads(kernel.ok(code).stream("stdout"))
+    assert statuses_a == status_b == "succeeded"
+    assert len(generations) == 1  # one generation served both runs
+    assert {"numpy", "pandas", "sklearn.linear_model"} <= set(generations[0])
+
+
+@pytest.mark.kernel
 def test_interrupting_the_kernel_cancels_the_run_and_returns_it(kernel, project):
     slow = make_notebook(("import time\ntime.sleep(60)", "mlops:fn:wait"))
     (project / "slow.ipynb").write_text(json.dumps(slow))
