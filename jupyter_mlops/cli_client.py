@@ -17,7 +17,6 @@ command here finds ``keep_warm`` on again).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -25,10 +24,16 @@ import select
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from .execute.kept_folder import NotPrivateError, import_path_stamp, package_stamp, private_folder
+from .execute.kept_folder import (
+    NotPrivateError,
+    import_path_stamp,
+    locked,
+    package_stamp,
+    private_folder,
+)
 
 KEEP_WARM_ENV = "JUPYTER_MLOPS_KEEP_WARM"  # execute.kept's (not imported: it imports more)
 DEFAULT_IDLE = 300.0  # project.DEFAULT_KEEP_WARM (checked by a test): not imported, heavy
@@ -232,22 +237,12 @@ def _off_marker(words: list[str]) -> str:
     return os.path.join(runtime_dir(), f"cli-off-{hashlib.sha256(where.encode()).hexdigest()[:16]}")
 
 
-@contextlib.contextmanager
-def _locked(path: str) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _connect_or_start(folder: str, path: str) -> socket.socket:
     try:  # the usual case first, without the lock
         return _connect(path)
     except OSError:
         pass
-    with _locked(path[: -len(".host")] + ".lock"):
+    with locked(path[: -len(".host")] + ".lock"):
         try:
             return _connect(path)
         except OSError:

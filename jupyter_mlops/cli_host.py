@@ -40,13 +40,14 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
+
+from .execute.kept_folder import OwnSocket
 
 # What a run or sweep imports (``python -X importtime -m jupyter_mlops.cli run nb.ipynb``):
 # these pull in the rest (nbformat, jsonschema, SQLAlchemy, jupyter_client, zmq...).
@@ -119,10 +120,7 @@ class CommandHost:
         self.path = path
         self.threads = threads  # started by an import: this host forks nothing
         self.idle = idle
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)  # the starter holds the lock: nobody else binds it now
-        self.listener.listen(64)
-        self.inode = os.stat(path).st_ino
+        self.listener = OwnSocket(path)
         self.connections: dict[int, _Connection] = {}
         self.stopping = False
         self.idle_since = time.monotonic()
@@ -151,36 +149,18 @@ class CommandHost:
                 self.idle_since = time.monotonic()
             elif self._should_go():
                 break
-        self._unlink()
+        self.listener.unlink()
 
     def _should_go(self) -> bool:
         return (
             self.stopping
             or time.monotonic() - self.idle_since >= self.idle
-            or not self._socket_is_ours()
+            or not self.listener.is_ours()
         )
-
-    def _socket_is_ours(self) -> bool:
-        try:
-            return os.stat(self.path).st_ino == self.inode
-        except OSError:
-            return False
-
-    def _unlink(self) -> None:
-        if self._socket_is_ours():
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
 
     def _accept(self) -> None:
-        try:
-            sock, _ = self.listener.accept()
-        except OSError:
-            return
-        _pid, uid, _gid = struct.unpack(
-            "3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        )
-        if uid != os.getuid():
-            sock.close()
+        sock = self.listener.accept_same_user()
+        if sock is None:
             return
         self.connections[sock.fileno()] = _Connection(sock)
 
@@ -217,7 +197,7 @@ class CommandHost:
             self._close(conn)
         elif request.get("op") == "stop":
             self.stopping = True
-            self._unlink()
+            self.listener.unlink()
             self._reply(conn, {"op": "stopping", **self.status()})
             self._close(conn)
         else:
@@ -282,7 +262,7 @@ class CommandHost:
             if keep_warm is not None:
                 if keep_warm <= 0:
                     self.stopping = True
-                    self._unlink()
+                    self.listener.unlink()
                 else:
                     self.idle = keep_warm
             exit_code = code if code >= 0 else 128 - code  # killed by a signal: as a shell says

@@ -19,7 +19,6 @@ name keeps two commands from starting the same zygote at once.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -28,7 +27,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ from jupyter_mlops.execute.kept_folder import (
     RUNTIME_DIR_ENV,
     NotPrivateError,
     import_path_stamp,
+    locked,
     package_stamp,
     private_folder,
 )
@@ -83,16 +82,6 @@ def socket_name(generation: Any) -> str:
     return hashlib.sha256(described.encode()).hexdigest()[:24]
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def connect(
     generation: Any,
     modules: tuple[str, ...],
@@ -106,7 +95,7 @@ def connect(
     folder = runtime_dir()
     name = socket_name(generation)
     path = folder / f"{name}.sock"
-    with _locked(folder / f"{name}.lock"):
+    with locked(folder / f"{name}.lock"):
         found = _try_connect(path, start_timeout)
         if found is None:
             with contextlib.suppress(FileNotFoundError):

@@ -9,11 +9,15 @@ for both, with nothing imported that the console script would pay for.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
+import socket
 import stat
+import struct
 import sys
 import tempfile
+from collections.abc import Iterator
 
 RUNTIME_DIR_ENV = "JUPYTER_MLOPS_RUNTIME_DIR"  # where the sockets are (default below)
 
@@ -65,3 +69,58 @@ def import_path_stamp() -> list[tuple[str, int]]:
         with contextlib.suppress(OSError):
             stamps.append((entry, os.stat(entry or ".").st_mtime_ns))
     return stamps
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing): one starter at a time."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class OwnSocket:
+    """The Unix socket a kept process (zygote or command host) listens on. It is the
+    process's own only while the file at its path is the one it bound: removed (``zygotes
+    --stop``) or replaced, the process should go."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)  # the starter holds the lock: nobody else binds it now
+        self.listener.listen(64)
+        self.inode = os.stat(path).st_ino
+
+    def fileno(self) -> int:
+        return self.listener.fileno()
+
+    def is_ours(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
+    def unlink(self) -> None:
+        if self.is_ours():
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+    def accept_same_user(self) -> socket.socket | None:
+        """The next connection, if a process of this user made it (else it is closed)."""
+        try:
+            sock, _ = self.listener.accept()
+        except OSError:
+            return None
+        _pid, uid, _gid = struct.unpack(
+            "3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        )
+        if uid != os.getuid():
+            sock.close()
+            return None
+        return sock
+
+    def close(self) -> None:
+        self.listener.close()

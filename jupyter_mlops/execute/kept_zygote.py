@@ -30,12 +30,12 @@ import json
 import os
 import select
 import socket
-import struct
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from jupyter_mlops.execute.kept_folder import OwnSocket
 from jupyter_mlops.execute.protocol import Message, encode, kill_tree, memory_of
 from jupyter_mlops.execute.zygote import Zygote, start
 
@@ -71,10 +71,7 @@ class KeptZygote(Zygote):
         super().__init__(-1, control_out, shell, warm)
         self.path = path
         self.idle = idle
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)  # the starter holds the lock: nobody else binds it now
-        self.listener.listen(64)
-        self.inode = os.stat(path).st_ino
+        self.listener = OwnSocket(path)
         self.clients: dict[int, _Client] = {}
         self.run_client: dict[str, _Client] = {}
         self.stopping = False
@@ -133,36 +130,18 @@ class KeptZygote(Zygote):
                 self.idle_since = time.monotonic()
             elif self._should_go():
                 break
-        self._unlink()
+        self.listener.unlink()
 
     def _should_go(self) -> bool:
         return (
             self.stopping
             or time.monotonic() - self.idle_since >= self.idle
-            or not self._socket_is_ours()
+            or not self.listener.is_ours()
         )
-
-    def _socket_is_ours(self) -> bool:
-        try:
-            return os.stat(self.path).st_ino == self.inode
-        except OSError:
-            return False
-
-    def _unlink(self) -> None:
-        if self._socket_is_ours():
-            with contextlib.suppress(OSError):
-                os.unlink(self.path)
 
     def _accept(self) -> None:
-        try:
-            sock, _ = self.listener.accept()
-        except OSError:
-            return
-        _pid, uid, _gid = struct.unpack(
-            "3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        )
-        if uid != os.getuid():
-            sock.close()
+        sock = self.listener.accept_same_user()
+        if sock is None:
             return
         client = _Client(sock)
         self.clients[sock.fileno()] = client
@@ -206,7 +185,7 @@ class KeptZygote(Zygote):
             self._reply(client, {"op": "status", **self.status()})
         elif op == "stop":
             self.stopping = True
-            self._unlink()
+            self.listener.unlink()
             self._reply(client, {"op": "stopping", "runs": len(self.active)})
 
     def _refusal(self) -> str | None:
